@@ -1,0 +1,53 @@
+# Turnout's commands. Every target uses the virtualenv at .venv.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Go-built binaries (control plane, helm, Go peers) are cached outside the repo, by version.
+export TURNOUT_CACHE ?= $(HOME)/.cache/turnout
+
+.PHONY: help venv tools lint types contracts test test-fast demo bench clean
+
+help:
+	@echo "make demo   - run the operator on a local control plane with the example plugin and a sample Router"
+	@echo "make test   - lint, types, import contracts and every test tier"
+	@echo "make bench  - benchmarks (on demand)"
+	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+tools:
+	./tools/build.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(STAMP)
+	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: lint types contracts tools
+	$(VENV)/bin/pytest tests
+
+# Pure tests only: no servers, no Go peers. For a quick loop while editing.
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -m unit tests
+
+demo: $(STAMP) tools
+	$(PY) -m tests.demo
+
+bench: $(STAMP) tools
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

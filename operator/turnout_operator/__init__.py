@@ -1,0 +1,1 @@
+"""Turnout control plane: reconciles Router resources into router Deployments."""

@@ -1,0 +1,297 @@
+"""Go's net/rpc over one yamux stream: a concurrent client and a server.
+
+Wire rules (Go's net/rpc with its gob codec): a request is a gob `Request`
+header followed by the argument; a response is a `Response` header followed by
+the reply, or by an empty struct when `Error` is set. Each connection keeps one
+gob encoder and one decoder per direction for its whole life. The server runs
+every request concurrently, so responses come back in any order and the client
+matches them by `Seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from plugin_host import gob
+from plugin_host.errors import (
+    CallTimeoutError,
+    PluginError,
+    ProtocolError,
+    RemoteError,
+    TransportError,
+)
+from plugin_host.yamux import Stream
+
+log = logging.getLogger(__name__)
+
+REQUEST: Final = gob.Struct(
+    "Request", (gob.Field("ServiceMethod", gob.STRING), gob.Field("Seq", gob.UINT))
+)
+RESPONSE: Final = gob.Struct(
+    "Response",
+    (
+        gob.Field("ServiceMethod", gob.STRING),
+        gob.Field("Seq", gob.UINT),
+        gob.Field("Error", gob.STRING),
+    ),
+)
+# Go's server answers a failed call with this empty struct as the body.
+INVALID_REQUEST: Final = gob.Struct("", ())
+
+_UNSET: Final = object()
+
+
+class RpcClient:
+    """Calls methods on a net/rpc server at the other end of a stream."""
+
+    def __init__(self, stream: Stream, *, name: str = "", limits: gob.Limits | None = None) -> None:
+        self.name = name
+        self._stream = stream
+        self._encoder = gob.Encoder()
+        self._decoder = gob.Decoder(limits)
+        self._seq = 0
+        self._pending: dict[int, tuple[asyncio.Future[Any], gob.GoType, str]] = {}
+        self._write_lock = asyncio.Lock()
+        self._error: PluginError | None = None
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    @property
+    def broken(self) -> PluginError | None:
+        """Why the connection is unusable, or None while it works."""
+        return self._error
+
+    async def call(
+        self,
+        method: str,
+        arg_type: gob.GoType,
+        arg: Any,
+        reply_type: gob.GoType,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call `method` and return the decoded reply.
+
+        Raises `RemoteError` when the method returns an error, `CallTimeoutError`
+        when `timeout` seconds pass first, `TransportError` when the connection fails.
+        """
+        if self._error is not None:
+            raise self._error
+        seq = self._seq
+        self._seq += 1
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[seq] = (waiter, reply_type, method)
+        try:
+            async with self._write_lock:
+                header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
+                body = self._encoder.encode(arg_type, arg)
+                await self._stream.write(header + body)
+            if timeout is None:
+                return await waiter
+            try:
+                return await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                raise CallTimeoutError(
+                    f"{method}: no answer from plugin {self.name!r} within {timeout:g}s"
+                ) from None
+        except TransportError as exc:
+            if self._error is None:
+                raise TransportError(f"{method}: {exc}") from exc
+            raise self._error from exc
+        finally:
+            self._pending.pop(seq, None)
+
+    async def close(self) -> None:
+        """Half-close the stream and stop reading."""
+        self._stream.close()
+        self._fail(TransportError(f"rpc client {self.name!r} closed"))
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
+
+    def _fail(self, error: PluginError) -> None:
+        if self._error is None:
+            self._error = error
+        for waiter, _, _ in self._pending.values():
+            if not waiter.done():
+                waiter.set_exception(self._error)
+        self._pending.clear()
+
+    async def _read_loop(self) -> None:
+        header: Any = _UNSET
+        try:
+            while True:
+                chunk = await self._stream.read()
+                if not chunk:
+                    raise TransportError("connection closed by the plugin")
+                self._decoder.feed(chunk)
+                while True:
+                    if header is _UNSET:
+                        header = self._decoder.next_value(RESPONSE)
+                        if header is gob.Decoder.NEED_MORE:
+                            header = _UNSET
+                            break
+                    entry = self._pending.get(header.get("Seq", 0))
+                    error = header.get("Error", "")
+                    expected = entry[1] if entry is not None and not error else None
+                    body = self._decoder.next_value(expected)
+                    if body is gob.Decoder.NEED_MORE:
+                        break
+                    self._deliver(entry, header, body)
+                    header = _UNSET
+        except PluginError as exc:
+            self._fail(exc if isinstance(exc, TransportError) else TransportError(f"protocol error: {exc}"))
+            if isinstance(exc, ProtocolError):
+                log.warning("bad response from plugin, connection closed", extra={"plugin": self.name, "error": str(exc)})
+                self._stream.reset()
+        except asyncio.CancelledError:
+            self._fail(TransportError("rpc client closed"))
+            raise
+
+    @staticmethod
+    def _deliver(entry: tuple[asyncio.Future[Any], gob.GoType, str] | None, header: Any, body: Any) -> None:
+        if entry is None:
+            return  # the caller gave up (timeout); drop the late answer
+        waiter, _, method = entry
+        if waiter.done():
+            return
+        error = header.get("Error", "")
+        if error:
+            waiter.set_exception(RemoteError(method, error))
+        else:
+            waiter.set_result(body)
+
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A server-side method: how to decode its argument, run it and encode its reply."""
+
+    arg_type: gob.GoType
+    reply_type: gob.GoType
+    handler: Handler
+
+
+class MethodError(Exception):
+    """Raise from a handler to answer with this exact error text."""
+
+
+class RpcServer:
+    """Serves registered methods on any number of streams (one gob pair per stream)."""
+
+    def __init__(self, *, limits: gob.Limits | None = None) -> None:
+        self._methods: dict[str, Method] = {}
+        self._limits = limits
+
+    def register(self, service: str, methods: dict[str, Method]) -> None:
+        for name, method in methods.items():
+            self._methods[f"{service}.{name}"] = method
+
+    async def serve(self, stream: Stream) -> None:
+        """Answer requests on `stream` until it closes or sends bad headers."""
+        connection = _ServerConnection(self._methods, stream, self._limits)
+        await connection.run()
+
+
+class _ServerConnection:
+    def __init__(self, methods: dict[str, Method], stream: Stream, limits: gob.Limits | None) -> None:
+        self._methods = methods
+        self._stream = stream
+        self._encoder = gob.Encoder()
+        self._decoder = gob.Decoder(limits)
+        self._write_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        header: Any = _UNSET
+        try:
+            while True:
+                chunk = await self._stream.read()
+                if not chunk:
+                    break
+                self._decoder.feed(chunk)
+                while True:
+                    if header is _UNSET:
+                        header = self._decoder.next_value(REQUEST)
+                        if header is gob.Decoder.NEED_MORE:
+                            header = _UNSET
+                            break
+                    if not self._take_body(header):
+                        break
+                    header = _UNSET
+        except ProtocolError as exc:
+            # Like Go: a header that cannot be decoded ends the connection.
+            log.warning("bad rpc request, closing stream", extra={"error": str(exc)})
+            self._stream.reset()
+        except TransportError:
+            pass
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            self._stream.close()
+
+    def _take_body(self, header: Any) -> bool:
+        name = header.get("ServiceMethod", "")
+        seq = header.get("Seq", 0)
+        method = self._methods.get(name)
+        try:
+            arg = self._decoder.next_value(method.arg_type if method else None)
+        except gob.GobValueError as exc:
+            self._reply_error(name, seq, f"rpc: cannot decode argument of {name}: {exc}")
+            return True
+        if arg is gob.Decoder.NEED_MORE:
+            return False
+        if method is None:
+            service, _, method_name = name.rpartition(".")
+            reason = (
+                f"rpc: can't find method {name}"
+                if any(key.startswith(service + ".") for key in self._methods)
+                else f"rpc: can't find service {name}"
+            )
+            self._reply_error(name, seq, reason)
+            return True
+        task = asyncio.get_running_loop().create_task(self._invoke(name, seq, method, arg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _invoke(self, name: str, seq: int, method: Method, arg: Any) -> None:
+        try:
+            reply = await method.handler(arg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a plugin's error is data for the caller
+            message = str(exc) or type(exc).__name__
+            if not isinstance(exc, MethodError):
+                log.debug("rpc method failed", exc_info=True, extra={"method": name})
+            await self._write(name, seq, message, INVALID_REQUEST, {})
+            return
+        await self._write(name, seq, "", method.reply_type, reply)
+
+    def _reply_error(self, name: str, seq: int, message: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._write(name, seq, message, INVALID_REQUEST, {})
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, name: str, seq: int, error: str, reply_type: gob.GoType, reply: Any) -> None:
+        try:
+            async with self._write_lock:
+                try:
+                    body = self._encoder.encode(reply_type, reply)
+                except gob.GobError as exc:
+                    error = f"cannot encode the reply of {name}: {exc}"
+                    body = self._encoder.encode(INVALID_REQUEST, {})
+                header = self._encoder.encode(
+                    RESPONSE, {"ServiceMethod": name, "Seq": seq, "Error": error}
+                )
+                await self._stream.write(header + body)
+        except TransportError:
+            pass  # the caller is gone; nothing to answer

@@ -1,0 +1,1 @@
+"""Turnout data plane: the experiment-aware HTTP router that runs in router pods."""

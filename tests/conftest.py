@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the fixtures of the real test substrate."""
+
+pytest_plugins = ["tests.substrate.fixtures"]

@@ -1,0 +1,455 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, controllers, kwok.
+
+The operator must be tested against a real API server (validation, RBAC, server-side
+apply, garbage collection and rollouts all behave in ways a fake would get wrong).
+This module starts one from binaries built by ``tools/build-controlplane.sh``:
+
+* etcd keeps its data in /dev/shm without fsync: durability is irrelevant here;
+* kube-apiserver serves TLS on 127.0.0.1 with RBAC on and real service-account
+  tokens, so permission mistakes in the chart show up as 403s;
+* kube-controller-manager runs only the controllers the tests rely on (rollouts,
+  ownerReference cascades, namespace deletion, default service accounts);
+* kube-scheduler places pods, and kwok plays the kubelet for fake nodes, moving
+  pods to Running/Ready so Deployments really become available.
+
+Every process listens on 127.0.0.1 only and is stopped by pid through the
+:class:`~tests.substrate.procs.ProcessRegistry`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from tests.substrate.binaries import Binaries
+from tests.substrate.certs import Pki, make_pki
+from tests.substrate.procs import Process, ProcessRegistry, SubstrateError, free_port, wait_until
+
+# Generous deadlines: on 2 busy cores the apiserver alone can take a minute.
+APISERVER_READY_SECONDS = 90.0
+COMPONENT_READY_SECONDS = 60.0
+NODES_READY_SECONDS = 60.0
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+POD_CIDR = "10.244.0.0/16"
+FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
+# Enough room for many small router replicas per node.
+FAKE_NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+
+# Only what the tests need: rollouts, cascading deletes, namespace deletion, and the
+# `default` ServiceAccount that pod admission requires in every namespace.
+CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running test control plane and the ways to talk to it."""
+
+    server: str
+    """The apiserver URL, https://127.0.0.1:<port>."""
+    kubeconfig: Path
+    """A self-contained kubeconfig (certificates embedded) for an admin identity."""
+    binaries: Binaries
+    pki: Pki
+    workdir: Path
+    """Logs, certificates and tool caches of this session."""
+
+    def tool_env(self) -> dict[str, str]:
+        """Environment for kubectl/helm: this cluster, and caches kept out of $HOME."""
+        env = dict(os.environ)
+        env.update(
+            KUBECONFIG=str(self.kubeconfig),
+            KUBECACHEDIR=str(self.workdir / "kube-cache"),
+            HELM_CACHE_HOME=str(self.workdir / "helm" / "cache"),
+            HELM_CONFIG_HOME=str(self.workdir / "helm" / "config"),
+            HELM_DATA_HOME=str(self.workdir / "helm" / "data"),
+        )
+        return env
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the kubectl built with the control plane (same version) against this cluster."""
+        return self._run(self.binaries.kubectl, args, input=input, check=check, timeout=timeout)
+
+    def helm(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 300.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the built helm against this cluster."""
+        return self._run(self.binaries.helm, args, input=input, check=check, timeout=timeout)
+
+    def _run(
+        self,
+        binary: Path,
+        args: tuple[str, ...],
+        *,
+        input: str | None,
+        check: bool,
+        timeout: float,
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(binary), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.tool_env(),
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            # CalledProcessError's message omits stderr, which is what explains a failure.
+            raise SubstrateError(
+                f"{binary.name} {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stderr}{result.stdout}"
+            )
+        return result
+
+    def api_client(self) -> k8s_client.ApiClient:
+        """A new client of the official Python library for this cluster; close it when done."""
+        # The config loader is not annotated, unlike the generated client.
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
+
+    def get_json(self, path: str) -> Any:
+        """GET a raw API path (``/version``, ``/readyz?verbose``) as the admin."""
+        return json.loads(_https_get(self.server + path, self.pki))
+
+
+# --- raw HTTP, used before any client library can be pointed at the server ---
+
+
+def _admin_ssl_context(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return context
+
+
+def _https_get(url: str, pki: Pki) -> str:
+    with urllib.request.urlopen(url, context=_admin_ssl_context(pki), timeout=5) as response:
+        body: bytes = response.read()
+        return body.decode()
+
+
+def _etcd_healthy(client_url: str) -> bool:
+    with urllib.request.urlopen(client_url + "/health", timeout=5) as response:
+        return bool(json.loads(response.read()).get("health") == "true")
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    with urllib.request.urlopen(url, context=context, timeout=5) as response:
+        return bool(response.status == 200)
+
+
+# --- the processes ---
+
+
+def _data_dir(prefix: str) -> Path:
+    """A scratch dir in memory when the machine has /dev/shm; disk otherwise."""
+    shm = Path("/dev/shm")
+    parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def start_etcd(registry: ProcessRegistry, binaries: Binaries, logs: Path) -> str:
+    """Start a single-member etcd and return its client URL once it is healthy."""
+    data_dir = _data_dir("turnout-etcd-")
+    registry.add_cleanup(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    client_url = f"http://127.0.0.1:{free_port()}"
+    peer_url = f"http://127.0.0.1:{free_port()}"
+    process = registry.start(
+        "etcd",
+        [
+            str(binaries.etcd),
+            "--name=turnout",
+            f"--data-dir={data_dir}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=turnout={peer_url}",
+            # Test data is thrown away; fsync would only slow every write.
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ],
+        logs / "etcd.log",
+    )
+    wait_until(
+        "etcd /health",
+        lambda: _etcd_healthy(client_url),
+        timeout=COMPONENT_READY_SECONDS,
+        watch=[process],
+    )
+    return client_url
+
+
+def start_apiserver(
+    registry: ProcessRegistry, binaries: Binaries, pki: Pki, etcd_url: str, workdir: Path
+) -> tuple[str, Process]:
+    """Start kube-apiserver on a free loopback port; return its URL once /readyz is ok."""
+    port = free_port()
+    server = f"https://127.0.0.1:{port}"
+    process = registry.start(
+        "kube-apiserver",
+        [
+            str(binaries.kube_apiserver),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={workdir / 'apiserver-certs'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            # RBAC only, as in a real cluster, so the chart's RBAC is tested for real.
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--allow-privileged=true",
+            "--profiling=false",
+        ],
+        workdir / "logs" / "kube-apiserver.log",
+    )
+    context = _admin_ssl_context(pki)
+    wait_until(
+        "kube-apiserver /readyz",
+        lambda: _http_ok(server + "/readyz", context),
+        timeout=APISERVER_READY_SECONDS,
+        interval=0.5,
+        watch=[process],
+    )
+    return server, process
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
+    """A kubeconfig with the certificates embedded, so it works from any directory."""
+
+    def b64(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "turnout-test",
+                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": "turnout-admin",
+                "user": {
+                    "client-certificate-data": b64(pki.admin_cert),
+                    "client-key-data": b64(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "turnout-test",
+                "context": {"cluster": "turnout-test", "user": "turnout-admin"},
+            }
+        ],
+        "current-context": "turnout-test",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _serving_flags(kubeconfig: Path, pki: Pki, port: int) -> list[str]:
+    """Flags shared by controller-manager and scheduler: loopback healthz, delegated auth."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+    ]
+
+
+def start_component(
+    registry: ProcessRegistry,
+    name: str,
+    binary: Path,
+    extra_flags: list[str],
+    kubeconfig: Path,
+    pki: Pki,
+    logs: Path,
+) -> Process:
+    """Start kube-controller-manager or kube-scheduler and wait for its /healthz."""
+    port = free_port()
+    process = registry.start(
+        name,
+        [str(binary), *_serving_flags(kubeconfig, pki, port), *extra_flags],
+        logs / f"{name}.log",
+    )
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    wait_until(
+        f"{name} /healthz",
+        lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", context),
+        timeout=COMPONENT_READY_SECONDS,
+        interval=0.5,
+        watch=[process],
+    )
+    return process
+
+
+def start_kwok(
+    registry: ProcessRegistry, binaries: Binaries, kubeconfig: Path, logs: Path
+) -> Process:
+    """Start kwok, which acts as the kubelet of every node (all of them are fake here)."""
+    return registry.start(
+        "kwok",
+        [
+            str(binaries.kwok),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={binaries.kwok_stages}",
+            "--manage-all-nodes=true",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{free_port()}",
+        ],
+        logs / "kwok.log",
+    )
+
+
+def fake_node(name: str) -> k8s_client.V1Node:
+    """A Node that kwok manages; it has no taints, so ordinary pods land on it."""
+    return k8s_client.V1Node(
+        api_version="v1",
+        kind="Node",
+        metadata=k8s_client.V1ObjectMeta(
+            name=name,
+            annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            labels={
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        ),
+        status=k8s_client.V1NodeStatus(
+            capacity=dict(FAKE_NODE_CAPACITY), allocatable=dict(FAKE_NODE_CAPACITY)
+        ),
+    )
+
+
+def _name(obj: Any) -> str | None:
+    """metadata.name of an API object (the typed client marks metadata optional)."""
+    return obj.metadata.name if obj.metadata else None
+
+
+def _node_ready(node: k8s_client.V1Node) -> bool:
+    conditions = (node.status.conditions if node.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+def create_fake_nodes(cluster: Cluster, watch: list[Process]) -> None:
+    """Register the fake nodes and wait until kwok reports them Ready."""
+    with cluster.api_client() as api:
+        core = k8s_client.CoreV1Api(api)
+        for name in FAKE_NODE_NAMES:
+            core.create_node(fake_node(name))
+
+        def all_ready() -> bool:
+            nodes = core.list_node().items
+            ready = {_name(n) for n in nodes if _node_ready(n)}
+            return ready >= set(FAKE_NODE_NAMES)
+
+        wait_until("fake nodes Ready", all_ready, timeout=NODES_READY_SECONDS, watch=watch)
+
+
+def wait_for_default_service_account(
+    cluster: Cluster, namespace: str, watch: list[Process] | None = None
+) -> None:
+    """Pods are rejected until the namespace's `default` ServiceAccount exists."""
+    with cluster.api_client() as api:
+        core = k8s_client.CoreV1Api(api)
+
+        def exists() -> bool:
+            names = {_name(sa) for sa in core.list_namespaced_service_account(namespace).items}
+            return "default" in names
+
+        wait_until(
+            f"ServiceAccount {namespace}/default",
+            exists,
+            timeout=COMPONENT_READY_SECONDS,
+            watch=watch or [],
+        )
+
+
+def start_cluster(registry: ProcessRegistry, binaries: Binaries, workdir: Path) -> Cluster:
+    """Start the whole control plane; return once nodes are Ready and controllers work."""
+    started = time.monotonic()
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    pki = make_pki(workdir / "pki")
+
+    etcd_url = start_etcd(registry, binaries, logs)
+    server, apiserver = start_apiserver(registry, binaries, pki, etcd_url, workdir)
+    kubeconfig = workdir / "kubeconfig"
+    write_kubeconfig(kubeconfig, server, pki)
+    cluster = Cluster(
+        server=server, kubeconfig=kubeconfig, binaries=binaries, pki=pki, workdir=workdir
+    )
+
+    controller_manager = start_component(
+        registry,
+        "kube-controller-manager",
+        binaries.kube_controller_manager,
+        [f"--controllers={','.join(CONTROLLERS)}", f"--root-ca-file={pki.ca_cert}"],
+        kubeconfig,
+        pki,
+        logs,
+    )
+    scheduler = start_component(
+        registry, "kube-scheduler", binaries.kube_scheduler, [], kubeconfig, pki, logs
+    )
+    kwok = start_kwok(registry, binaries, kubeconfig, logs)
+    everything = [apiserver, controller_manager, scheduler, kwok]
+
+    create_fake_nodes(cluster, everything)
+    wait_for_default_service_account(cluster, "default", everything)
+    _record_startup(workdir, time.monotonic() - started)
+    return cluster
+
+
+def _record_startup(workdir: Path, seconds: float) -> None:
+    """Leave the startup time next to the logs: slow starts are the usual CI complaint."""
+    with contextlib.suppress(OSError):
+        (workdir / "startup-seconds").write_text(f"{seconds:.1f}\n")

@@ -1,0 +1,93 @@
+"""Pytest fixtures for the real control plane and Postgres (a pytest plugin module).
+
+Servers are session-scoped because starting them costs tens of seconds; isolation
+between tests comes from a fresh namespace (or database objects) per test instead.
+When the binaries are missing the fixtures fail, they do not skip: a silently
+skipped integration suite looks exactly like a passing one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes.client import ApiException
+
+from tests.substrate import binaries as binaries_module
+from tests.substrate.cluster import Cluster, start_cluster, wait_for_default_service_account
+from tests.substrate.postgres import session_postgres
+from tests.substrate.procs import ProcessRegistry
+
+# DNS-1123 labels are at most 63 characters; leave room for the random suffix.
+_NAMESPACE_PREFIX_LENGTH = 48
+
+
+@pytest.fixture(scope="session")
+def substrate_processes() -> Iterator[ProcessRegistry]:
+    """Every server process of the session; all are stopped by pid when it ends."""
+    registry = ProcessRegistry()
+    try:
+        yield registry
+    finally:
+        registry.stop_all()
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    substrate_processes: ProcessRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> Cluster:
+    """The session's control plane: apiserver, controllers, scheduler, kwok and 2 fake nodes.
+
+    Logs, certificates and the kubeconfig live in pytest's temp dir (the last few
+    runs are kept, which is where to look when a test fails).
+    """
+    binaries = binaries_module.locate()
+    workdir = tmp_path_factory.mktemp("cluster")
+    return start_cluster(substrate_processes, binaries, workdir)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(substrate_processes: ProcessRegistry) -> str:
+    """SQLAlchemy URL (``postgresql+psycopg://...``) of the session's Postgres database."""
+    return session_postgres(substrate_processes).url
+
+
+@pytest.fixture
+def kube_api(cluster: Cluster) -> Iterator[k8s_client.ApiClient]:
+    """An ApiClient of the official library for the session cluster, as cluster admin."""
+    with cluster.api_client() as api:
+        yield api
+
+
+def namespace_name(test_name: str) -> str:
+    """A valid, unique namespace name that still says which test made it."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:_NAMESPACE_PREFIX_LENGTH]
+    return f"t-{slug.strip('-')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, ready for pods; deleted (not awaited) afterwards."""
+    name = namespace_name(request.node.name)
+    with cluster.api_client() as api:
+        core = k8s_client.CoreV1Api(api)
+        core.create_namespace(
+            k8s_client.V1Namespace(
+                metadata=k8s_client.V1ObjectMeta(name=name, labels={"turnout.dev/test": "true"})
+            )
+        )
+        try:
+            # Pod admission rejects pods until the `default` ServiceAccount exists.
+            wait_for_default_service_account(cluster, name)
+            yield name
+        finally:
+            # Deletion finishes in the background: waiting for it would slow every test,
+            # and the namespace's unique name keeps the next test unaffected.
+            try:
+                core.delete_namespace(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds or reuses every Go binary the tests need (`make tools` calls this):
+# the control plane and helm first, then the Go interop peers when present.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+"$here/build-controlplane.sh"
+if [[ -x $here/../tests/gopeers/build.sh ]]; then
+  "$here/../tests/gopeers/build.sh"
+elif [[ -f $here/../tests/gopeers/build.sh ]]; then
+  bash "$here/../tests/gopeers/build.sh"
+fi
