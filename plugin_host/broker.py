@@ -101,6 +101,8 @@ class MuxBroker:
         except TimeoutError:
             stream.reset()
             raise TransportError(f"no acknowledgement for broker stream {stream_id}") from None
+        except TransportError as exc:
+            raise TransportError(f"broker stream {stream_id} was refused: {exc}") from exc
         (acked,) = ID_FORMAT.unpack(raw)
         if acked != stream_id:
             stream.reset()

@@ -798,6 +798,8 @@ class Decoder:
     def _decode(self, reader: _Reader, type_id: int, expected: GoType | None, depth: int) -> Any:
         if depth > self.limits.max_depth:
             raise GobError(f"value nested deeper than {self.limits.max_depth}")
+        if type_id < 1:
+            raise GobError(f"bad type id {type_id}")
         if type_id <= 7:
             return self._decode_basic(reader, type_id, expected)
         if type_id == 8:

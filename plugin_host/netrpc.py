@@ -98,10 +98,12 @@ class RpcClient:
                 raise CallTimeoutError(
                     f"{method}: no answer from plugin {self.name!r} within {timeout:g}s"
                 ) from None
+        except CallTimeoutError:
+            raise
         except TransportError as exc:
             if self._error is None:
                 raise TransportError(f"{method}: {exc}") from exc
-            raise self._error from exc
+            raise TransportError(f"{method}: {self._error}") from exc
         finally:
             self._pending.pop(seq, None)
 

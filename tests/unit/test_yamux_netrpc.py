@@ -1,0 +1,322 @@
+"""yamux, net/rpc and the broker, both ends in one process over a real socket pair."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plugin_host import gob, wire
+from plugin_host.broker import MuxBroker
+from plugin_host.errors import CallTimeoutError, ProtocolError, RemoteError, TransportError
+from plugin_host.netrpc import Method, MethodError, RpcClient, RpcServer
+from plugin_host.yamux import (
+    FLAG_SYN,
+    HEADER,
+    INITIAL_WINDOW,
+    TYPE_DATA,
+    TYPE_GO_AWAY,
+    TYPE_PING,
+    Session,
+    YamuxConfig,
+    YamuxError,
+)
+
+pytestmark = pytest.mark.unit
+
+
+async def session_pair(config: YamuxConfig | None = None) -> tuple[Session, Session]:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = Session(client=True, config=config)
+    server = Session(client=False, config=config)
+    await loop.create_unix_connection(lambda: client, sock=left)
+    await loop.create_unix_connection(lambda: server, sock=right)
+    return client, server
+
+
+@pytest.fixture
+async def sessions() -> AsyncIterator[tuple[Session, Session]]:
+    client, server = await session_pair()
+    yield client, server
+    client.close()
+    server.close()
+
+
+async def test_stream_roundtrip_and_half_close(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    outbound = await client.open_stream()
+    await outbound.write(b"hello")
+    inbound = await server.accept_stream()
+    assert inbound.id == 1
+    assert await inbound.read() == b"hello"
+    outbound.close()
+    assert await inbound.read() == b""  # FIN seen
+    await inbound.write(b"still open the other way")
+    assert await outbound.read() == b"still open the other way"
+    inbound.close()
+    assert await outbound.read() == b""
+
+
+async def test_server_streams_are_even(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    first = await server.open_stream()
+    await first.write(b"x")
+    accepted = await client.accept_stream()
+    assert accepted.id == 2
+
+
+async def test_flow_control_moves_more_than_a_window(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    payload = bytes(range(256)) * (4 * INITIAL_WINDOW // 256 + 7)
+    outbound = await client.open_stream()
+    writer = asyncio.create_task(outbound.write(payload))
+    inbound = await server.accept_stream()
+    received = bytearray()
+    while len(received) < len(payload):
+        received += await inbound.read()
+    await writer
+    assert bytes(received) == payload
+
+
+async def test_writer_blocks_at_zero_window_until_reader_consumes(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    outbound = await client.open_stream()
+    writer = asyncio.create_task(outbound.write(b"x" * (INITIAL_WINDOW + 10)))
+    await asyncio.sleep(0.2)
+    assert not writer.done()  # the peer has not read: the window is exhausted
+    inbound = await server.accept_stream()
+    total = 0
+    while total < INITIAL_WINDOW + 10:
+        total += len(await inbound.read())
+    await asyncio.wait_for(writer, 5)
+
+
+async def test_reset_fails_the_peer(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    outbound = await client.open_stream()
+    await outbound.write(b"x")
+    inbound = await server.accept_stream()
+    outbound.reset()
+    await inbound.read()
+    with pytest.raises(TransportError, match="reset"):
+        await inbound.read()
+
+
+async def test_ping(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    assert await client.ping() >= 0
+    assert await server.ping() >= 0
+
+
+async def test_go_away_normal_refuses_new_streams(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    server.go_away()
+    await asyncio.sleep(0.05)
+    with pytest.raises(TransportError, match="go-away"):
+        await client.open_stream()
+
+
+async def test_session_close_fails_pending_reads(sessions: tuple[Session, Session]) -> None:
+    client, server = sessions
+    outbound = await client.open_stream()
+    reader = asyncio.create_task(outbound.read())
+    await asyncio.sleep(0.01)
+    server.close()
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(reader, 5)
+
+
+async def test_bad_version_closes_session_with_protocol_go_away() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    session = Session(client=False)
+    await loop.create_unix_connection(lambda: session, sock=right)
+    left.sendall(HEADER.pack(9, TYPE_DATA, FLAG_SYN, 1, 0))
+    await asyncio.wait_for(session.wait_closed(), 5)
+    assert isinstance(session.close_reason, YamuxError)
+    left.setblocking(True)
+    reply = left.recv(12)
+    assert HEADER.unpack(reply)[1] == TYPE_GO_AWAY and HEADER.unpack(reply)[4] == 1
+    left.close()
+
+
+async def test_receive_window_overflow_is_a_protocol_error() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    session = Session(client=False)
+    await loop.create_unix_connection(lambda: session, sock=right)
+    left.setblocking(False)
+    frame = HEADER.pack(0, TYPE_DATA, FLAG_SYN, 1, INITIAL_WINDOW + 1) + b"x" * (INITIAL_WINDOW + 1)
+    sending = asyncio.create_task(loop.sock_sendall(left, frame))
+    await asyncio.wait_for(session.wait_closed(), 5)
+    sending.cancel()
+    assert "window exceeded" in str(session.close_reason)
+    left.close()
+
+
+async def test_ping_request_is_answered_immediately() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    session = Session(client=False)
+    await loop.create_unix_connection(lambda: session, sock=right)
+    left.sendall(HEADER.pack(0, TYPE_PING, FLAG_SYN, 0, 77))
+    left.setblocking(False)
+    reply = await loop.sock_recv(left, 12)
+    assert HEADER.unpack(reply) == (0, TYPE_PING, 2, 0, 77)
+    session.close()
+    left.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_random_frames_raise_only_yamux_errors(data: bytes) -> None:
+    async def feed() -> None:
+        session = Session(client=True, config=YamuxConfig(keepalive_interval=None))
+        session._buffer += data
+        try:
+            session._parse_frames()
+        except ProtocolError:
+            pass
+        session.close()
+
+    asyncio.run(feed())
+
+
+# ---------------------------------------------------------------------------
+# net/rpc
+
+
+ECHO = gob.Struct("Echo", (gob.Field("Text", gob.STRING), gob.Field("Delay", gob.FLOAT)))
+
+
+def echo_server() -> RpcServer:
+    async def echo(arg: Any) -> str:
+        await asyncio.sleep(arg.get("Delay", 0.0))
+        return str(arg.get("Text", ""))
+
+    async def fail(arg: Any) -> str:
+        raise MethodError(f"refused {arg}")
+
+    async def hang(arg: Any) -> str:
+        await asyncio.sleep(3600)
+        return ""
+
+    server = RpcServer()
+    server.register(
+        "Plugin",
+        {
+            "Echo": Method(ECHO, gob.STRING, echo),
+            "Fail": Method(gob.STRING, gob.STRING, fail),
+            "Hang": Method(gob.INTERFACE, gob.STRING, hang),
+        },
+    )
+    return server
+
+
+@pytest.fixture
+async def rpc(sessions: tuple[Session, Session]) -> AsyncIterator[RpcClient]:
+    client_session, server_session = sessions
+    stream = await client_session.open_stream()
+    serving = asyncio.create_task(serve_first(server_session, echo_server()))
+    rpc_client = RpcClient(stream, name="test")
+    yield rpc_client
+    await rpc_client.close()
+    serving.cancel()
+
+
+async def serve_first(session: Session, server: RpcServer) -> None:
+    await server.serve(await session.accept_stream())
+
+
+async def test_concurrent_calls_answered_out_of_order_get_their_own_replies(rpc: RpcClient) -> None:
+    async def call(index: int) -> str:
+        delay = (64 - index) / 1000  # later calls finish first
+        reply: str = await rpc.call("Plugin.Echo", ECHO, {"Text": f"n{index}", "Delay": delay}, gob.STRING)
+        return reply
+
+    replies = await asyncio.gather(*(call(i) for i in range(64)))
+    assert replies == [f"n{i}" for i in range(64)]
+
+
+async def test_method_error_is_a_remote_error_and_stream_keeps_working(rpc: RpcClient) -> None:
+    with pytest.raises(RemoteError) as caught:
+        await rpc.call("Plugin.Fail", gob.STRING, "x", gob.STRING)
+    assert caught.value.message == "refused x"
+    assert await rpc.call("Plugin.Echo", ECHO, {"Text": "after"}, gob.STRING) == "after"
+
+
+async def test_unknown_method_and_service(rpc: RpcClient) -> None:
+    with pytest.raises(RemoteError, match="rpc: can't find method Plugin.Nope"):
+        await rpc.call("Plugin.Nope", gob.STRING, "x", gob.STRING)
+    with pytest.raises(RemoteError, match="rpc: can't find service Other.Nope"):
+        await rpc.call("Other.Nope", gob.STRING, "x", gob.STRING)
+    assert await rpc.call("Plugin.Echo", ECHO, {"Text": "ok"}, gob.STRING) == "ok"
+
+
+async def test_undecodable_argument_is_an_error_reply(rpc: RpcClient) -> None:
+    with pytest.raises(RemoteError, match="cannot decode argument"):
+        await rpc.call("Plugin.Echo", gob.INT, 5, gob.STRING)
+    assert await rpc.call("Plugin.Echo", ECHO, {"Text": "ok"}, gob.STRING) == "ok"
+
+
+async def test_call_timeout_and_late_answer_is_dropped(rpc: RpcClient) -> None:
+    with pytest.raises(CallTimeoutError):
+        await rpc.call("Plugin.Echo", ECHO, {"Text": "late", "Delay": 0.3}, gob.STRING, timeout=0.05)
+    await asyncio.sleep(0.4)
+    assert await rpc.call("Plugin.Echo", ECHO, {"Text": "next"}, gob.STRING) == "next"
+
+
+async def test_connection_loss_fails_pending_calls(sessions: tuple[Session, Session], rpc: RpcClient) -> None:
+    pending = asyncio.create_task(rpc.call("Plugin.Hang", gob.INTERFACE, None, gob.STRING))
+    await asyncio.sleep(0.05)
+    sessions[1].close()
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(pending, 5)
+    with pytest.raises(TransportError):
+        await rpc.call("Plugin.Echo", ECHO, {"Text": "x"}, gob.STRING)
+
+
+# ---------------------------------------------------------------------------
+# Broker
+
+
+async def test_broker_dial_accept_with_acknowledgement(sessions: tuple[Session, Session]) -> None:
+    client_session, server_session = sessions
+    host_broker, plugin_broker = MuxBroker(client_session), MuxBroker(server_session)
+    running = [asyncio.create_task(host_broker.run()), asyncio.create_task(plugin_broker.run())]
+    stream_id = plugin_broker.next_id()
+    accepting = asyncio.create_task(plugin_broker.accept(stream_id))
+    dialed = await host_broker.dial(stream_id)
+    accepted = await accepting
+    await dialed.write(b"over the broker")
+    assert await accepted.read() == b"over the broker"
+    for task in running:
+        task.cancel()
+
+
+async def test_broker_accept_times_out(sessions: tuple[Session, Session]) -> None:
+    broker = MuxBroker(sessions[1], wait=0.1)
+    with pytest.raises(TransportError, match="timeout waiting for accept"):
+        await broker.accept(broker.next_id())
+
+
+async def test_broker_dial_without_acceptor_times_out(sessions: tuple[Session, Session]) -> None:
+    client_session, server_session = sessions
+    plugin_broker = MuxBroker(server_session, wait=0.1)
+    running = asyncio.create_task(plugin_broker.run())
+    # Nobody accepts id 42: the peer drops the stream after its wait, or ours runs out.
+    with pytest.raises(TransportError, match="broker stream 42"):
+        await MuxBroker(client_session, wait=0.3).dial(42)
+    running.cancel()
+
+
+def test_broker_ids_are_little_endian() -> None:
+    assert struct.pack("<I", 1) == b"\x01\x00\x00\x00"
+    assert wire.BROKER_IDS.elem is gob.UINT
