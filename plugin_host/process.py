@@ -160,10 +160,13 @@ class PluginProcess:
                 await asyncio.wait_for(asyncio.shield(pump), 1.0)
             pump.cancel()
 
-    def describe_exit(self) -> str:
+    def describe_exit(self, when: str = "") -> str:
+        """Say how the process ended, with the last lines of its stderr."""
         tail = "; ".join(line for line in self.stderr_tail if line)[-2000:]
         text = f"plugin {self.config.display_name!r} exited with code {self.returncode}"
-        return f"{text}: {tail}" if tail else text
+        if when:
+            text = f"{text} {when}"
+        return f"{text}; its stderr: {tail}" if tail else text
 
     # -- startup ------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class PluginProcess:
             if not chunk:
                 await self.wait()
                 await self._drain_pumps()
-                raise PluginStartError(f"{self.describe_exit()} before completing the handshake")
+                raise PluginStartError(self.describe_exit("before completing the handshake"))
             buffer += chunk
         line, _, rest = bytes(buffer).partition(b"\n")
         if len(line) > MAX_LINE_BYTES:

@@ -1,3 +1,3 @@
 """Shared pytest configuration: the fixtures of the real test substrate."""
 
-pytest_plugins = ["tests.substrate.fixtures"]
+pytest_plugins = ["tests.substrate.fixtures", "tests.substrate.gopeers_fixtures"]

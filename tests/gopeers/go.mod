@@ -7,6 +7,8 @@ require (
 	github.com/caraml-dev/turing/engines/experiment v0.0.0-20220816023749-cf36433c873b
 	github.com/hashicorp/go-hclog v0.16.0
 	github.com/hashicorp/go-plugin v1.4.3
+	github.com/zaffka/zap-to-hclog v0.10.5
+	go.uber.org/zap v1.19.1
 )
 
 require (
@@ -23,10 +25,8 @@ require (
 	github.com/mitchellh/hashstructure/v2 v2.0.2 // indirect
 	github.com/oklog/run v1.0.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/zaffka/zap-to-hclog v0.10.5 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.6.0 // indirect
-	go.uber.org/zap v1.19.1 // indirect
 	golang.org/x/net v0.0.0-20210405180319-a5a99cb37ef4 // indirect
 	golang.org/x/sys v0.0.0-20210510120138-977fb7262007 // indirect
 	golang.org/x/text v0.3.6 // indirect

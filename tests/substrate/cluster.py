@@ -237,6 +237,13 @@ def start_apiserver(
             f"--service-account-signing-key-file={pki.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",
+            # This plugin taints every new Node not-ready until the node-lifecycle
+            # controller clears it; that controller is not run (it would mark the fake
+            # nodes unreachable between kwok heartbeats), so the taint would stay.
+            "--disable-admission-plugins=TaintNodesByCondition",
+            # The `kubernetes` Service cannot have a loopback endpoint (validation
+            # rejects 127.0.0.0/8) and no pod here could reach it anyway.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
         ],
         workdir / "logs" / "kube-apiserver.log",
@@ -289,11 +296,13 @@ def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
 
 
 def _serving_flags(kubeconfig: Path, pki: Pki, port: int) -> list[str]:
-    """Flags shared by controller-manager and scheduler: loopback healthz, delegated auth."""
+    """Flags shared by controller-manager and scheduler: /healthz on loopback TLS.
+
+    No delegated authentication: nothing but the readiness probe calls these ports,
+    and /healthz is always allowed.
+    """
     return [
         f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",

@@ -28,16 +28,23 @@ class SubstrateError(RuntimeError):
     """A piece of the test substrate could not be started or is missing."""
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now.
+    """Return a TCP port on 127.0.0.1 that is free right now and not handed out before.
 
     The kernel picks it; there is a small window before the server binds it, which
-    is acceptable for a test machine and far less flaky than fixed port numbers.
+    is acceptable for a test machine and far less flaky than fixed port numbers. A
+    port is never returned twice, so two servers started together cannot collide.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def primary_gid(user: str) -> int:

@@ -13,10 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +34,7 @@ import (
 	rpcrunner "github.com/caraml-dev/turing/engines/experiment/plugin/rpc/runner"
 	"github.com/caraml-dev/turing/engines/experiment/runner"
 
+	"turnout.dev/tests/gopeers/internal/benchstats"
 	"turnout.dev/tests/gopeers/internal/metricsrpc"
 )
 
@@ -223,6 +224,7 @@ func newLogger(level string) (*zap.Logger, error) {
 	cfg.OutputPaths = []string{"stderr"}
 	cfg.ErrorOutputPaths = []string{"stderr"}
 	cfg.DisableStacktrace = true
+	cfg.DisableCaller = true
 	return cfg.Build()
 }
 
@@ -351,7 +353,7 @@ func parseTreatmentRequest(arg string) (*treatmentRequest, error) {
 				return nil, fmt.Errorf("header %q: want a string or a list of strings", k)
 			}
 			if !j.RawHeader {
-				k = canonicalHeaderKey(k)
+				k = http.CanonicalHeaderKey(k)
 			}
 			r.header[k] = append(r.header[k], values...)
 		}
@@ -369,24 +371,6 @@ func parseTreatmentRequest(arg string) (*treatmentRequest, error) {
 		r.payload = []byte(j.Payload)
 	}
 	return r, nil
-}
-
-// canonicalHeaderKey is net/http's CanonicalHeaderKey (textproto's rules).
-func canonicalHeaderKey(s string) string {
-	b := []byte(s)
-	upper := true
-	for i, c := range b {
-		if c == ' ' || c >= 0x80 {
-			return s
-		}
-		if upper && 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-		upper = c == '-'
-	}
-	return string(b)
 }
 
 type result struct {
@@ -796,16 +780,12 @@ func start(opts *options, needBroker bool) (*host, *output, int) {
 	client, proc, err := connect(mode, opts.plugin, logger)
 	if err != nil {
 		out.print(map[string]interface{}{"call": "connect", "ok": false, "error": err.Error(),
-			"us": micros(time.Since(t0))})
+			"us": benchstats.Micros(time.Since(t0))})
 		reapChildren(0)
 		return nil, out, 1
 	}
 	h.client, h.pluginProc = client, proc
 	return h, out, 0
-}
-
-func micros(d time.Duration) float64 {
-	return float64(d.Nanoseconds()/100) / 10
 }
 
 func runCalls(opts *options, calls []callSpec) int {
@@ -823,7 +803,7 @@ func runCalls(opts *options, calls []callSpec) int {
 	failed := false
 	for i, c := range calls {
 		r, err, d, timedOut := h.timed(c, opts.timeout)
-		line := map[string]interface{}{"i": i, "call": c.Name, "us": micros(d)}
+		line := map[string]interface{}{"i": i, "call": c.Name, "us": benchstats.Micros(d)}
 		if err != nil {
 			failed = true
 			line["ok"] = false
@@ -876,7 +856,8 @@ func runBench(opts *options, n, conc, warmup int, method, request string) int {
 	lat := make([]time.Duration, n)
 	var next int64 = -1
 	var errorsCount int64
-	var firstErr atomic.Value
+	var firstErr string
+	var errMu sync.Mutex
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for g := 0; g < conc; g++ {
@@ -893,63 +874,30 @@ func runBench(opts *options, n, conc, warmup int, method, request string) int {
 				lat[i] = time.Since(s)
 				if err != nil {
 					atomic.AddInt64(&errorsCount, 1)
-					firstErr.CompareAndSwap(nil, err.Error())
+					errMu.Lock()
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+					errMu.Unlock()
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	wall := time.Since(t0)
-	stats := summarize(lat, wall)
+	stats := benchstats.Summarize(lat, wall)
 	stats["kind"] = "plugin-host-bench"
 	stats["ok"] = errorsCount == 0
 	stats["method"] = method
 	stats["concurrency"] = conc
 	stats["warmup"] = warmup
 	stats["errors"] = errorsCount
-	if e := firstErr.Load(); e != nil {
-		stats["first_error"] = e
+	if firstErr != "" {
+		stats["first_error"] = firstErr
 	}
 	out.print(stats)
 	if errorsCount > 0 {
 		return 1
 	}
 	return 0
-}
-
-func summarize(lat []time.Duration, wall time.Duration) map[string]interface{} {
-	sorted := append([]time.Duration(nil), lat...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	pct := func(p float64) float64 {
-		if len(sorted) == 0 {
-			return 0
-		}
-		idx := int(p*float64(len(sorted))+0.5) - 1
-		if idx < 0 {
-			idx = 0
-		}
-		if idx >= len(sorted) {
-			idx = len(sorted) - 1
-		}
-		return micros(sorted[idx])
-	}
-	var total time.Duration
-	for _, d := range sorted {
-		total += d
-	}
-	mean := 0.0
-	if len(sorted) > 0 {
-		mean = micros(total / time.Duration(len(sorted)))
-	}
-	return map[string]interface{}{
-		"n":           len(sorted),
-		"p50_us":      pct(0.50),
-		"p90_us":      pct(0.90),
-		"p99_us":      pct(0.99),
-		"min_us":      pct(0),
-		"max_us":      pct(1),
-		"mean_us":     mean,
-		"wall_s":      wall.Seconds(),
-		"calls_per_s": float64(len(sorted)) / wall.Seconds(),
-	}
 }

@@ -140,7 +140,11 @@ func (s *Set) Startup() {
 			os.Exit(code)
 		case "startup-hang":
 			fmt.Fprintln(os.Stderr, "turnout test fault: startup-hang")
-			select {}
+			// Sleep rather than block on nothing: with no other goroutine alive
+			// the runtime would call an empty select a deadlock and exit.
+			for {
+				time.Sleep(time.Hour)
+			}
 		case "startup-garbage":
 			fmt.Fprintln(os.Stdout, "turnout test fault: this is not a handshake line")
 		}

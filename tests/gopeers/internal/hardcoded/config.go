@@ -45,4 +45,3 @@ type ManagerConfig struct {
 type RunnerConfig struct {
 	Experiments []Experiment `json:"experiments"`
 }
-

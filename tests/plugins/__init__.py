@@ -1,0 +1,1 @@
+"""Small plugin programs that misbehave on purpose, for the host's fault tests."""

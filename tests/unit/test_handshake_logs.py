@@ -1,0 +1,94 @@
+"""Handshake lines and plugin log lines, parsed as go-plugin hosts do."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from plugin_host.errors import ProtocolError
+from plugin_host.handshake import Handshake, format_handshake, negotiate_version, parse_handshake
+from plugin_host.logs import parse_log_line
+from plugin_host.server import HclogFormatter
+
+pytestmark = pytest.mark.unit
+
+
+def test_parses_go_plugin_line() -> None:
+    handshake = parse_handshake("1|1|unix|/tmp/plugin4027817908|netrpc|\n")
+    assert handshake == Handshake(1, 1, "unix", "/tmp/plugin4027817908", "netrpc", "")
+
+
+def test_protocol_defaults_to_netrpc_and_roundtrips() -> None:
+    handshake = parse_handshake("1|1|unix|/tmp/p")
+    assert handshake.protocol == "netrpc"
+    assert parse_handshake(format_handshake(handshake)) == handshake
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("hello world", "unrecognized remote plugin message"),
+        ("x|1|unix|/p|netrpc|", "unrecognized remote plugin message"),
+        ("2|1|unix|/p|netrpc|", "incompatible core API version"),
+        ("1|7|unix|/p|netrpc|", "incompatible API version"),
+        ("1|1|udp|/p|netrpc|", "unknown address type"),
+        ("1|1|unix||netrpc|", "empty address"),
+        ("1|1|unix|/p|grpc|", "only netrpc is supported"),
+    ],
+)
+def test_bad_lines_say_what_is_wrong(line: str, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        parse_handshake(line)
+
+
+def test_version_negotiation_picks_highest_common() -> None:
+    assert negotiate_version("1,2,3", (1, 2)) == 2
+    assert negotiate_version("", (1,)) is None
+    assert negotiate_version("5", (1,)) is None
+
+
+def test_hclog_json_line() -> None:
+    parsed = parse_log_line(
+        '{"@level":"warn","@message":"slow","@timestamp":"2026-11-28T03:59:08.071025Z",'
+        '"@module":"hardcoded","unit":"42"}'
+    )
+    assert parsed.level == logging.WARNING
+    assert parsed.message == "slow"
+    assert parsed.fields["@module"] == "hardcoded" and parsed.fields["unit"] == "42"
+
+
+def test_json_with_bad_timestamp_is_plain_text() -> None:
+    line = '{"@level":"error","@message":"x","@timestamp":"2026-11-28T03:59:08Z"}'
+    assert parse_log_line(line).level == logging.DEBUG
+    assert parse_log_line(line).message == line
+
+
+def test_unknown_level_keeps_whole_line_at_debug() -> None:
+    line = '{"@level":"loud","@message":"x","@timestamp":"2026-11-28T03:59:08.071025+05:30"}'
+    assert parse_log_line(line) == parse_log_line(line)
+    assert parse_log_line(line).level == logging.DEBUG and parse_log_line(line).message == line
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message"),
+    [
+        ("[ERROR] broken", logging.ERROR, "broken"),
+        ("[WARN] careful", logging.WARNING, "careful"),
+        ("[INFO] fyi", logging.INFO, "fyi"),
+        ("2026/11/28 04:00:00 [ERR] plugin: x", logging.DEBUG, "2026/11/28 04:00:00 [ERR] plugin: x"),
+        ("panic: boom", logging.DEBUG, "panic: boom"),
+    ],
+)
+def test_plain_lines(line: str, level: int, message: str) -> None:
+    parsed = parse_log_line(line)
+    assert (parsed.level, parsed.message) == (level, message)
+
+
+def test_python_plugin_logs_are_what_go_hosts_parse() -> None:
+    record = logging.LogRecord("hardcoded", logging.ERROR, __file__, 1, "bad unit %s", ("x",), None)
+    record.unit = "x"
+    parsed = parse_log_line(HclogFormatter().format(record))
+    assert parsed.level == logging.ERROR
+    assert parsed.message == "bad unit x"
+    assert parsed.fields["unit"] == "x" and parsed.fields["@module"] == "hardcoded"
