@@ -345,9 +345,9 @@ def _search_keys(data: bytes, keys: Sequence[bytes]) -> int:
             if level == key_level:
                 key_level -= 1
         elif c == 0x5B:
-            # An empty path element makes Go index an empty string here and panic;
-            # treat it as "not an index" instead.
-            wanted = keys[level] if key_level == level and level < depth else b""
+            # Where Go would index out of range and panic (an empty path element),
+            # treat the element as "not an index" instead.
+            wanted = keys[level] if key_level == level and 0 <= level < depth else b""
             if wanted[:1] == b"[":
                 if len(wanted) < 3 or wanted[-1:] != b"]":
                     return -1
