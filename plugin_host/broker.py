@@ -85,7 +85,9 @@ class MuxBroker:
         try:
             stream = await asyncio.wait_for(asyncio.shield(slot), self._wait)
         except TimeoutError:
-            raise TransportError(f"timeout waiting for accept of broker stream {stream_id}") from None
+            raise TransportError(
+                f"timeout waiting for accept of broker stream {stream_id}"
+            ) from None
         finally:
             if self._arrived.get(stream_id) is slot:
                 del self._arrived[stream_id]

@@ -94,7 +94,9 @@ class PluginClient:
 
     async def ping(self, timeout: float = 5.0) -> None:
         """go-plugin's liveness check (Control.Ping)."""
-        await self._checked(self.control.call("Control.Ping", gob.BOOL, True, wire.EMPTY, timeout=timeout))
+        await self._checked(
+            self.control.call("Control.Ping", gob.BOOL, True, wire.EMPTY, timeout=timeout)
+        )
 
     async def dispense(self, name: str) -> RpcClient:
         """Ask the plugin for one of its plugin kinds and connect to it over the broker."""
@@ -107,7 +109,9 @@ class PluginClient:
         return RpcClient(stream, name=f"{self.config.display_name}/{name}")
 
     async def manager(self) -> ManagerClient:
-        return ManagerClient(await self.dispense(wire.MANAGER_PLUGIN), timeout=self.config.call_timeout)
+        return ManagerClient(
+            await self.dispense(wire.MANAGER_PLUGIN), timeout=self.config.call_timeout
+        )
 
     async def runner(self) -> RunnerClient:
         return RunnerClient(
@@ -131,10 +135,15 @@ class PluginClient:
         quit_ok = False
         if not self.process.exited and not self.session.closed:
             try:
-                await self.control.call("Control.Quit", gob.BOOL, True, wire.EMPTY, timeout=_QUIT_TIMEOUT)
+                await self.control.call(
+                    "Control.Quit", gob.BOOL, True, wire.EMPTY, timeout=_QUIT_TIMEOUT
+                )
                 quit_ok = True
             except PluginError as exc:
-                log.debug("plugin quit failed", extra={"plugin": self.config.display_name, "error": str(exc)})
+                log.debug(
+                    "plugin quit failed",
+                    extra={"plugin": self.config.display_name, "error": str(exc)},
+                )
         self.session.close()
         self.broker.close()
         for task in self._tasks:

@@ -604,7 +604,7 @@ class _Reader:
         raw = self.uint()
         return ~(raw >> 1) if raw & 1 else raw >> 1
 
-    def raw(self, count: "builtins.int") -> bytes:
+    def raw(self, count: builtins.int) -> bytes:
         stop = self.pos + count
         if count < 0 or stop > self.end:
             raise GobError(f"length {count} runs past the end of the message")
@@ -804,12 +804,16 @@ class Decoder:
             return self._decode_basic(reader, type_id, expected)
         if type_id == 8:
             if expected is not None and not isinstance(expected, Interface):
-                raise GobError(f"type mismatch: interface on the wire, {_describe(expected)} locally")
+                raise GobError(
+                    f"type mismatch: interface on the wire, {_describe(expected)} locally"
+                )
             return self._decode_interface(reader, depth)
         wire = self._wire_type(type_id)
         if wire.kind == "struct":
             if expected is not None and not isinstance(expected, Struct):
-                raise GobError(f"type mismatch: struct {wire.name or '?'} on the wire, {_describe(expected)} locally")
+                raise GobError(
+                    f"type mismatch: struct {wire.name or '?'} on the wire, {_describe(expected)} locally"
+                )
             return self._decode_struct(reader, wire, expected, depth)
         if wire.kind in ("slice", "array"):
             return self._decode_sequence(reader, wire, expected, depth)
@@ -820,7 +824,9 @@ class Decoder:
         if expected is None:
             return data
         if not isinstance(expected, GobEncoded):
-            raise GobError(f"type mismatch: GobEncoder {wire.name} on the wire, {_describe(expected)} locally")
+            raise GobError(
+                f"type mismatch: GobEncoder {wire.name} on the wire, {_describe(expected)} locally"
+            )
         return expected.decode(data)
 
     def _decode_basic(self, reader: _Reader, kind: int, expected: GoType | None) -> Any:
@@ -888,9 +894,13 @@ class Decoder:
                 raise GobError(f"type mismatch: slice on the wire, {_describe(expected)} locally")
             if wire.kind == "array":
                 if not isinstance(expected, Array):
-                    raise GobError(f"type mismatch: array on the wire, {_describe(expected)} locally")
+                    raise GobError(
+                        f"type mismatch: array on the wire, {_describe(expected)} locally"
+                    )
                 if expected.length != wire.length:
-                    raise GobError(f"array length {wire.length} on the wire, {expected.length} locally")
+                    raise GobError(
+                        f"array length {wire.length} on the wire, {expected.length} locally"
+                    )
             assert isinstance(expected, Slice | Array)
             elem_expected = expected.elem
         count = reader.uint()
@@ -964,6 +974,7 @@ _BASIC_NAMES: Final = {
     7: "complex",
 }
 
+
 def _describe(gotype: GoType) -> str:
     if isinstance(gotype, Basic):
         return gotype.name
@@ -978,4 +989,3 @@ def _describe(gotype: GoType) -> str:
     if isinstance(gotype, GobEncoded):
         return gotype.name
     return "interface{}"
-

@@ -41,7 +41,9 @@ def parse_handshake(line: str, *, app_versions: tuple[int, ...] = (1,)) -> Hands
             f"incompatible core API version with plugin: plugin {core}, host {CORE_PROTOCOL_VERSION}"
         )
     if app not in app_versions:
-        raise ProtocolError(f"incompatible API version with plugin: plugin {app}, host {app_versions}")
+        raise ProtocolError(
+            f"incompatible API version with plugin: plugin {app}, host {app_versions}"
+        )
     network, address = parts[2], parts[3]
     if network not in ("unix", "tcp"):
         raise ProtocolError(f"unknown address type {network!r} in plugin handshake")

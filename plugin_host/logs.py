@@ -59,6 +59,10 @@ def _parse_json(text: str) -> PluginLogLine | None:
     level = _LEVELS.get(str(entry.get("@level", "")).lower())
     if level is None:
         return PluginLogLine(logging.DEBUG, text)
-    fields = {key: value for key, value in entry.items() if key not in ("@message", "@level", "@timestamp")}
+    fields = {
+        key: value
+        for key, value in entry.items()
+        if key not in ("@message", "@level", "@timestamp")
+    }
     fields["timestamp"] = timestamp
     return PluginLogLine(level, str(entry.get("@message", "")), fields)

@@ -11,7 +11,6 @@ matches them by `Seq`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,18 +46,25 @@ _UNSET: Final = object()
 
 
 class RpcClient:
-    """Calls methods on a net/rpc server at the other end of a stream."""
+    """Calls methods on a net/rpc server at the other end of a stream.
+
+    Responses are decoded as they arrive on the socket (a stream receiver
+    callback) and complete their caller's future directly: one event-loop hop
+    per call, which is most of what a round trip costs here.
+    """
 
     def __init__(self, stream: Stream, *, name: str = "", limits: gob.Limits | None = None) -> None:
         self.name = name
         self._stream = stream
+        self._loop = asyncio.get_running_loop()
         self._encoder = gob.Encoder()
         self._decoder = gob.Decoder(limits)
         self._seq = 0
         self._pending: dict[int, tuple[asyncio.Future[Any], gob.GoType, str]] = {}
         self._write_lock = asyncio.Lock()
         self._error: PluginError | None = None
-        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        self._header: Any = _UNSET
+        stream.set_receiver(self._on_data, self._on_close)
 
     @property
     def broken(self) -> PluginError | None:
@@ -80,24 +86,23 @@ class RpcClient:
         when `timeout` seconds pass first, `TransportError` when the connection fails.
         """
         if self._error is not None:
-            raise self._error
+            raise TransportError(f"{method}: {self._error}")
         seq = self._seq
         self._seq += 1
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Any] = self._loop.create_future()
         self._pending[seq] = (waiter, reply_type, method)
+        timer = None
         try:
-            async with self._write_lock:
-                header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
-                body = self._encoder.encode(arg_type, arg)
-                await self._stream.write(header + body)
-            if timeout is None:
-                return await waiter
-            try:
-                return await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                raise CallTimeoutError(
-                    f"{method}: no answer from plugin {self.name!r} within {timeout:g}s"
-                ) from None
+            if not self._write_lock.locked() and self._stream.try_write(
+                self._request(method, seq, arg_type, arg)
+            ):
+                pass  # sent without waiting: the common case
+            else:
+                async with self._write_lock:
+                    await self._stream.write(self._request(method, seq, arg_type, arg))
+            if timeout is not None:
+                timer = self._loop.call_later(timeout, _expire, waiter, method, self.name, timeout)
+            return await waiter
         except CallTimeoutError:
             raise
         except TransportError as exc:
@@ -105,15 +110,19 @@ class RpcClient:
                 raise TransportError(f"{method}: {exc}") from exc
             raise TransportError(f"{method}: {self._error}") from exc
         finally:
+            if timer is not None:
+                timer.cancel()
             self._pending.pop(seq, None)
 
+    def _request(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> bytes:
+        # Encoded at the moment of writing, so type definitions go out in order.
+        header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
+        return header + self._encoder.encode(arg_type, arg)
+
     async def close(self) -> None:
-        """Half-close the stream and stop reading."""
+        """Half-close the stream and fail any call still waiting."""
         self._stream.close()
         self._fail(TransportError(f"rpc client {self.name!r} closed"))
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader
 
     def _fail(self, error: PluginError) -> None:
         if self._error is None:
@@ -123,49 +132,63 @@ class RpcClient:
                 waiter.set_exception(self._error)
         self._pending.clear()
 
-    async def _read_loop(self) -> None:
-        header: Any = _UNSET
+    def _on_close(self, error: BaseException | None) -> None:
+        reason = (
+            f"connection closed by the plugin ({error})"
+            if error
+            else "connection closed by the plugin"
+        )
+        self._fail(TransportError(reason))
+
+    def _on_data(self, chunk: bytes) -> None:
+        if self._error is not None:
+            return
+        decoder = self._decoder
+        decoder.feed(chunk)
         try:
             while True:
-                chunk = await self._stream.read()
-                if not chunk:
-                    raise TransportError("connection closed by the plugin")
-                self._decoder.feed(chunk)
-                while True:
-                    if header is _UNSET:
-                        header = self._decoder.next_value(RESPONSE)
-                        if header is gob.Decoder.NEED_MORE:
-                            header = _UNSET
-                            break
-                    entry = self._pending.get(header.get("Seq", 0))
-                    error = header.get("Error", "")
-                    expected = entry[1] if entry is not None and not error else None
-                    body = self._decoder.next_value(expected)
-                    if body is gob.Decoder.NEED_MORE:
-                        break
-                    self._deliver(entry, header, body)
-                    header = _UNSET
-        except PluginError as exc:
-            self._fail(exc if isinstance(exc, TransportError) else TransportError(f"protocol error: {exc}"))
-            if isinstance(exc, ProtocolError):
-                log.warning("bad response from plugin, connection closed", extra={"plugin": self.name, "error": str(exc)})
-                self._stream.reset()
-        except asyncio.CancelledError:
-            self._fail(TransportError("rpc client closed"))
-            raise
+                header = self._header
+                if header is _UNSET:
+                    header = decoder.next_value(RESPONSE)
+                    if header is gob.Decoder.NEED_MORE:
+                        return
+                    self._header = header
+                entry = self._pending.get(header.get("Seq", 0))
+                error = header.get("Error", "")
+                expected = entry[1] if entry is not None and not error else None
+                body = decoder.next_value(expected)
+                if body is gob.Decoder.NEED_MORE:
+                    return
+                self._header = _UNSET
+                self._deliver(entry, error, body)
+        except ProtocolError as exc:
+            log.warning(
+                "bad response from plugin, connection closed",
+                extra={"plugin": self.name, "error": str(exc)},
+            )
+            self._fail(TransportError(f"protocol error: {exc}"))
+            self._stream.reset()
 
     @staticmethod
-    def _deliver(entry: tuple[asyncio.Future[Any], gob.GoType, str] | None, header: Any, body: Any) -> None:
+    def _deliver(
+        entry: tuple[asyncio.Future[Any], gob.GoType, str] | None, error: str, body: Any
+    ) -> None:
         if entry is None:
             return  # the caller gave up (timeout); drop the late answer
         waiter, _, method = entry
         if waiter.done():
             return
-        error = header.get("Error", "")
         if error:
             waiter.set_exception(RemoteError(method, error))
         else:
             waiter.set_result(body)
+
+
+def _expire(waiter: asyncio.Future[Any], method: str, name: str, timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(
+            CallTimeoutError(f"{method}: no answer from plugin {name!r} within {timeout:g}s")
+        )
 
 
 Handler = Callable[[Any], Awaitable[Any]]
@@ -202,7 +225,9 @@ class RpcServer:
 
 
 class _ServerConnection:
-    def __init__(self, methods: dict[str, Method], stream: Stream, limits: gob.Limits | None) -> None:
+    def __init__(
+        self, methods: dict[str, Method], stream: Stream, limits: gob.Limits | None
+    ) -> None:
         self._methods = methods
         self._stream = stream
         self._encoder = gob.Encoder()
@@ -211,32 +236,40 @@ class _ServerConnection:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        header: Any = _UNSET
+        """Serve until the peer closes the stream or sends a header that cannot be decoded."""
+        self._header: Any = _UNSET
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stream.set_receiver(self._on_data, self._on_close)
         try:
-            while True:
-                chunk = await self._stream.read()
-                if not chunk:
-                    break
-                self._decoder.feed(chunk)
-                while True:
-                    if header is _UNSET:
-                        header = self._decoder.next_value(REQUEST)
-                        if header is gob.Decoder.NEED_MORE:
-                            header = _UNSET
-                            break
-                    if not self._take_body(header):
-                        break
-                    header = _UNSET
-        except ProtocolError as exc:
-            # Like Go: a header that cannot be decoded ends the connection.
-            log.warning("bad rpc request, closing stream", extra={"error": str(exc)})
-            self._stream.reset()
-        except TransportError:
-            pass
+            await self._done
         finally:
             for task in list(self._tasks):
                 task.cancel()
             self._stream.close()
+
+    def _on_close(self, error: BaseException | None) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+    def _on_data(self, chunk: bytes) -> None:
+        if self._done.done():
+            return
+        self._decoder.feed(chunk)
+        try:
+            while True:
+                if self._header is _UNSET:
+                    header = self._decoder.next_value(REQUEST)
+                    if header is gob.Decoder.NEED_MORE:
+                        return
+                    self._header = header
+                if not self._take_body(self._header):
+                    return
+                self._header = _UNSET
+        except ProtocolError as exc:
+            # Like Go: a header that cannot be decoded ends the connection.
+            log.warning("bad rpc request, closing stream", extra={"error": str(exc)})
+            self._stream.reset()
+            self._on_close(exc)
 
     def _take_body(self, header: Any) -> bool:
         name = header.get("ServiceMethod", "")
@@ -250,7 +283,7 @@ class _ServerConnection:
         if arg is gob.Decoder.NEED_MORE:
             return False
         if method is None:
-            service, _, method_name = name.rpartition(".")
+            service = name.rpartition(".")[0]
             reason = (
                 f"rpc: can't find method {name}"
                 if any(key.startswith(service + ".") for key in self._methods)
@@ -283,7 +316,9 @@ class _ServerConnection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, name: str, seq: int, error: str, reply_type: gob.GoType, reply: Any) -> None:
+    async def _write(
+        self, name: str, seq: int, error: str, reply_type: gob.GoType, reply: Any
+    ) -> None:
         try:
             async with self._write_lock:
                 try:

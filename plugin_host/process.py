@@ -197,7 +197,9 @@ class PluginProcess:
                 f"plugin {self.config.display_name!r} printed a handshake line that is not UTF-8"
             ) from None
         handshake = parse_handshake(text, app_versions=self.config.app_versions)
-        self._pumps.append(asyncio.get_running_loop().create_task(self._pump(reader, "stdout", rest)))
+        self._pumps.append(
+            asyncio.get_running_loop().create_task(self._pump(reader, "stdout", rest))
+        )
         return handshake
 
     async def _pump(self, reader: asyncio.StreamReader, stream: str, pending: bytes = b"") -> None:
@@ -237,7 +239,10 @@ class PluginProcess:
 
     async def _watch(self) -> int:
         code = await self.process.wait()
-        log.info("plugin process exited", extra={"plugin": self.config.display_name, "code": code, "pid": self.pid})
+        log.info(
+            "plugin process exited",
+            extra={"plugin": self.config.display_name, "code": code, "pid": self.pid},
+        )
         for callback in self._exit_callbacks:
             callback(code)
         return code

@@ -22,7 +22,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from plugin_host import gob, wire
 from plugin_host.broker import MuxBroker
@@ -46,14 +46,14 @@ PluginFactory = Callable[[MuxBroker], dict[str, Method]]
 class HclogFormatter(logging.Formatter):
     """One JSON object per line in hclog's format, which go-plugin hosts parse."""
 
-    _LEVELS = {
+    _LEVELS: ClassVar[dict[int, str]] = {
         logging.DEBUG: "debug",
         logging.INFO: "info",
         logging.WARNING: "warn",
         logging.ERROR: "error",
         logging.CRITICAL: "error",
     }
-    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+    _STANDARD: ClassVar[set[str]] = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
@@ -185,7 +185,10 @@ async def _run_session(session: Session, plugins: dict[str, PluginFactory]) -> i
             try:
                 stream = await broker.accept(stream_id)
             except TransportError as exc:
-                log.warning("dispensed plugin was never connected", extra={"plugin": name, "error": str(exc)})
+                log.warning(
+                    "dispensed plugin was never connected",
+                    extra={"plugin": name, "error": str(exc)},
+                )
                 return
             server = RpcServer()
             server.register("Plugin", methods)

@@ -55,8 +55,12 @@ class ManagerClient:
         self.rpc = rpc
         self.timeout = timeout
 
-    async def _call(self, method: str, arg_type: gob.GoType, arg: Any, reply_type: gob.GoType) -> Any:
-        return await self.rpc.call(f"Plugin.{method}", arg_type, arg, reply_type, timeout=self.timeout)
+    async def _call(
+        self, method: str, arg_type: gob.GoType, arg: Any, reply_type: gob.GoType
+    ) -> Any:
+        return await self.rpc.call(
+            f"Plugin.{method}", arg_type, arg, reply_type, timeout=self.timeout
+        )
 
     async def configure(self, config: JsonLike) -> None:
         await self._call("Configure", gob.BYTES, raw_json(config), gob.INTERFACE)
@@ -104,7 +108,10 @@ class ManagerClient:
         self, experiments: list[Experiment]
     ) -> dict[str, list[Variable]]:
         result: dict[str, list[Variable]] = await self._call(
-            "ListVariablesForExperiments", wire.EXPERIMENTS, experiments, wire.VARIABLES_BY_EXPERIMENT
+            "ListVariablesForExperiments",
+            wire.EXPERIMENTS,
+            experiments,
+            wire.VARIABLES_BY_EXPERIMENT,
         )
         return result
 
@@ -112,7 +119,7 @@ class ManagerClient:
 class MetricsCollector(ABC):
     """Receives the metrics a runner plugin reports (the host's side of the callbacks)."""
 
-    async def register(self, metrics: list[Metric]) -> None:
+    async def register(self, metrics: list[Metric]) -> None:  # noqa: B027 - optional hook
         """The plugin declares the metrics it will report."""
 
     @abstractmethod
@@ -229,7 +236,7 @@ class ExperimentManager(ABC):
     Turing does for custom engines.
     """
 
-    async def configure(self, config: bytes) -> None:
+    async def configure(self, config: bytes) -> None:  # noqa: B027 - optional hook
         """Receive the engine options (raw JSON) once, before any other call."""
 
     @abstractmethod
@@ -271,26 +278,38 @@ class PluginMetricsCollector:
         self._timeout = timeout
 
     async def register(self, metrics: list[Metric]) -> None:
-        await self._helper.call("Plugin.Register", wire.METRICS, metrics, gob.INTERFACE, timeout=self._timeout)
+        await self._helper.call(
+            "Plugin.Register", wire.METRICS, metrics, gob.INTERFACE, timeout=self._timeout
+        )
 
     async def measure_duration_ms_since(self, request: MeasureDurationMsSinceRequest) -> None:
         await self._collector.call(
-            "Plugin.MeasureDurationMsSince", wire.MEASURE_DURATION_REQUEST, request, gob.INTERFACE, timeout=self._timeout
+            "Plugin.MeasureDurationMsSince",
+            wire.MEASURE_DURATION_REQUEST,
+            request,
+            gob.INTERFACE,
+            timeout=self._timeout,
         )
 
     async def record_gauge(self, request: RecordGaugeRequest) -> None:
         await self._collector.call(
-            "Plugin.RecordGauge", wire.RECORD_GAUGE_REQUEST, request, gob.INTERFACE, timeout=self._timeout
+            "Plugin.RecordGauge",
+            wire.RECORD_GAUGE_REQUEST,
+            request,
+            gob.INTERFACE,
+            timeout=self._timeout,
         )
 
     async def inc(self, request: IncRequest) -> None:
-        await self._collector.call("Plugin.Inc", wire.INC_REQUEST, request, gob.INTERFACE, timeout=self._timeout)
+        await self._collector.call(
+            "Plugin.Inc", wire.INC_REQUEST, request, gob.INTERFACE, timeout=self._timeout
+        )
 
 
 class ExperimentRunner(ABC):
     """An experiment engine's runner: assigns a treatment to each request."""
 
-    async def configure(self, config: bytes) -> None:
+    async def configure(self, config: bytes) -> None:  # noqa: B027 - optional hook
         """Receive the runner config (raw JSON) the manager produced."""
 
     @abstractmethod
@@ -298,7 +317,7 @@ class ExperimentRunner(ABC):
         self, header: dict[str, list[str]], payload: bytes, options: GetTreatmentOptions
     ) -> Treatment: ...
 
-    async def register_metrics_collector(self, collector: PluginMetricsCollector) -> None:
+    async def register_metrics_collector(self, collector: PluginMetricsCollector) -> None:  # noqa: B027
         """Keep `collector` to report metrics to the host; the default ignores it."""
 
 

@@ -168,14 +168,28 @@ ENGINE: Final = gob.Struct(
         F("Name", gob.STRING, "name"),
         F("DisplayName", gob.STRING, "display_name"),
         F("Type", gob.STRING, "type"),
-        F("StandardExperimentManagerConfig", STANDARD_CONFIG, "standard_experiment_manager_config", pointer=True),
-        F("CustomExperimentManagerConfig", CUSTOM_CONFIG, "custom_experiment_manager_config", pointer=True),
+        F(
+            "StandardExperimentManagerConfig",
+            STANDARD_CONFIG,
+            "standard_experiment_manager_config",
+            pointer=True,
+        ),
+        F(
+            "CustomExperimentManagerConfig",
+            CUSTOM_CONFIG,
+            "custom_experiment_manager_config",
+            pointer=True,
+        ),
     ),
     Engine,
 )
 CLIENT: Final = gob.Struct(
     "Client",
-    (F("ID", gob.STRING, "id"), F("Username", gob.STRING, "username"), F("Passkey", gob.STRING, "passkey")),
+    (
+        F("ID", gob.STRING, "id"),
+        F("Username", gob.STRING, "username"),
+        F("Passkey", gob.STRING, "passkey"),
+    ),
     Client,
 )
 VARIANT: Final = gob.Struct("Variant", (F("Name", gob.STRING, "name"),), Variant)
@@ -191,7 +205,11 @@ EXPERIMENT: Final = gob.Struct(
 )
 VARIABLE: Final = gob.Struct(
     "Variable",
-    (F("Name", gob.STRING, "name"), F("Required", gob.BOOL, "required"), F("Type", gob.STRING, "type")),
+    (
+        F("Name", gob.STRING, "name"),
+        F("Required", gob.BOOL, "required"),
+        F("Type", gob.STRING, "type"),
+    ),
     Variable,
 )
 CLIENTS: Final = gob.Slice(CLIENT)
@@ -200,7 +218,9 @@ VARIABLES: Final = gob.Slice(VARIABLE)
 VARIABLES_BY_EXPERIMENT: Final = gob.Map(gob.STRING, VARIABLES)
 
 GET_TREATMENT_OPTIONS: Final = gob.Struct(
-    "GetTreatmentOptions", (F("TuringRequestID", gob.STRING, "turing_request_id"),), GetTreatmentOptions
+    "GetTreatmentOptions",
+    (F("TuringRequestID", gob.STRING, "turing_request_id"),),
+    GetTreatmentOptions,
 )
 GET_TREATMENT_REQUEST: Final = gob.Struct(
     "GetTreatmentRequest",
@@ -223,12 +243,20 @@ TREATMENT: Final = gob.Struct(
 
 MEASURE_DURATION_REQUEST: Final = gob.Struct(
     "MeasureDurationMsSinceRequest",
-    (F("Key", gob.STRING, "key"), F("Starttime", gob.TIME, "starttime"), F("Labels", STRING_MAP, "labels")),
+    (
+        F("Key", gob.STRING, "key"),
+        F("Starttime", gob.TIME, "starttime"),
+        F("Labels", STRING_MAP, "labels"),
+    ),
     MeasureDurationMsSinceRequest,
 )
 RECORD_GAUGE_REQUEST: Final = gob.Struct(
     "RecordGaugeRequest",
-    (F("Key", gob.STRING, "key"), F("Value", gob.FLOAT, "value"), F("Labels", STRING_MAP, "labels")),
+    (
+        F("Key", gob.STRING, "key"),
+        F("Value", gob.FLOAT, "value"),
+        F("Labels", STRING_MAP, "labels"),
+    ),
     RecordGaugeRequest,
 )
 INC_REQUEST: Final = gob.Struct(

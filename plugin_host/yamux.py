@@ -18,6 +18,7 @@ import contextlib
 import logging
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -85,6 +86,31 @@ class Stream:
         self._remote_closed = False
         self._local_closed = False
         self._error: BaseException | None = None
+        self._receiver: Callable[[bytes], None] | None = None
+        self._on_close: Callable[[BaseException | None], None] | None = None
+
+    def set_receiver(
+        self, receiver: Callable[[bytes], None], on_close: Callable[[BaseException | None], None]
+    ) -> None:
+        """Deliver incoming data by callback, straight from the socket read, instead of `read()`.
+
+        Saves a task switch per message on hot paths (net/rpc). `on_close` gets None
+        on the peer's FIN, or the error that ended the stream.
+        """
+        self._receiver = receiver
+        self._on_close = on_close
+        while self._recv:
+            chunk = self._recv.popleft()
+            self._recv_buffered -= len(chunk)
+            self._session._consumed(self, len(chunk))
+            receiver(chunk)
+        if self._error is not None or self._remote_closed:
+            self._notify_close()
+
+    def _notify_close(self) -> None:
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            callback(self._error)
 
     # -- reading ------------------------------------------------------------
 
@@ -107,7 +133,9 @@ class Stream:
         while len(data) < count:
             chunk = await self.read()
             if not chunk:
-                raise StreamClosedError(f"yamux stream {self.id}: closed after {len(data)} of {count} bytes")
+                raise StreamClosedError(
+                    f"yamux stream {self.id}: closed after {len(data)} of {count} bytes"
+                )
             data += chunk
             if len(data) > count:
                 # Put back what belongs to the next reader.
@@ -118,6 +146,15 @@ class Stream:
         return bytes(data)
 
     # -- writing ------------------------------------------------------------
+
+    def try_write(self, data: bytes) -> bool:
+        """Send `data` at once if the window and the socket buffer allow; else send nothing."""
+        self._check_writable()
+        if len(data) > self._send_window or self._session._write_paused:
+            return False
+        self._send_window -= len(data)
+        self._session._send_data(self, memoryview(data))
+        return True
 
     async def write(self, data: bytes) -> None:
         """Send all of `data`, waiting for the peer's window where needed."""
@@ -176,6 +213,7 @@ class Stream:
         self._readable.set()
         self._writable.set()
         self._session._forget(self)
+        self._notify_close()
 
     def _maybe_forget(self) -> None:
         if self._local_closed and self._remote_closed:
@@ -187,16 +225,23 @@ class Stream:
         if len(data) > self._recv_window:
             raise YamuxError(f"stream {self.id}: receive window exceeded")
         self._recv_window -= len(data)
-        if data:
-            self._recv.append(data)
-            self._recv_buffered += len(data)
-            self._readable.set()
+        if not data:
+            return
+        if self._receiver is not None:
+            self._session._consumed(self, len(data))
+            self._receiver(data)
+            return
+        self._recv.append(data)
+        self._recv_buffered += len(data)
+        self._readable.set()
 
     def _on_flags(self, flags: int) -> None:
         if flags & FLAG_FIN:
             self._remote_closed = True
             self._readable.set()
             self._maybe_forget()
+            if self._receiver is not None:
+                self._notify_close()
         if flags & FLAG_RST:
             self._fail(ConnectionResetError("reset by peer"))
 

@@ -64,14 +64,18 @@ SCHEMAS: dict[str, gob.GoType] = {
 
 @cache
 def go_vectors(binary: str) -> dict[str, dict[str, Any]]:
-    output = subprocess.run([binary, "--detailed"], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [binary, "--detailed"], capture_output=True, text=True, check=True
+    ).stdout
     vectors: dict[str, dict[str, Any]] = json.loads(output)
     return vectors
 
 
 def go_decode(binary: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     lines = "".join(json.dumps(request) + "\n" for request in requests)
-    output = subprocess.run([binary, "decode"], input=lines, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [binary, "decode"], input=lines, capture_output=True, text=True, check=True
+    ).stdout
     return [json.loads(line) for line in output.splitlines()]
 
 
@@ -122,7 +126,9 @@ def test_typed_roundtrip_through_go_gives_go_values(gopeers: GoPeers) -> None:
         types = [SCHEMAS[type_name] for type_name in vector["types"]]
         values = decode_stream(vector["hex"], list(types))
         encoder = gob.Encoder()  # one encoder for the whole case, as one connection would
-        encoded = b"".join(encoder.encode(gotype, value) for gotype, value in zip(types, values, strict=True))
+        encoded = b"".join(
+            encoder.encode(gotype, value) for gotype, value in zip(types, values, strict=True)
+        )
         requests.append({"types": vector["types"], "hex": encoded.hex(), "case": name})
     answers = go_decode(binary, [{"types": r["types"], "hex": r["hex"]} for r in requests])
     mismatches = []
@@ -138,7 +144,9 @@ def test_go_rejects_nothing_we_send_for_turing_calls(gopeers: GoPeers) -> None:
     stream = encoder.encode(REQUEST, {"ServiceMethod": "Plugin.GetTreatmentForRequest", "Seq": 5})
     stream += encoder.encode(
         wire.GET_TREATMENT_REQUEST,
-        wire.GetTreatmentRequest({"X-Unit": ["4"]}, b'{"client": {"id": 4}}', wire.GetTreatmentOptions("req-1")),
+        wire.GetTreatmentRequest(
+            {"X-Unit": ["4"]}, b'{"client": {"id": 4}}', wire.GetTreatmentOptions("req-1")
+        ),
     )
     [answer] = go_decode(
         str(gopeers.gob_vectors),

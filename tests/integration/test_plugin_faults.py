@@ -54,7 +54,9 @@ def pid_alive(pid: int) -> bool:
 
 
 async def test_plugin_killed_mid_call_fails_fast_with_transport_error(gopeers: GoPeers) -> None:
-    plugin = await PluginClient.start(go_plugin(gopeers, "crash@GetTreatmentForRequest#2", call_timeout=60))
+    plugin = await PluginClient.start(
+        go_plugin(gopeers, "crash@GetTreatmentForRequest#2", call_timeout=60)
+    )
     try:
         runner = await plugin.runner()
         await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
@@ -86,7 +88,9 @@ async def test_external_sigkill_mid_call(gopeers: GoPeers) -> None:
         await plugin.close()
 
 
-async def test_hanging_plugin_hits_the_per_call_timeout_and_close_kills_it(gopeers: GoPeers) -> None:
+async def test_hanging_plugin_hits_the_per_call_timeout_and_close_kills_it(
+    gopeers: GoPeers,
+) -> None:
     plugin = await PluginClient.start(go_plugin(gopeers, "hang"))
     try:
         runner = await plugin.runner()
@@ -101,12 +105,17 @@ async def test_hanging_plugin_hits_the_per_call_timeout_and_close_kills_it(gopee
 
 async def test_missing_cookie_is_a_clear_start_error(gopeers: GoPeers) -> None:
     config = PluginConfig(path=str(gopeers.hardcoded_plugin), cookie_value="not-turing")
-    with pytest.raises(PluginStartError, match="exited with code 1 before completing the handshake; its stderr: This binary is a plugin"):
+    with pytest.raises(
+        PluginStartError,
+        match="exited with code 1 before completing the handshake; its stderr: This binary is a plugin",
+    ):
         await PluginClient.start(config)
 
 
 async def test_plugin_that_exits_at_once(gopeers: GoPeers) -> None:
-    with pytest.raises(PluginStartError, match="exited with code 3 before completing the handshake"):
+    with pytest.raises(
+        PluginStartError, match="exited with code 3 before completing the handshake"
+    ):
         await PluginClient.start(go_plugin(gopeers, "startup-exit=3"))
 
 
@@ -137,7 +146,9 @@ async def test_checksum_mismatch_is_refused_before_exec(tmp_path: Path) -> None:
 
 async def test_matching_checksum_is_accepted(gopeers: GoPeers) -> None:
     digest = hashlib.sha256(gopeers.hardcoded_plugin.read_bytes()).hexdigest()
-    plugin = await PluginClient.start(PluginConfig(path=str(gopeers.hardcoded_plugin), sha256=digest))
+    plugin = await PluginClient.start(
+        PluginConfig(path=str(gopeers.hardcoded_plugin), sha256=digest)
+    )
     await plugin.ping()
     await plugin.close()
 
@@ -181,14 +192,18 @@ async def test_garbage_on_stdout_and_logs_on_stderr_do_not_disturb_calls(
             assert treatment.name == "control"
     finally:
         await plugin.close()
-    warnings = [r for r in caplog.records if r.name == "turnout.plugin" and r.levelno == logging.WARNING]
+    warnings = [
+        r for r in caplog.records if r.name == "turnout.plugin" and r.levelno == logging.WARNING
+    ]
     assert warnings and warnings[0].getMessage() == "treatment asked"
-    assert getattr(warnings[0], "plugin") == "noisy_plugin.py"
+    assert warnings[0].plugin == "noisy_plugin.py"
     stdout_lines = [r for r in caplog.records if getattr(r, "plugin_stream", "") == "stdout"]
     assert any("garbage on stdout" in r.getMessage() for r in stdout_lines)
 
 
-async def test_go_plugin_logs_become_leveled_records(gopeers: GoPeers, caplog: pytest.LogCaptureFixture) -> None:
+async def test_go_plugin_logs_become_leveled_records(
+    gopeers: GoPeers, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="turnout.plugin")
     plugin = await PluginClient.start(go_plugin(gopeers, "error=boom@runner.Configure"))
     try:
@@ -200,16 +215,24 @@ async def test_go_plugin_logs_become_leveled_records(gopeers: GoPeers, caplog: p
     records = [r for r in caplog.records if r.name == "turnout.plugin"]
     # go-plugin's own "plugin address" debug line, parsed from hclog JSON.
     assert any(r.getMessage() == "plugin address" and r.levelno == logging.DEBUG for r in records)
-    assert all(getattr(r, "plugin") == "hardcoded-plugin" for r in records)
+    assert all(r.plugin == "hardcoded-plugin" for r in records)
 
 
-async def test_environment_can_be_withheld(gopeers: GoPeers, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_environment_can_be_withheld(
+    gopeers: GoPeers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from plugin_host.process import plugin_environment
 
     monkeypatch.setenv("SECRET_TOKEN", "s3cret")
-    config = PluginConfig(path=str(gopeers.hardcoded_plugin), inherit_env=False, env={"ONLY": "this"})
+    config = PluginConfig(
+        path=str(gopeers.hardcoded_plugin), inherit_env=False, env={"ONLY": "this"}
+    )
     env = plugin_environment(config, "/tmp/x")
-    assert "SECRET_TOKEN" not in env and env["ONLY"] == "this" and env["EXPERIMENTS_PLUGIN"] == "turing"
+    assert (
+        "SECRET_TOKEN" not in env
+        and env["ONLY"] == "this"
+        and env["EXPERIMENTS_PLUGIN"] == "turing"
+    )
     plugin = await PluginClient.start(config)
     try:
         environ = Path(f"/proc/{plugin.process.pid}/environ").read_bytes().split(b"\0")

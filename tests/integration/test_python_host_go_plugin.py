@@ -32,12 +32,16 @@ pytestmark = pytest.mark.interop
 
 @pytest.fixture
 async def go_plugin(gopeers: GoPeers) -> AsyncIterator[PluginClient]:
-    plugin = await PluginClient.start(PluginConfig(path=str(gopeers.hardcoded_plugin), call_timeout=10))
+    plugin = await PluginClient.start(
+        PluginConfig(path=str(gopeers.hardcoded_plugin), call_timeout=10)
+    )
     yield plugin
     await plugin.close()
 
 
-async def configured_runner(plugin: PluginClient, config: str = HARDCODED_RUNNER_CONFIG_TEXT) -> RunnerClient:
+async def configured_runner(
+    plugin: PluginClient, config: str = HARDCODED_RUNNER_CONFIG_TEXT
+) -> RunnerClient:
     runner = await plugin.runner()
     await runner.configure(config)
     return runner
@@ -49,13 +53,19 @@ async def test_ping_and_every_manager_method(go_plugin: PluginClient) -> None:
     await manager.configure(HARDCODED_MANAGER_CONFIG)
 
     engine = await manager.get_engine_info()
-    assert (engine.name, engine.display_name, engine.type) == ("plugin-example", "Plugin Example", "standard")
+    assert (engine.name, engine.display_name, engine.type) == (
+        "plugin-example",
+        "Plugin Example",
+        "standard",
+    )
     assert engine.standard_experiment_manager_config is not None
     assert engine.standard_experiment_manager_config.experiment_selection_enabled is True
     assert engine.custom_experiment_manager_config is None
 
     await manager.validate_experiment_config(HARDCODED_ROUTER_EXPERIMENT_CONFIG)
-    runner_config = json.loads(await manager.get_experiment_runner_config(HARDCODED_ROUTER_EXPERIMENT_CONFIG))
+    runner_config = json.loads(
+        await manager.get_experiment_runner_config(HARDCODED_ROUTER_EXPERIMENT_CONFIG)
+    )
     assert runner_config["experiments"][0]["name"] == "exp_1"
     assert runner_config["experiments"][0]["segmentation_configuration"]["value"] == "client.id"
 
@@ -105,7 +115,9 @@ async def test_64_concurrent_calls_on_one_connection(go_plugin: PluginClient) ->
     units = list(range(64))
 
     async def ask(unit: int) -> str:
-        treatment = await runner.get_treatment_for_request({}, json.dumps({"client": {"id": unit}}).encode())
+        treatment = await runner.get_treatment_for_request(
+            {}, json.dumps({"client": {"id": unit}}).encode()
+        )
         return treatment.name
 
     concurrent = await asyncio.gather(*(ask(unit) for unit in units))

@@ -3,7 +3,14 @@
 import logging
 import sys
 
-from plugin_host import Engine, ExperimentManager, ExperimentRunner, GetTreatmentOptions, Treatment, serve
+from plugin_host import (
+    Engine,
+    ExperimentManager,
+    ExperimentRunner,
+    GetTreatmentOptions,
+    Treatment,
+    serve,
+)
 
 log = logging.getLogger("noisy")
 

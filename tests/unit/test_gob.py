@@ -21,20 +21,27 @@ GO_REQUEST_DISPENSE = bytes.fromhex(
     "0017ff82011244697370656e7365722e44697370656e736500"
 )
 GO_GET_TREATMENT_REQUEST = bytes.fromhex(
-    "46ff87030101134765745472656174" "6d656e745265717565737401ff880001030106486561646572"
+    "46ff87030101134765745472656174"
+    "6d656e745265717565737401ff880001030106486561646572"
     "01ff8c0001075061796c6f6164010a0001074f7074696f6e7301ff8e000000"
     "17ff8b0401010648656164657201ff8c00010c01ff8a0000"
     "0cff89020102ff8a00010c0000"
-    "35ff8d0301011347657454726561746d656e744f7074696f6e7301ff8e0001010" "10f547572696e67526571756573744944010c000000"
-    "14ff8801010141010162" "01027b7d01010269640000"
+    "35ff8d0301011347657454726561746d656e744f7074696f6e7301ff8e0001010"
+    "10f547572696e67526571756573744944010c000000"
+    "14ff8801010141010162"
+    "01027b7d01010269640000"
 )
 GO_TREATMENT = bytes.fromhex(
-    "3eff85030101095472656174" "6d656e7401ff86000103010e4578706572696d656e744e616d65010c00"
+    "3eff85030101095472656174"
+    "6d656e7401ff86000103010e4578706572696d656e744e616d65010c00"
     "01044e616d65010c000106436f6e666967010a000000"
-    "0dff86010165010174" "01027b7d00"
+    "0dff86010165010174"
+    "01027b7d00"
 )
 
-REQUEST = gob.Struct("Request", (gob.Field("ServiceMethod", gob.STRING), gob.Field("Seq", gob.UINT)))
+REQUEST = gob.Struct(
+    "Request", (gob.Field("ServiceMethod", gob.STRING), gob.Field("Seq", gob.UINT))
+)
 
 
 def decode_all(data: bytes, expected: gob.GoType | None) -> Any:
@@ -61,7 +68,10 @@ def test_request_header_matches_go_bytes() -> None:
 def test_second_value_on_one_encoder_omits_the_definition() -> None:
     encoder = gob.Encoder()
     encoder.encode(REQUEST, {"ServiceMethod": "X", "Seq": 0})
-    assert encoder.encode(REQUEST, {"ServiceMethod": "X", "Seq": 1}).hex(" ") == "08 ff 82 01 01 58 01 01 00"
+    assert (
+        encoder.encode(REQUEST, {"ServiceMethod": "X", "Seq": 1}).hex(" ")
+        == "08 ff 82 01 01 58 01 01 00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,7 +93,10 @@ def test_singletons_match_go_bytes(gotype: gob.GoType, value: Any, hexbytes: str
 
 def test_empty_struct_matches_go_shape() -> None:
     # Go: 0a ff 83 03 01 02 ff 84 00 00 00 03 ff 84 00 (its ids were 66/-66; ours start at 65).
-    assert gob.Encoder().encode(wire.EMPTY, {}).hex(" ") == "0a ff 81 03 01 02 ff 82 00 00 00 03 ff 82 00"
+    assert (
+        gob.Encoder().encode(wire.EMPTY, {}).hex(" ")
+        == "0a ff 81 03 01 02 ff 82 00 00 00 03 ff 82 00"
+    )
 
 
 def test_decodes_go_get_treatment_request_with_forward_type_references() -> None:
@@ -147,7 +160,11 @@ def test_pointer_presence_and_empty_maps_survive() -> None:
 def test_fields_match_by_name_unknown_skipped_missing_zero() -> None:
     sender = gob.Struct(
         "Other",
-        (gob.Field("Extra", gob.Slice(gob.STRING)), gob.Field("Name", gob.STRING), gob.Field("Z", INNER)),
+        (
+            gob.Field("Extra", gob.Slice(gob.STRING)),
+            gob.Field("Name", gob.STRING),
+            gob.Field("Z", INNER),
+        ),
     )
     data = gob.Encoder().encode(sender, {"Extra": ["x"], "Name": "kept", "Z": Inner(3)})
     assert decode_all(data, OUTER) == Outer(name="kept")
@@ -156,7 +173,9 @@ def test_fields_match_by_name_unknown_skipped_missing_zero() -> None:
 def test_type_mismatch_is_a_clear_error() -> None:
     sender = gob.Struct("Outer", (gob.Field("Name", gob.INT),))
     data = gob.Encoder().encode(sender, {"Name": 5})
-    with pytest.raises(gob.GobValueError, match=r"Outer\.Name: type mismatch: int on the wire, string locally"):
+    with pytest.raises(
+        gob.GobValueError, match=r"Outer\.Name: type mismatch: int on the wire, string locally"
+    ):
         decode_all(data, OUTER)
 
 
@@ -165,7 +184,9 @@ def test_time_values_roundtrip_with_zones() -> None:
     request = wire.MeasureDurationMsSinceRequest("k", when, {"a": "b"})
     assert roundtrip(wire.MEASURE_DURATION_REQUEST, request) == request
     india = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
-    decoded = roundtrip(wire.MEASURE_DURATION_REQUEST, wire.MeasureDurationMsSinceRequest("k", india))
+    decoded = roundtrip(
+        wire.MEASURE_DURATION_REQUEST, wire.MeasureDurationMsSinceRequest("k", india)
+    )
     assert decoded.starttime == india
     assert decoded.starttime.utcoffset() == dt.timedelta(hours=5, minutes=30)
 

@@ -76,7 +76,11 @@ def test_unknown_level_keeps_whole_line_at_debug() -> None:
         ("[ERROR] broken", logging.ERROR, "broken"),
         ("[WARN] careful", logging.WARNING, "careful"),
         ("[INFO] fyi", logging.INFO, "fyi"),
-        ("2026/11/28 04:00:00 [ERR] plugin: x", logging.DEBUG, "2026/11/28 04:00:00 [ERR] plugin: x"),
+        (
+            "2026/11/28 04:00:00 [ERR] plugin: x",
+            logging.DEBUG,
+            "2026/11/28 04:00:00 [ERR] plugin: x",
+        ),
         ("panic: boom", logging.DEBUG, "panic: boom"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -85,7 +86,9 @@ async def test_flow_control_moves_more_than_a_window(sessions: tuple[Session, Se
     assert bytes(received) == payload
 
 
-async def test_writer_blocks_at_zero_window_until_reader_consumes(sessions: tuple[Session, Session]) -> None:
+async def test_writer_blocks_at_zero_window_until_reader_consumes(
+    sessions: tuple[Session, Session],
+) -> None:
     client, server = sessions
     outbound = await client.open_stream()
     writer = asyncio.create_task(outbound.write(b"x" * (INITIAL_WINDOW + 10)))
@@ -180,10 +183,8 @@ def test_random_frames_raise_only_yamux_errors(data: bytes) -> None:
     async def feed() -> None:
         session = Session(client=True, config=YamuxConfig(keepalive_interval=None))
         session._buffer += data
-        try:
+        with contextlib.suppress(ProtocolError):
             session._parse_frames()
-        except ProtocolError:
-            pass
         session.close()
 
     asyncio.run(feed())
@@ -238,7 +239,9 @@ async def serve_first(session: Session, server: RpcServer) -> None:
 async def test_concurrent_calls_answered_out_of_order_get_their_own_replies(rpc: RpcClient) -> None:
     async def call(index: int) -> str:
         delay = (64 - index) / 1000  # later calls finish first
-        reply: str = await rpc.call("Plugin.Echo", ECHO, {"Text": f"n{index}", "Delay": delay}, gob.STRING)
+        reply: str = await rpc.call(
+            "Plugin.Echo", ECHO, {"Text": f"n{index}", "Delay": delay}, gob.STRING
+        )
         return reply
 
     replies = await asyncio.gather(*(call(i) for i in range(64)))
@@ -268,12 +271,16 @@ async def test_undecodable_argument_is_an_error_reply(rpc: RpcClient) -> None:
 
 async def test_call_timeout_and_late_answer_is_dropped(rpc: RpcClient) -> None:
     with pytest.raises(CallTimeoutError):
-        await rpc.call("Plugin.Echo", ECHO, {"Text": "late", "Delay": 0.3}, gob.STRING, timeout=0.05)
+        await rpc.call(
+            "Plugin.Echo", ECHO, {"Text": "late", "Delay": 0.3}, gob.STRING, timeout=0.05
+        )
     await asyncio.sleep(0.4)
     assert await rpc.call("Plugin.Echo", ECHO, {"Text": "next"}, gob.STRING) == "next"
 
 
-async def test_connection_loss_fails_pending_calls(sessions: tuple[Session, Session], rpc: RpcClient) -> None:
+async def test_connection_loss_fails_pending_calls(
+    sessions: tuple[Session, Session], rpc: RpcClient
+) -> None:
     pending = asyncio.create_task(rpc.call("Plugin.Hang", gob.INTERFACE, None, gob.STRING))
     await asyncio.sleep(0.05)
     sessions[1].close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -193,7 +193,7 @@ REMOTE_UI_TYPE: Final = GoStruct(
     (
         GoField("name", "name", STRING),
         GoField("url", "url", STRING),
-        GoField("config", "config", STRING),
+        GoField("config", "config", STRING, omitempty=True),
     ),
 )
 CUSTOM_CONFIG_TYPE: Final = GoStruct(
@@ -202,7 +202,7 @@ CUSTOM_CONFIG_TYPE: Final = GoStruct(
     CustomExperimentManagerConfig,
     (
         GoField("remote_ui", "remote_ui", REMOTE_UI_TYPE),
-        GoField("experiment_config_schema", "experiment_config_schema", STRING),
+        GoField("experiment_config_schema", "experiment_config_schema", STRING, omitempty=True),
     ),
 )
 ENGINE_TYPE: Final = GoStruct(
@@ -217,11 +217,13 @@ ENGINE_TYPE: Final = GoStruct(
             "standard_experiment_manager_config",
             "standard_experiment_manager_config",
             GoPointer("*manager.StandardExperimentManagerConfig", STANDARD_CONFIG_TYPE),
+            omitempty=True,
         ),
         GoField(
             "custom_experiment_manager_config",
             "custom_experiment_manager_config",
             GoPointer("*manager.CustomExperimentManagerConfig", CUSTOM_CONFIG_TYPE),
+            omitempty=True,
         ),
     ),
 )
@@ -245,7 +247,7 @@ CLIENT_TYPE: Final = GoStruct(
     (
         GoField("id", "id", STRING),
         GoField("username", "username", STRING),
-        GoField("passkey", "passkey", STRING),
+        GoField("passkey", "passkey", STRING, omitempty=True),
     ),
 )
 EXPERIMENT_TYPE: Final = GoStruct(
@@ -501,7 +503,7 @@ def prepare(config: RunnerConfig) -> tuple[PreparedExperiment, ...]:
 
 def assign(
     prepared: Sequence[PreparedExperiment],
-    unit_of: Any,
+    unit_of: Callable[[SegmenterConfig], bytes],
 ) -> Assignment:
     """GetTreatmentForRequest's walk: the first experiment with a unit value and a variant for it.
 
@@ -512,7 +514,7 @@ def assign(
     for item in prepared:
         experiment = item.experiment
         try:
-            unit: bytes = unit_of(experiment.segmentation_configuration)
+            unit = unit_of(experiment.segmentation_configuration)
         except EngineError:
             continue
         variants = experiment.variants_configuration or {}

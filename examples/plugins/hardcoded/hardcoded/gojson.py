@@ -30,6 +30,7 @@ Types are described by small schema objects (`GoStruct`, `GoSlice`, ...) whose
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -124,6 +125,8 @@ class GoField:
     type: GoType
     embedded: str = ""
     """Go name of the embedded struct the field is promoted from, if any."""
+    omitempty: bool = False
+    """Marshal leaves the field out when it is empty (the `omitempty` tag option)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,12 +684,13 @@ def unquote(body: bytes) -> str:
     return "".join(out)
 
 
-# Go's foldName for runes that fold to ASCII letters: İ ı ſ and the Kelvin sign.
-_FOLD_SPECIAL: Final = {"\u0130": "I", "\u0131": "I", "\u017f": "S", "\u212a": "K"}
+# Go folds a rune to the smallest rune of its case-folding orbit; the only
+# non-ASCII runes that fold to ASCII letters are the long s and the Kelvin sign.
+_FOLD_SPECIAL: Final = {"\u017f": "S", "\u212a": "K"}
 
 
 def fold_name(name: str) -> str:
-    """Go's foldName, as far as matching ASCII field names needs it."""
+    """Go's foldName, as far as matching ASCII field names needs it ("ſ" matches "s")."""
     return "".join(
         ch.upper() if ch < "\x80" else _FOLD_SPECIAL.get(ch, ch) for ch in name
     )
@@ -698,6 +702,16 @@ def fold_name(name: str) -> str:
 
 class _TypeError(Exception):
     pass
+
+
+@functools.cache
+def _field_index(gotype: GoStruct) -> tuple[dict[str, GoField], dict[str, GoField]]:
+    """A struct's fields by exact JSON name and by folded name (the first field wins)."""
+    exact = {field.json: field for field in gotype.fields}
+    folded: dict[str, GoField] = {}
+    for field in gotype.fields:
+        folded.setdefault(fold_name(field.json), field)
+    return exact, folded
 
 
 class _Decoder:
@@ -832,10 +846,7 @@ class _Decoder:
 
     def _struct(self, gotype: GoStruct, current: Any) -> Any:
         target = current if current is not None else gotype.factory()
-        exact = {field.json: field for field in gotype.fields}
-        folded = {}
-        for field in gotype.fields:
-            folded.setdefault(fold_name(field.json), field)
+        exact, folded = _field_index(gotype)
         self.pos += 1  # {
         self._skip_space()
         if self.data[self.pos] == 0x7D:
@@ -976,6 +987,15 @@ def compact(raw: bytes) -> bytes:
     return bytes(out)
 
 
+def _is_empty(gotype: GoType, value: Any) -> bool:
+    """Go's isEmptyValue, for omitempty."""
+    if isinstance(gotype, GoStruct):
+        return False
+    if isinstance(gotype, GoPointer):
+        return value is None
+    return not value  # "", False, 0.0, nil or empty slices, maps and raw messages
+
+
 def _encode(out: list[str], gotype: GoType, value: Any) -> None:
     if isinstance(gotype, GoString):
         _append_string(out, value)
@@ -1008,11 +1028,16 @@ def _encode(out: list[str], gotype: GoType, value: Any) -> None:
         out.append("}")
     elif isinstance(gotype, GoStruct):
         out.append("{")
-        for index, field in enumerate(gotype.fields):
-            if index:
+        first = True
+        for field in gotype.fields:
+            item = getattr(value, field.attr)
+            if field.omitempty and _is_empty(field.type, item):
+                continue
+            if not first:
                 out.append(",")
+            first = False
             out.append(f'"{field.json}":')
-            _encode(out, field.type, getattr(value, field.attr))
+            _encode(out, field.type, item)
         out.append("}")
     else:  # pragma: no cover
         raise TypeError(f"cannot encode {gotype.name}")

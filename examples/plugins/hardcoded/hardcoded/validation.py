@@ -45,11 +45,13 @@ CLIENT_MISMATCH: Final = "Client information does not match with the experiment"
 FIELD_SOURCES: Final = frozenset({"header", "payload", "prediction_context"})
 
 
+# The only non-ASCII runes Go lowercases to ASCII letters.
+_LOWER_SPECIAL: Final = {"\u0130": "i", "\u212a": "k"}
+
+
 def _go_lower(text: str) -> str:
-    """Go's strings.ToLower as far as comparing with ASCII words needs (İ lowers to i)."""
-    return "".join(
-        ch.lower() if ch < "\x80" else ("i" if ch == "\u0130" else ch) for ch in text
-    )
+    """Go's strings.ToLower as far as comparing with ASCII words needs ("İ" lowers to "i")."""
+    return "".join(ch.lower() if ch < "\x80" else _LOWER_SPECIAL.get(ch, ch) for ch in text)
 
 
 def is_field_source(value: str) -> bool:

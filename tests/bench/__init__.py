@@ -1,0 +1,1 @@
+"""Benchmarks, run on demand with `make bench`; they print numbers, they assert nothing."""
