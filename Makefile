@@ -44,10 +44,10 @@ test-fast: $(STAMP)
 	$(VENV)/bin/pytest -m unit tests
 
 demo: $(STAMP) tools
-	$(PY) -m tests.demo
+	PYTHONPATH=. $(PY) examples/demo.py
 
 bench: $(STAMP) tools
-	$(PY) -m tests.bench
+	PYTHONPATH=. $(PY) -m tests.bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
