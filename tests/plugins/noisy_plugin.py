@@ -1,5 +1,6 @@
-"""A working plugin that also writes garbage to stdout and logs on stderr on every call."""
+"""A working plugin that writes garbage to stdout, logs on stderr and reports metrics on every call."""
 
+import datetime as dt
 import logging
 import sys
 
@@ -8,6 +9,11 @@ from plugin_host import (
     ExperimentManager,
     ExperimentRunner,
     GetTreatmentOptions,
+    IncRequest,
+    MeasureDurationMsSinceRequest,
+    Metric,
+    PluginMetricsCollector,
+    RecordGaugeRequest,
     Treatment,
     serve,
 )
@@ -27,6 +33,13 @@ class Manager(ExperimentManager):
 
 
 class Runner(ExperimentRunner):
+    collector: PluginMetricsCollector | None = None
+
+    async def register_metrics_collector(self, collector: PluginMetricsCollector) -> None:
+        self.collector = collector
+        await collector.register([Metric("treatments", "counter", "Treatments", ["name"])])
+        await collector.record_gauge(RecordGaugeRequest("ready", 1.0, {}))
+
     async def get_treatment_for_request(
         self, header: dict[str, list[str]], payload: bytes, options: GetTreatmentOptions
     ) -> Treatment:
@@ -34,6 +47,12 @@ class Runner(ExperimentRunner):
         sys.stdout.buffer.write(b"\xfe\xfd no newline either")
         sys.stdout.flush()
         log.warning("treatment asked", extra={"request_id": options.turing_request_id})
+        if self.collector is not None:
+            started = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
+            await self.collector.inc(IncRequest("treatments", {"name": "control"}))
+            await self.collector.measure_duration_ms_since(
+                MeasureDurationMsSinceRequest("latency", started)
+            )
         return Treatment("exp", "control", b"{}")
 
 

@@ -1,0 +1,170 @@
+"""A Go host using Turing's own plugin/rpc client code, loading the Python hardcoded plugin.
+
+The same calls go to the Go port (served by Turing's own code) and to the Python
+plugin; the answers must be identical, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin_host import PluginClient, PluginConfig
+from tests.substrate.gopeers import (
+    HARDCODED_MANAGER_CONFIG,
+    HARDCODED_ROUTER_EXPERIMENT_CONFIG,
+    HARDCODED_RUNNER_CONFIG_TEXT,
+    GoPeers,
+)
+
+pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def python_plugin(tmp_path_factory: pytest.TempPathFactory) -> str:
+    target = tmp_path_factory.mktemp("plugins") / "hardcoded"
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), str(target)],
+        check=True,
+        capture_output=True,
+    )
+    return str(target)
+
+
+def run_go_host(
+    gopeers: GoPeers, plugin: str, script: list[dict[str, Any]], *extra: str
+) -> list[dict[str, Any]]:
+    lines = "".join(json.dumps(call) + "\n" for call in script)
+    completed = subprocess.run(
+        [
+            str(gopeers.plugin_host),
+            "--plugin",
+            plugin,
+            "--timeout",
+            "20s",
+            *extra,
+            "call",
+            "--script",
+            "-",
+        ],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    answers = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    for answer in answers:
+        answer.pop("us", None)
+    return [answer for answer in answers if "call" in answer]
+
+
+EVERY_METHOD: list[dict[str, Any]] = [
+    {"call": "plugin.Ping"},
+    {"call": "manager.Configure", "arg": HARDCODED_MANAGER_CONFIG},
+    {"call": "manager.GetEngineInfo"},
+    {"call": "manager.IsCacheEnabled"},
+    {"call": "manager.ListClients"},
+    {"call": "manager.ListExperiments"},
+    {"call": "manager.ListExperimentsForClient", "arg": {"ID": "c1", "Username": "u"}},
+    {"call": "manager.ListVariablesForClient", "arg": {"ID": "c1"}},
+    {"call": "manager.ListVariablesForExperiments", "arg": [{"ID": "001"}, {"ID": "nope"}]},
+    {"call": "manager.ValidateExperimentConfig", "arg": HARDCODED_ROUTER_EXPERIMENT_CONFIG},
+    {"call": "manager.ValidateExperimentConfig", "arg": {"experiments": "not-a-list"}},
+    {"call": "manager.ValidateExperimentConfig", "arg_text": "{not json"},
+    {"call": "manager.GetExperimentRunnerConfig", "arg": HARDCODED_ROUTER_EXPERIMENT_CONFIG},
+    {"call": "manager.GetExperimentRunnerConfig", "arg_text": "[]"},
+    {"call": "runner.Configure", "arg_text": HARDCODED_RUNNER_CONFIG_TEXT},
+    {
+        "call": "runner.GetTreatmentForRequest",
+        "arg": {"payload": {"client": {"id": 4}}, "requestId": "r1"},
+    },
+    {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {"client": {"id": 7}}}},
+    {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {"client": {"id": "abc"}}}},
+    {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {}}},
+    {"call": "runner.GetTreatmentForRequest", "arg": {"payload": "not json"}},
+    {"call": "runner.Configure", "arg_text": "{broken"},
+]
+
+
+def test_every_method_answers_exactly_like_the_go_plugin(
+    gopeers: GoPeers, python_plugin: str
+) -> None:
+    from_go = run_go_host(gopeers, str(gopeers.hardcoded_plugin), EVERY_METHOD)
+    from_python = run_go_host(gopeers, python_plugin, EVERY_METHOD)
+    assert len(from_go) == len(EVERY_METHOD)
+    assert from_python == from_go
+    by_call = {answer["i"]: answer for answer in from_python}
+    assert by_call[2]["result"]["name"] == "plugin-example"
+    assert by_call[15]["ok"] and by_call[15]["result"]["Name"] == "control"
+    assert by_call[15]["config_text"] == '{"foo": "bar"}'
+    assert by_call[16]["result"]["Name"] == "treatment-1"
+    assert by_call[18] == {
+        **by_call[18],
+        "ok": False,
+        "error": "no experiment configured for the unit",
+    }
+    assert not by_call[10]["ok"] and not by_call[20]["ok"]
+
+
+def test_register_metrics_collector_dials_back_the_go_host(
+    gopeers: GoPeers, python_plugin: str
+) -> None:
+    script = [
+        {"call": "runner.Configure", "arg_text": HARDCODED_RUNNER_CONFIG_TEXT},
+        {"call": "runner.RegisterMetricsCollector"},
+        {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {"client": {"id": 4}}}},
+    ]
+    answers = run_go_host(gopeers, python_plugin, script, "--connect", "broker")
+    assert [answer["ok"] for answer in answers] == [True, True, True], answers
+
+
+def unit_script(units: list[int]) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = [
+        {"call": "runner.Configure", "arg_text": HARDCODED_RUNNER_CONFIG_TEXT}
+    ]
+    calls += [
+        {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {"client": {"id": unit}}}}
+        for unit in units
+    ]
+    return calls
+
+
+def test_random_units_get_the_same_treatments_from_both_plugins(
+    gopeers: GoPeers, python_plugin: str
+) -> None:
+    rng = random.Random(20261128)
+    units = [rng.randrange(10**12) for _ in range(1500)]
+    from_go = run_go_host(gopeers, str(gopeers.hardcoded_plugin), unit_script(units))
+    from_python = run_go_host(gopeers, python_plugin, unit_script(units))
+    assert from_python == from_go
+    names = {answer["result"]["Name"] for answer in from_go[1:]}
+    assert names == {"control", "treatment-1"}  # both branches of the allocation are exercised
+
+
+async def test_python_host_sees_the_same_treatments_from_both_plugins(
+    gopeers: GoPeers, python_plugin: str
+) -> None:
+    rng = random.Random(7)
+    payloads = [
+        json.dumps({"client": {"id": str(rng.randrange(10**9))}}).encode() for _ in range(1000)
+    ]
+
+    async def treatments(path: str) -> list[tuple[str, str, bytes]]:
+        async with await PluginClient.start(PluginConfig(path=path)) as plugin:
+            runner = await plugin.runner()
+            await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
+            answers = await asyncio.gather(
+                *(runner.get_treatment_for_request({}, p) for p in payloads)
+            )
+            return [(t.experiment_name, t.name, t.config) for t in answers]
+
+    assert await treatments(python_plugin) == await treatments(str(gopeers.hardcoded_plugin))
