@@ -327,3 +327,23 @@ async def test_broker_dial_without_acceptor_times_out(sessions: tuple[Session, S
 def test_broker_ids_are_little_endian() -> None:
     assert struct.pack("<I", 1) == b"\x01\x00\x00\x00"
     assert wire.BROKER_IDS.elem is gob.UINT
+
+
+async def test_keepalive_closes_a_session_whose_peer_stops_answering() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    session = Session(client=True, config=YamuxConfig(keepalive_interval=0.05, ping_timeout=0.2))
+    await loop.create_unix_connection(lambda: session, sock=right)
+    # `left` is a peer that reads nothing and answers nothing.
+    await asyncio.wait_for(session.wait_closed(), 5)
+    assert "ping timed out" in str(session.close_reason)
+    left.close()
+
+
+async def test_keepalive_keeps_a_live_session_open() -> None:
+    config = YamuxConfig(keepalive_interval=0.02, ping_timeout=1.0)
+    client, server = await session_pair(config)
+    await asyncio.sleep(0.2)
+    assert not client.closed and not server.closed
+    client.close()
+    server.close()
