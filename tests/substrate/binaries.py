@@ -105,6 +105,6 @@ def locate() -> Binaries:
         raise SubstrateError(
             f"control plane binaries are not built for the current pins (expected in {root}; "
             f"missing: {', '.join(missing) or 'build marker'}). Run `make tools` "
-            "(or ./tools/build.sh) once; a cold build takes about 20 minutes on 2 cores."
+            "(or ./tools/build.sh) once; a cold build takes about 10 minutes on 2 cores."
         )
     return binaries
