@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from plugin_host import PluginClient, PluginConfig
+from tests.bench import memory
 from tests.bench.stats import Result, from_go, summarize, table
 from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, locate
 
@@ -116,6 +117,7 @@ def main() -> None:
             "raw unix-socket echo, 64 B (floor)",
             go_json([str(peers.echo_bench), "run", "--n", str(CALLS), "--size", "64"]),
         )
+        memory.main(str(peers.hardcoded_plugin), python_plugin)
     rows = [baseline, python_to_go, python_to_python, go_to_python, floor]
     print(
         f"GetTreatmentForRequest round trips, sequential, {CALLS} calls each, {os.cpu_count()} cores"
