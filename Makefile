@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router
+	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate
 
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports

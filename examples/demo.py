@@ -31,7 +31,9 @@ async def run_engine(label: str, path: str, units: list[int]) -> list[str]:
         await manager.configure(HARDCODED_MANAGER_CONFIG)
         engine = await manager.get_engine_info()
         await manager.validate_experiment_config(HARDCODED_ROUTER_EXPERIMENT_CONFIG)
-        runner_config = await manager.get_experiment_runner_config(HARDCODED_ROUTER_EXPERIMENT_CONFIG)
+        runner_config = await manager.get_experiment_runner_config(
+            HARDCODED_ROUTER_EXPERIMENT_CONFIG
+        )
         runner = await plugin.runner()
         await runner.configure(runner_config)
         names = []
@@ -48,9 +50,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         python_plugin = str(Path(scratch) / "hardcoded")
         subprocess.run(
-            [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), python_plugin], check=True
+            [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), python_plugin],
+            check=True,
         )
-        go = asyncio.run(run_engine("Go plugin (Turing's code)", str(locate().hardcoded_plugin), units))
+        go = asyncio.run(
+            run_engine("Go plugin (Turing's code)", str(locate().hardcoded_plugin), units)
+        )
         python = asyncio.run(run_engine("Python plugin (zipapp)", python_plugin, units))
     print("same treatments from both plugins:", go == python)
     print(

@@ -21,6 +21,7 @@ from plugin_host.errors import (
     RemoteError,
     TransportError,
 )
+from plugin_host.netrpc import MethodError
 from plugin_host.process import PluginConfig
 from plugin_host.server import serve
 from plugin_host.turing import (
@@ -61,6 +62,7 @@ __all__ = [
     "IncRequest",
     "ManagerClient",
     "MeasureDurationMsSinceRequest",
+    "MethodError",
     "Metric",
     "MetricsCollector",
     "PluginClient",

@@ -551,7 +551,7 @@ def _encode_basic(out: bytearray, kind: int, value: Any) -> None:
 
 
 def _encode_string(out: bytearray, value: str) -> None:
-    raw = value.encode("utf-8")
+    raw = value.encode("utf-8", "surrogateescape")
     encode_uint(out, len(raw))
     out += raw
 
@@ -613,8 +613,9 @@ class _Reader:
         return bytes(chunk)
 
     def string(self) -> str:
-        # Go strings may hold any bytes; invalid UTF-8 is replaced rather than fatal.
-        return self.raw(self.uint()).decode("utf-8", "replace")
+        # Go strings may hold any bytes; surrogate escapes keep them exactly, so
+        # they survive a round trip (and hash the same as in Go).
+        return self.raw(self.uint()).decode("utf-8", "surrogateescape")
 
 
 class Decoder:

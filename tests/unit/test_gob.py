@@ -369,3 +369,11 @@ def test_partial_messages_wait_for_more() -> None:
         assert decoder.next_value(REQUEST) is gob.Decoder.NEED_MORE
     decoder.feed(GO_REQUEST_DISPENSE[-1:])
     assert decoder.next_value(REQUEST) == {"ServiceMethod": "Dispenser.Dispense"}
+
+
+def test_non_utf8_strings_survive_a_roundtrip() -> None:
+    # HTTP header values may carry obs-text bytes; Go strings hold them as is.
+    raw = b"caf\xe9 \xff"
+    message = bytes([0x03 + len(raw) - 1 + 1, 0x0C, 0x00, len(raw)]) + raw
+    text = decode_all(message, gob.STRING)
+    assert gob.Encoder().encode(gob.STRING, text) == message

@@ -131,10 +131,17 @@ SAMPLE_EXPERIMENT_CONFIG = (PLUGIN_DIR / "sample_experiment_config.json").read_b
 
 
 def runner_for(config: bytes) -> tuple[cfg.PreparedExperiment, ...]:
-    return cfg.prepare(cfg.parse_runner_config(config))
+    prepared: tuple[cfg.PreparedExperiment, ...] = cfg.prepare(cfg.parse_runner_config(config))
+    return prepared
 
 
-def treatment(config: bytes, payload: bytes, header: dict[str, list[str]] | None = None) -> object:
+Answer = tuple[str, str, bytes | None]
+
+
+def treatment(
+    config: bytes, payload: bytes, header: dict[str, list[str]] | None = None
+) -> Answer | str:
+    """(experiment, variant, config bytes), or the error text."""
     try:
         found = treatment_for_request(runner_for(config), header or {}, payload)
     except EngineError as exc:
@@ -142,10 +149,17 @@ def treatment(config: bytes, payload: bytes, header: dict[str, list[str]] | None
     return (found.experiment_name, found.variant_name, found.config)
 
 
+def variant_of(config: bytes, payload: bytes, header: dict[str, list[str]] | None = None) -> Answer:
+    answer = treatment(config, payload, header)
+    assert not isinstance(answer, str), answer
+    return answer
+
+
 def sample_runner_config() -> bytes:
     options = cfg.parse_manager_config(SAMPLE_OPTIONS)
     experiments = {experiment.name: experiment for experiment in options.experiments or []}
-    return cfg.build_runner_config(experiments, SAMPLE_EXPERIMENT_CONFIG)
+    produced: bytes = cfg.build_runner_config(experiments, SAMPLE_EXPERIMENT_CONFIG)
+    return produced
 
 
 # ----- FNV-1a -----
@@ -312,15 +326,18 @@ def test_sample_configs() -> None:
         "value": "X-Session-Id",
     }
     # client ids 492 and 10076 hash to buckets 8500 and 8501: the control/treatment edge.
-    assert treatment(runner_config, b'{"client": {"id": 492}}')[:2] == ("exp_1", "control")  # type: ignore[index]
-    assert treatment(runner_config, b'{"client": {"id": 10076}}')[:2] == ("exp_1", "treatment-1")  # type: ignore[index]
+    assert variant_of(runner_config, b'{"client": {"id": 492}}')[:2] == ("exp_1", "control")
+    assert variant_of(runner_config, b'{"client": {"id": 10076}}')[:2] == ("exp_1", "treatment-1")
     # No client.id: the session header decides, on the 0.5005 edge.
     assert treatment(runner_config, b"{}", {"X-Session-Id": ["session-10794"]}) == (
         "exp_2",
         "a",
         b'{"route_name":"route-a"}',
     )
-    assert treatment(runner_config, b"{}", {"X-Session-Id": ["session-1322"]})[:2] == ("exp_2", "b")  # type: ignore[index]
+    assert variant_of(runner_config, b"{}", {"X-Session-Id": ["session-1322"]})[:2] == (
+        "exp_2",
+        "b",
+    )
     assert treatment(runner_config, b"{}") == "no experiment configured for the unit"
 
 
@@ -389,10 +406,22 @@ def test_payload_unit(payload: bytes, path: str, unit: bytes) -> None:
 @pytest.mark.parametrize(
     ("payload", "path", "message"),
     [
-        (b"{}", "client.id", "Field client.id not found in the request payload: Key path not found"),
+        (
+            b"{}",
+            "client.id",
+            "Field client.id not found in the request payload: Key path not found",
+        ),
         (b"", "client.id", "Field client.id not found in the request payload: Key path not found"),
-        (b'{"client": 4}', "client.id", "Field client.id not found in the request payload: Key path not found"),
-        (b'{"items": [1]}', "items.[3]", "Field items.[3] not found in the request payload: Key path not found"),
+        (
+            b'{"client": 4}',
+            "client.id",
+            "Field client.id not found in the request payload: Key path not found",
+        ),
+        (
+            b'{"items": [1]}',
+            "items.[3]",
+            "Field items.[3] not found in the request payload: Key path not found",
+        ),
         (
             b'{"client": {"id": nope}}',
             "client.id",
@@ -430,8 +459,8 @@ def test_experiments_without_a_unit_are_passed_over() -> None:
             ]
         }
     ).encode()
-    assert treatment(config, b'{"unit": "u"}', {"X-Unit": ["u"]})[:2] == ("by-header", "h")  # type: ignore[index]
-    assert treatment(config, b'{"unit": "u"}')[:2] == ("by-payload", "p")  # type: ignore[index]
+    assert variant_of(config, b'{"unit": "u"}', {"X-Unit": ["u"]})[:2] == ("by-header", "h")
+    assert variant_of(config, b'{"unit": "u"}')[:2] == ("by-payload", "p")
     assert treatment(config, b"{}") == "no experiment configured for the unit"
 
 
@@ -581,13 +610,17 @@ def test_segmentation_comes_from_the_first_unit_variable_with_a_config() -> None
         {"name": "f", "field": "F", "field_source": "header"},
         {"name": "u", "field": "a.b", "field_source": "payload"},
     ]
-    assert segmentation([{"name": "f", "type": "filter"}, {"name": "u", "type": "unit"}], configs) == {
+    assert segmentation(
+        [{"name": "f", "type": "filter"}, {"name": "u", "type": "unit"}], configs
+    ) == {
         "name": "u",
         "source": "payload",
         "value": "a.b",
     }
     # Only the first unit variable counts, even when it has no config.
-    assert segmentation([{"name": "x", "type": "unit"}, {"name": "u", "type": "unit"}], configs) == {
+    assert segmentation(
+        [{"name": "x", "type": "unit"}, {"name": "u", "type": "unit"}], configs
+    ) == {
         "name": "own",
         "source": "header",
         "value": "X-Own",
@@ -627,9 +660,14 @@ def test_validation_needs_a_standard_engine() -> None:
 def test_validation_checks_experiments_and_client() -> None:
     both = engine(True, True)
     assert validate(both, {}) == "Expected at least 1 experiment in the configuration"
-    assert validate(both, {"experiments": []}) == "Expected at least 1 experiment in the configuration"
     assert (
-        validate(both, {"client": {"id": "c"}, "experiments": [{"id": "1", "name": "e", "client_id": "d"}]})
+        validate(both, {"experiments": []}) == "Expected at least 1 experiment in the configuration"
+    )
+    assert (
+        validate(
+            both,
+            {"client": {"id": "c"}, "experiments": [{"id": "1", "name": "e", "client_id": "d"}]},
+        )
         == "Client information does not match with the experiment"
     )
     assert validate(engine(False, False), {}) is None

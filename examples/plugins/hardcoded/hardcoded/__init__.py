@@ -12,7 +12,7 @@ encoding/json behaviour), `request` (reading the unit), `validation`
 `python -m hardcoded` serves both plugins.
 """
 
-from hardcoded.config import (
+from .config import (
     ManagerConfig,
     RunnerConfig,
     TuringExperimentConfig,
@@ -25,7 +25,7 @@ from hardcoded.config import (
     parse_runner_config,
     traffic_share,
 )
-from hardcoded.gojson import EngineError
+from .gojson import EngineError
 
 __all__ = [
     "EngineError",

@@ -17,8 +17,8 @@ def main() -> None:
 
     from plugin_host import serve
 
-    from hardcoded.manager import HardcodedExperimentManager
-    from hardcoded.runner import HardcodedExperimentRunner
+    from .manager import HardcodedExperimentManager
+    from .runner import HardcodedExperimentRunner
 
     serve(manager=HardcodedExperimentManager(), runner=HardcodedExperimentRunner())
 

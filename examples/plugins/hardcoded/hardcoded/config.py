@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hardcoded import gojson
-from hardcoded.gojson import (
+from . import gojson
+from .gojson import (
     BOOL,
     FLOAT32,
     RAW_MESSAGE,
@@ -227,7 +227,9 @@ ENGINE_TYPE: Final = GoStruct(
         ),
     ),
 )
-VARIANT_TYPE: Final = GoStruct("manager.Variant", "Variant", Variant, (GoField("name", "name", STRING),))
+VARIANT_TYPE: Final = GoStruct(
+    "manager.Variant", "Variant", Variant, (GoField("name", "name", STRING),)
+)
 VARIABLE_TYPE: Final = GoStruct(
     "manager.Variable",
     "Variable",
@@ -306,7 +308,9 @@ MANAGER_CONFIG_TYPE: Final = GoStruct(
     (
         GoField("engine", "engine", ENGINE_TYPE),
         GoField("experiments", "experiments", ENGINE_EXPERIMENTS_TYPE),
-        GoField("variables", "variables", GoMap("map[string][]manager.Variable", VARIABLES_LIST_TYPE)),
+        GoField(
+            "variables", "variables", GoMap("map[string][]manager.Variable", VARIABLES_LIST_TYPE)
+        ),
     ),
 )
 VARIABLE_CONFIG_TYPE: Final = GoStruct(

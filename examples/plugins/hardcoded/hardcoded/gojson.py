@@ -237,11 +237,16 @@ def parse_float32(text: str) -> float:
 
 
 def _shortest_decimal(value: float) -> tuple[str, int]:
-    """Shortest digits that read back as the float32 `value` (> 0), closest first, ties even.
+    """Shortest digits that read back as the float32 `value` (> 0), closest first.
 
-    Returns (digits, dp): value ~= 0.<digits> * 10**dp, digits without trailing zeros.
+    Ties go to the even candidate, except for powers of two (where the lower
+    neighbour is nearer): Go's Dragonbox takes the upper one there, bar its
+    float64 tie exponent (2**-54 here). Returns (digits, dp): value ~=
+    0.<digits> * 10**dp, digits without trailing zeros.
     """
     exact = Fraction(value)
+    mantissa, exponent2 = math.frexp(value)
+    tie_up = mantissa == 0.5 and exponent2 - 1 >= -126 and exponent2 - 1 != -54
     e10 = math.floor(math.log10(value))
     while Fraction(10) ** e10 > exact:
         e10 -= 1
@@ -261,7 +266,7 @@ def _shortest_decimal(value: float) -> tuple[str, int]:
             if (
                 best is None
                 or distance < best[0]
-                or (distance == best[0] and candidate % 2 == 0)
+                or (distance == best[0] and (tie_up or candidate % 2 == 0))
             ):
                 best = (distance, candidate)
         if best is not None:
@@ -294,10 +299,7 @@ def format_float32(value: float) -> str:
             # Go writes at least two exponent digits; json then drops the zero of e-0X.
             exp_digits = exp_digits if exp_sign == "-" else "0" + exp_digits
         return f"{sign}{text}e{exp_sign}{exp_digits}"
-    if dp > 0:
-        whole = digits[:dp] + "0" * max(0, dp - count)
-    else:
-        whole = "0"
+    whole = digits[:dp] + "0" * max(0, dp - count) if dp > 0 else "0"
     decimals = max(count - dp, 0)
     fraction = "".join(digits[j] if 0 <= j < count else "0" for j in range(dp, dp + decimals))
     return f"{sign}{whole}.{fraction}" if decimals else f"{sign}{whole}"
@@ -368,12 +370,16 @@ class _Scanner:
             return _ERROR
         if self.end_top:
             return _END
-        self.step(0x20)
-        if self.end_top:
+        # A final space ends a number (or fails inside anything unfinished).
+        if self._ends_top(0x20):
             return _END
         if self.error is None:
             self.error = "unexpected end of JSON input"
         return _ERROR
+
+    def _ends_top(self, c: int) -> bool:
+        self.step(c)
+        return self.end_top
 
     def _push(self, c: int, state: int, success: int) -> int:
         self.parse_state.append(state)
@@ -573,7 +579,9 @@ class _Scanner:
         def step(c: int) -> int:
             if c == expected:
                 self.step = (
-                    self._end_value if index == len(word) - 1 else self._literal_step(word, index + 1)
+                    self._end_value
+                    if index == len(word) - 1
+                    else self._literal_step(word, index + 1)
                 )
                 return _CONTINUE
             return self.fail(c, f"in literal {word} (expecting {_quote_char(expected)})")
@@ -690,10 +698,8 @@ _FOLD_SPECIAL: Final = {"\u017f": "S", "\u212a": "K"}
 
 
 def fold_name(name: str) -> str:
-    """Go's foldName, as far as matching ASCII field names needs it ("ſ" matches "s")."""
-    return "".join(
-        ch.upper() if ch < "\x80" else _FOLD_SPECIAL.get(ch, ch) for ch in name
-    )
+    """Go's foldName, as far as matching ASCII field names needs it (U+017F matches "s")."""
+    return "".join(ch.upper() if ch < "\x80" else _FOLD_SPECIAL.get(ch, ch) for ch in name)
 
 
 # ---------------------------------------------------------------------------
@@ -943,7 +949,9 @@ def _append_string(out: list[str], text: str) -> None:
                 out.append("\\" + ch)
             elif ch in "<>&" or code < 0x20:
                 escapes = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-                out.append(escapes.get(ch) or f"\\u00{_HEX_DIGITS[code >> 4]}{_HEX_DIGITS[code & 0xF]}")
+                out.append(
+                    escapes.get(ch) or f"\\u00{_HEX_DIGITS[code >> 4]}{_HEX_DIGITS[code & 0xF]}"
+                )
             else:
                 out.append(ch)
         elif code in (0x2028, 0x2029):

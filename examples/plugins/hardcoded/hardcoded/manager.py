@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from plugin_host import ExperimentManager, wire
-from plugin_host.netrpc import MethodError
+from plugin_host import ExperimentManager, MethodError, wire
 
-from hardcoded import config as cfg
-from hardcoded.gojson import EngineError
-from hardcoded.validation import validate_experiment_config
+from . import config as cfg
+from .gojson import EngineError
+from .validation import validate_experiment_config
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = "experiment manager is not configured: call Configure with the engine options first"
+NOT_CONFIGURED = (
+    "experiment manager is not configured: call Configure with the engine options first"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from hardcoded.gojson import EngineError
+from .gojson import EngineError
 
 __all__ = [
     "canonical_header_key",

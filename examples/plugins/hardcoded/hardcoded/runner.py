@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from plugin_host import ExperimentRunner, GetTreatmentOptions, Treatment
-from plugin_host.netrpc import MethodError
+from plugin_host import ExperimentRunner, GetTreatmentOptions, MethodError, Treatment
 
-from hardcoded import config as cfg
-from hardcoded.gojson import EngineError
-from hardcoded.request import unit_value
+from . import config as cfg
+from .gojson import EngineError
+from .request import unit_value
 
 log = logging.getLogger(__name__)
 

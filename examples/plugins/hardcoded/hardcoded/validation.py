@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from hardcoded.config import (
+from .config import (
     Engine,
     TuringExperimentConfig,
     Variable,
     parse_experiment_config,
 )
-from hardcoded.gojson import EngineError
+from .gojson import EngineError
 
 MISSING_STANDARD_CONFIG: Final = "Missing Standard Engine configuration"
 NO_EXPERIMENTS: Final = "Expected at least 1 experiment in the configuration"
@@ -60,7 +60,9 @@ def is_field_source(value: str) -> bool:
 
 
 def _error(namespace: str, field: str, tag: str) -> str:
-    return f"Key: '{namespace}{field}' Error:Field validation for '{field}' failed on the '{tag}' tag"
+    return (
+        f"Key: '{namespace}{field}' Error:Field validation for '{field}' failed on the '{tag}' tag"
+    )
 
 
 def _check_variable(errors: list[str], namespace: str, variable: Variable) -> None:
@@ -94,7 +96,9 @@ def struct_errors(
     experiment_variables = variables.experiment_variables or {}
     for key in sorted(experiment_variables, key=lambda key: key.encode("utf-8")):
         for index, variable in enumerate(experiment_variables[key] or []):
-            _check_variable(errors, f"{top}Variables.ExperimentVariables[{key}][{index}].", variable)
+            _check_variable(
+                errors, f"{top}Variables.ExperimentVariables[{key}][{index}].", variable
+            )
     for index, variable_config in enumerate(variables.config or []):
         namespace = f"{top}Variables.Config[{index}]."
         if variable_config.name == "":
