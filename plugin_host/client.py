@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from plugin_host import gob, wire
 from plugin_host.broker import MuxBroker
-from plugin_host.errors import PluginError, PluginStartError, TransportError
+from plugin_host.errors import CallTimeoutError, PluginError, PluginStartError, TransportError
 from plugin_host.netrpc import RpcClient
 from plugin_host.process import PluginConfig, PluginProcess, start_process
 from plugin_host.turing import ManagerClient, RunnerClient
@@ -138,6 +138,11 @@ class PluginClient:
                 await self.control.call(
                     "Control.Quit", gob.BOOL, True, wire.EMPTY, timeout=_QUIT_TIMEOUT
                 )
+                quit_ok = True
+            except CallTimeoutError:
+                log.debug("plugin ignored Quit", extra={"plugin": self.config.display_name})
+            except TransportError:
+                # A Go plugin often exits before its Quit reply goes out: that is a yes.
                 quit_ok = True
             except PluginError as exc:
                 log.debug(

@@ -251,3 +251,14 @@ async def test_socket_directory_is_private(gopeers: GoPeers) -> None:
     finally:
         await plugin.close()
     assert not Path(plugin.process.socket_dir).exists()
+
+
+async def test_python_plugin_exits_when_the_host_connection_goes_away() -> None:
+    plugin = await PluginClient.start(python_plugin("noisy_plugin.py"))
+    try:
+        await plugin.ping()
+        plugin.session.close()  # no Quit: the host just disappears
+        code = await asyncio.wait_for(plugin.process.wait(), 10)
+        assert code == 0
+    finally:
+        await plugin.close()

@@ -141,8 +141,8 @@ async def test_close_quits_the_plugin(gopeers: GoPeers) -> None:
     plugin = await PluginClient.start(PluginConfig(path=str(gopeers.hardcoded_plugin)))
     code = await plugin.close()
     assert plugin.process.exited
-    # A Go plugin exits 0 on Quit, or is killed (-9) if it lingers past the grace period.
-    assert code in (0, -9)
+    # Quit, not SIGKILL, ended it: Turing's plugin returns from Serve and exits 0.
+    assert code == 0
 
 
 def random_payloads(count: int, seed: int) -> list[dict[str, Any]]:
