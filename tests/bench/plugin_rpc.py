@@ -52,6 +52,25 @@ def go_json(command: list[str]) -> dict[str, float]:
     return report
 
 
+def go_host_bench(plugin: str) -> list[str]:
+    """Turing's own client code driving `plugin`, as the Go side of the comparison."""
+    request = json.dumps({"payload": {"client": {"id": 4}}})
+    return [
+        str(locate().plugin_host),
+        "--plugin",
+        plugin,
+        "--runner-config",
+        HARDCODED_RUNNER_CONFIG_TEXT,
+        "bench",
+        "--n",
+        str(CALLS),
+        "--concurrency",
+        "1",
+        "--request",
+        request,
+    ]
+
+
 def build_python_plugin(directory: str) -> str:
     target = os.path.join(directory, "hardcoded")
     subprocess.run(
@@ -64,47 +83,12 @@ def build_python_plugin(directory: str) -> str:
 
 def main() -> None:
     peers = locate()
-    request = json.dumps({"payload": {"client": {"id": 4}}})
     with tempfile.TemporaryDirectory() as scratch:
         python_plugin = build_python_plugin(scratch)
         baseline = from_go(
-            "Go host -> Go plugin (baseline)",
-            go_json(
-                [
-                    str(peers.plugin_host),
-                    "--plugin",
-                    str(peers.hardcoded_plugin),
-                    "--runner-config",
-                    HARDCODED_RUNNER_CONFIG_TEXT,
-                    "bench",
-                    "--n",
-                    str(CALLS),
-                    "--concurrency",
-                    "1",
-                    "--request",
-                    request,
-                ]
-            ),
+            "Go host -> Go plugin (baseline)", go_json(go_host_bench(str(peers.hardcoded_plugin)))
         )
-        go_to_python = from_go(
-            "Go host -> Python plugin",
-            go_json(
-                [
-                    str(peers.plugin_host),
-                    "--plugin",
-                    python_plugin,
-                    "--runner-config",
-                    HARDCODED_RUNNER_CONFIG_TEXT,
-                    "bench",
-                    "--n",
-                    str(CALLS),
-                    "--concurrency",
-                    "1",
-                    "--request",
-                    request,
-                ]
-            ),
-        )
+        go_to_python = from_go("Go host -> Python plugin", go_json(go_host_bench(python_plugin)))
         python_to_go = asyncio.run(
             python_host(
                 "Python host -> Go plugin", PluginConfig(path=str(peers.hardcoded_plugin)), CALLS
@@ -117,14 +101,16 @@ def main() -> None:
             "raw unix-socket echo, 64 B (floor)",
             go_json([str(peers.echo_bench), "run", "--n", str(CALLS), "--size", "64"]),
         )
+        rows = [baseline, python_to_go, python_to_python, go_to_python, floor]
+        print(
+            f"GetTreatmentForRequest round trips, sequential, {CALLS} calls each, "
+            f"{os.cpu_count()} cores"
+        )
+        print(table(rows, baseline))
+        ratio = python_to_go.p50_us / baseline.p50_us
+        verdict = "meets" if ratio <= 1.5 else "misses"
+        print(
+            "goal: Python host -> Go plugin p50 within 1.5x of Go host -> Go plugin: "
+            f"{ratio:.2f}x ({verdict})"
+        )
         memory.main(str(peers.hardcoded_plugin), python_plugin)
-    rows = [baseline, python_to_go, python_to_python, go_to_python, floor]
-    print(
-        f"GetTreatmentForRequest round trips, sequential, {CALLS} calls each, {os.cpu_count()} cores"
-    )
-    print(table(rows, baseline))
-    ratio = python_to_go.p50_us / baseline.p50_us
-    verdict = "meets" if ratio <= 1.5 else "misses"
-    print(
-        f"goal: Python host -> Go plugin p50 within 1.5x of Go host -> Go plugin: {ratio:.2f}x ({verdict})"
-    )

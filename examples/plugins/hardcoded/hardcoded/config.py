@@ -23,6 +23,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from plugin_host.wire import (
+    Client,
+    CustomExperimentManagerConfig,
+    Engine,
+    RemoteUI,
+    StandardExperimentManagerConfig,
+    Variable,
+    Variant,
+)
+
 from . import gojson
 from .gojson import (
     BOOL,
@@ -45,54 +55,7 @@ BUCKETS: Final = 10000
 # ---------------------------------------------------------------------------
 # Models. Mutable because decoding fills them in place, as Go's decoder does;
 # nothing mutates them once parsed. None stands for Go's nil (absent or null).
-
-
-@dataclass(slots=True)
-class StandardExperimentManagerConfig:
-    client_selection_enabled: bool = False
-    experiment_selection_enabled: bool = False
-    home_page_url: str = ""
-
-
-@dataclass(slots=True)
-class RemoteUI:
-    name: str = ""
-    url: str = ""
-    config: str = ""
-
-
-@dataclass(slots=True)
-class CustomExperimentManagerConfig:
-    remote_ui: RemoteUI = field(default_factory=RemoteUI)
-    experiment_config_schema: str = ""
-
-
-@dataclass(slots=True)
-class Engine:
-    name: str = ""
-    display_name: str = ""
-    type: str = ""
-    standard_experiment_manager_config: StandardExperimentManagerConfig | None = None
-    custom_experiment_manager_config: CustomExperimentManagerConfig | None = None
-
-
-@dataclass(slots=True)
-class Variant:
-    name: str = ""
-
-
-@dataclass(slots=True)
-class Variable:
-    name: str = ""
-    required: bool = False
-    type: str = ""
-
-
-@dataclass(slots=True)
-class Client:
-    id: str = ""
-    username: str = ""
-    passkey: str = ""
+# The engine, client, variant and variable models are plugin_host's wire types.
 
 
 @dataclass(slots=True)

@@ -22,10 +22,10 @@ NOT_CONFIGURED = (
 class ManagerState:
     """What Configure keeps from the engine options."""
 
-    engine: cfg.Engine
+    engine: wire.Engine
     experiments: dict[str, cfg.EngineExperiment]
     """By name: a later experiment with the same name replaces an earlier one."""
-    variables: dict[str, list[cfg.Variable] | None]
+    variables: dict[str, list[wire.Variable] | None]
     """By experiment ID."""
 
     @classmethod
@@ -33,31 +33,6 @@ class ManagerState:
         parsed = cfg.parse_manager_config(options)
         experiments = {experiment.name: experiment for experiment in parsed.experiments or []}
         return cls(parsed.engine, experiments, parsed.variables or {})
-
-
-def to_wire_engine(engine: cfg.Engine) -> wire.Engine:
-    standard = engine.standard_experiment_manager_config
-    custom = engine.custom_experiment_manager_config
-    return wire.Engine(
-        name=engine.name,
-        display_name=engine.display_name,
-        type=engine.type,
-        standard_experiment_manager_config=None
-        if standard is None
-        else wire.StandardExperimentManagerConfig(
-            client_selection_enabled=standard.client_selection_enabled,
-            experiment_selection_enabled=standard.experiment_selection_enabled,
-            home_page_url=standard.home_page_url,
-        ),
-        custom_experiment_manager_config=None
-        if custom is None
-        else wire.CustomExperimentManagerConfig(
-            remote_ui=wire.RemoteUI(
-                name=custom.remote_ui.name, url=custom.remote_ui.url, config=custom.remote_ui.config
-            ),
-            experiment_config_schema=custom.experiment_config_schema,
-        ),
-    )
 
 
 def to_wire_experiment(experiment: cfg.Experiment) -> wire.Experiment:
@@ -69,8 +44,8 @@ def to_wire_experiment(experiment: cfg.Experiment) -> wire.Experiment:
     )
 
 
-def to_wire_variables(variables: list[cfg.Variable] | None) -> list[wire.Variable]:
-    return [wire.Variable(name=v.name, required=v.required, type=v.type) for v in variables or []]
+def to_wire_variables(variables: list[wire.Variable] | None) -> list[wire.Variable]:
+    return list(variables or [])
 
 
 class HardcodedExperimentManager(ExperimentManager):
@@ -105,7 +80,7 @@ class HardcodedExperimentManager(ExperimentManager):
         )
 
     async def get_engine_info(self) -> wire.Engine:
-        return to_wire_engine(self._configured().engine)
+        return self._configured().engine
 
     async def validate_experiment_config(self, config: bytes) -> None:
         try:

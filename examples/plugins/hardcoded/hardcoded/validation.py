@@ -30,12 +30,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from .config import (
-    Engine,
-    TuringExperimentConfig,
-    Variable,
-    parse_experiment_config,
-)
+from plugin_host.wire import Engine, Variable
+
+from .config import TuringExperimentConfig, parse_experiment_config
 from .gojson import EngineError
 
 MISSING_STANDARD_CONFIG: Final = "Missing Standard Engine configuration"
