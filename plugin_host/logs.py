@@ -66,3 +66,22 @@ def _parse_json(text: str) -> PluginLogLine | None:
     }
     fields["timestamp"] = timestamp
     return PluginLogLine(level, str(entry.get("@message", "")), fields)
+
+
+class StderrClassifier:
+    """`parse_log_line` plus one piece of state: after a Go panic, everything is an error.
+
+    A crashing Go plugin prints `panic: ...` or `fatal error: ...` and then its
+    goroutine dump as plain lines; without this they would all be debug noise.
+    """
+
+    def __init__(self) -> None:
+        self.crashed = False
+
+    def classify(self, line: str) -> PluginLogLine:
+        parsed = parse_log_line(line)
+        if line.startswith(("panic: ", "fatal error: ")):
+            self.crashed = True
+        if self.crashed and parsed.level < logging.ERROR and not parsed.fields:
+            return PluginLogLine(logging.ERROR, parsed.message)
+        return parsed

@@ -28,7 +28,7 @@ from typing import Final
 from plugin_host import wire
 from plugin_host.errors import ChecksumMismatchError, PluginStartError, ProtocolError
 from plugin_host.handshake import MAX_LINE_BYTES, Handshake, parse_handshake
-from plugin_host.logs import parse_log_line
+from plugin_host.logs import StderrClassifier
 
 log = logging.getLogger(__name__)
 plugin_log = logging.getLogger("turnout.plugin")
@@ -121,6 +121,7 @@ class PluginProcess:
         self.socket_dir = socket_dir
         self.handshake: Handshake | None = None
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        self._stderr_levels = StderrClassifier()
         self._pumps: list[asyncio.Task[None]] = []
         self._exit_callbacks: list[Callable[[int], None]] = []
         self._waiter: asyncio.Task[int] | None = None
@@ -230,7 +231,7 @@ class PluginProcess:
         if fragment or stream == "stdout":
             plugin_log.debug(text, extra={"plugin": name, "plugin_stream": stream})
             return
-        parsed = parse_log_line(text)
+        parsed = self._stderr_levels.classify(text)
         plugin_log.log(
             parsed.level,
             parsed.message,

@@ -262,3 +262,25 @@ async def test_python_plugin_exits_when_the_host_connection_goes_away() -> None:
         assert code == 0
     finally:
         await plugin.close()
+
+
+async def test_go_panic_is_logged_as_errors(
+    gopeers: GoPeers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="turnout.plugin")
+    plugin = await PluginClient.start(go_plugin(gopeers, "panic"))
+    try:
+        runner = await plugin.runner()
+        await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
+        with pytest.raises(TransportError):
+            await runner.get_treatment_for_request({}, UNIT_PAYLOAD)
+        await plugin.process.wait()
+    finally:
+        await plugin.close()
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "turnout.plugin" and r.levelno == logging.ERROR
+    ]
+    assert any(message.startswith("panic: ") for message in errors)
+    assert any(message.startswith("goroutine ") for message in errors)

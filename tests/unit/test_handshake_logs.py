@@ -8,7 +8,7 @@ import pytest
 
 from plugin_host.errors import ProtocolError
 from plugin_host.handshake import Handshake, format_handshake, negotiate_version, parse_handshake
-from plugin_host.logs import parse_log_line
+from plugin_host.logs import StderrClassifier, parse_log_line
 from plugin_host.server import HclogFormatter
 
 pytestmark = pytest.mark.unit
@@ -96,3 +96,12 @@ def test_python_plugin_logs_are_what_go_hosts_parse() -> None:
     assert parsed.level == logging.ERROR
     assert parsed.message == "bad unit x"
     assert parsed.fields["unit"] == "x" and parsed.fields["@module"] == "hardcoded"
+
+
+def test_lines_after_a_go_panic_are_errors() -> None:
+    classifier = StderrClassifier()
+    assert classifier.classify("starting").level == logging.DEBUG
+    assert classifier.classify("panic: runtime error: index out of range").level == logging.ERROR
+    assert classifier.classify("goroutine 1 [running]:").level == logging.ERROR
+    hclog = '{"@level":"info","@message":"x","@timestamp":"2026-11-28T03:59:08.071025Z"}'
+    assert classifier.classify(hclog).level == logging.INFO  # leveled lines keep their level
