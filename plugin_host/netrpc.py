@@ -66,11 +66,6 @@ class RpcClient:
         self._header: Any = _UNSET
         stream.set_receiver(self._on_data, self._on_close)
 
-    @property
-    def broken(self) -> PluginError | None:
-        """Why the connection is unusable, or None while it works."""
-        return self._error
-
     async def call(
         self,
         method: str,

@@ -14,7 +14,6 @@ as soon as bytes arrive, never behind application work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 from collections import deque
@@ -260,7 +259,6 @@ class Session(asyncio.Protocol):
         self._next_id = 1 if client else 2
         self._streams: dict[int, Stream] = {}
         self._accept_queue: asyncio.Queue[Stream | None] = asyncio.Queue()
-        self._accept_waiting = 0
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._connected = asyncio.get_running_loop().create_future()
@@ -333,11 +331,7 @@ class Session(asyncio.Protocol):
     async def accept_stream(self) -> Stream:
         """Wait for the peer to open a stream, then acknowledge it."""
         self._check_open()
-        self._accept_waiting += 1
-        try:
-            stream = await self._accept_queue.get()
-        finally:
-            self._accept_waiting -= 1
+        stream = await self._accept_queue.get()
         if stream is None:
             self._accept_queue.put_nowait(None)  # wake the other waiters too
             raise StreamClosedError(f"yamux session closed: {self._close_reason}")
@@ -525,8 +519,3 @@ async def connect_unix(path: str, config: YamuxConfig | None = None) -> Session:
         raise TransportError(f"cannot connect to {path}: {exc}") from exc
     return session
 
-
-async def close_quietly(session: Session) -> None:
-    session.close()
-    with contextlib.suppress(Exception):
-        await session.wait_closed()
