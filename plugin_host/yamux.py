@@ -518,4 +518,3 @@ async def connect_unix(path: str, config: YamuxConfig | None = None) -> Session:
     except OSError as exc:
         raise TransportError(f"cannot connect to {path}: {exc}") from exc
     return session
-
