@@ -168,3 +168,16 @@ async def test_python_host_sees_the_same_treatments_from_both_plugins(
             return [(t.experiment_name, t.name, t.config) for t in answers]
 
     assert await treatments(python_plugin) == await treatments(str(gopeers.hardcoded_plugin))
+
+
+async def test_zipapp_runs_on_a_bare_system_python(python_plugin: str) -> None:
+    # No virtualenv, no inherited environment: PATH is /bin:/usr/bin, so the
+    # shebang finds the system python3, which has none of the project installed.
+    config = PluginConfig(path=python_plugin, inherit_env=False)
+    async with await PluginClient.start(config) as plugin:
+        runner = await plugin.runner()
+        await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
+        treatment = await runner.get_treatment_for_request({}, b'{"client": {"id": 4}}')
+        assert treatment.name == "control"
+        interpreter = Path(f"/proc/{plugin.process.pid}/exe").resolve()
+        assert interpreter != Path(sys.executable).resolve()  # not the test's own Python

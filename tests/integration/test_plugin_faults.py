@@ -61,11 +61,10 @@ async def test_plugin_killed_mid_call_fails_fast_with_transport_error(gopeers: G
         runner = await plugin.runner()
         await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
         await runner.get_treatment_for_request({}, UNIT_PAYLOAD)  # first call works
-        started = time.monotonic()
         with pytest.raises(TransportError) as caught:
             await runner.get_treatment_for_request({}, UNIT_PAYLOAD)
+        # It failed on the crash itself, not on the 60 s deadline.
         assert not isinstance(caught.value, CallTimeoutError)
-        assert time.monotonic() - started < 30  # failed on the crash, not on the 60 s deadline
         await plugin.process.wait()
         assert plugin.failure is not None and "exited with code 2" in plugin.failure
         with pytest.raises(TransportError):

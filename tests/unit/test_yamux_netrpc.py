@@ -341,7 +341,7 @@ async def test_keepalive_closes_a_session_whose_peer_stops_answering() -> None:
 
 
 async def test_keepalive_keeps_a_live_session_open() -> None:
-    config = YamuxConfig(keepalive_interval=0.02, ping_timeout=1.0)
+    config = YamuxConfig(keepalive_interval=0.02, ping_timeout=10.0)
     client, server = await session_pair(config)
     await asyncio.sleep(0.2)
     assert not client.closed and not server.closed
