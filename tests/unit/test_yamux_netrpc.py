@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -347,3 +348,27 @@ async def test_keepalive_keeps_a_live_session_open() -> None:
     assert not client.closed and not server.closed
     client.close()
     server.close()
+
+
+async def test_garbage_requests_end_only_their_own_stream(
+    sessions: tuple[Session, Session],
+) -> None:
+    client_session, server_session = sessions
+    server = echo_server()
+
+    async def serve_all() -> None:
+        while True:
+            stream = await server_session.accept_stream()
+            asyncio.get_running_loop().create_task(server.serve(stream))
+
+    serving = asyncio.create_task(serve_all())
+    rng = random.Random(3)
+    for _ in range(30):
+        garbage = await client_session.open_stream()
+        await garbage.write(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))))
+    healthy = RpcClient(await client_session.open_stream(), name="healthy")
+    assert (
+        await healthy.call("Plugin.Echo", ECHO, {"Text": "still here"}, gob.STRING) == "still here"
+    )
+    assert not client_session.closed and not server_session.closed
+    serving.cancel()
