@@ -24,6 +24,7 @@ from plugin_host.errors import (
 from plugin_host.netrpc import MethodError
 from plugin_host.process import PluginConfig
 from plugin_host.server import serve
+from plugin_host.supervisor import PluginSupervisor, SupervisorSettings
 from plugin_host.turing import (
     ExperimentManager,
     ExperimentRunner,
@@ -70,12 +71,14 @@ __all__ = [
     "PluginError",
     "PluginMetricsCollector",
     "PluginStartError",
+    "PluginSupervisor",
     "ProtocolError",
     "RecordGaugeRequest",
     "RemoteError",
     "RemoteUI",
     "RunnerClient",
     "StandardExperimentManagerConfig",
+    "SupervisorSettings",
     "TransportError",
     "Treatment",
     "Variable",
