@@ -16,11 +16,12 @@ from typing import Any, Self
 
 from plugin_host import gob, wire
 from plugin_host.broker import MuxBroker
-from plugin_host.errors import CallTimeoutError, PluginError, PluginStartError, TransportError
+from plugin_host.errors import CallTimeoutError, PluginError, TransportError
+from plugin_host.handshake import loopback_tcp_address
 from plugin_host.netrpc import RpcClient
 from plugin_host.process import PluginConfig, PluginProcess, start_process
 from plugin_host.turing import ManagerClient, RunnerClient
-from plugin_host.yamux import Session, Stream, connect_unix
+from plugin_host.yamux import Session, Stream, connect_tcp, connect_unix
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,11 @@ class PluginClient:
         process = await start_process(config)
         assert process.handshake is not None
         try:
-            if process.handshake.network != "unix":
-                raise PluginStartError(
-                    f"plugin {config.display_name!r} listens on {process.handshake.network}; "
-                    "only unix sockets are supported"
-                )
-            session = await connect_unix(process.handshake.address)
+            if process.handshake.network == "tcp":
+                host, port = loopback_tcp_address(process.handshake.address)
+                session = await connect_tcp(host, port)
+            else:
+                session = await connect_unix(process.handshake.address)
             client = cls(config, process, session)
             await client._open_streams()
         except BaseException:

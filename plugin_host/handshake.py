@@ -6,6 +6,7 @@ everything else about the connection follows from it.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,6 +55,27 @@ def parse_handshake(line: str, *, app_versions: tuple[int, ...] = (1,)) -> Hands
         raise ProtocolError(f"plugin speaks {protocol!r}; only netrpc is supported")
     cert = parts[5] if len(parts) > 5 else ""
     return Handshake(core, app, network, address, protocol, cert)
+
+
+def loopback_tcp_address(address: str) -> tuple[str, int]:
+    """Split a `host:port` handshake address; refuse anything but loopback.
+
+    A plugin chooses the address it prints; the host must not be made to dial
+    elsewhere on its behalf.
+    """
+    host, sep, port_text = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ProtocolError(f"bad tcp address {address!r} in plugin handshake")
+    try:
+        is_loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        is_loopback = False
+    if not is_loopback:
+        raise ProtocolError(
+            f"plugin handshake names {address!r}; only loopback addresses are dialed"
+        )
+    return host, int(port_text)
 
 
 def format_handshake(handshake: Handshake) -> str:

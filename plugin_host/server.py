@@ -13,11 +13,11 @@ Quit, and also when the host goes away (go-plugin would leave it running).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -41,6 +41,8 @@ NOT_A_PLUGIN_MESSAGE = (
 )
 
 PluginFactory = Callable[[MuxBroker], dict[str, Method]]
+
+_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class HclogFormatter(logging.Formatter):
@@ -103,7 +105,11 @@ def serve_plugins(
     versions: tuple[int, ...] = (wire.PROTOCOL_VERSION,),
     log_level: int = logging.INFO,
 ) -> NoReturn:
-    """Serve any set of net/rpc plugins under a handshake; never returns."""
+    """Serve any set of net/rpc plugins under a handshake; never returns.
+
+    The plugin listens on a unix socket, or on a loopback TCP port when the
+    environment says `PLUGIN_TRANSPORT=tcp` (go-plugin's transport on Windows).
+    """
     if os.environ.get(cookie_key) != cookie_value:
         sys.stderr.write(NOT_A_PLUGIN_MESSAGE)
         sys.stderr.flush()
@@ -111,7 +117,11 @@ def serve_plugins(
     version = negotiate_version(os.environ.get("PLUGIN_PROTOCOL_VERSIONS", ""), versions)
     if version is None:
         version = min(versions)  # go-plugin falls back to its lowest version
-    configure_plugin_logging(log_level)
+    # An operator can turn up a plugin's logging without rebuilding it.
+    override = os.environ.get("TURNOUT_PLUGIN_LOG_LEVEL", "").upper()
+    configure_plugin_logging(
+        logging.getLevelName(override) if override in _LEVEL_NAMES else log_level
+    )
     # Like go-plugin: a Ctrl-C aimed at the host must not kill its plugins first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = asyncio.run(_serve(plugins, version))
@@ -121,10 +131,6 @@ def serve_plugins(
 
 
 async def _serve(plugins: dict[str, PluginFactory], version: int) -> int:
-    socket_dir = os.environ.get("PLUGIN_UNIX_SOCKET_DIR") or None
-    directory = tempfile.mkdtemp(prefix="plugin", dir=socket_dir)
-    os.chmod(directory, 0o700)
-    path = os.path.join(directory, "plugin.sock")
     loop = asyncio.get_running_loop()
     connected: asyncio.Future[Session] = loop.create_future()
 
@@ -138,10 +144,21 @@ async def _serve(plugins: dict[str, PluginFactory], version: int) -> int:
         connected.set_result(session)
         return session
 
-    server = await loop.create_unix_server(accept_one, path)
-    os.chmod(path, 0o600)
-    log.debug("plugin address", extra={"address": path, "network": "unix"})
-    line = format_handshake(Handshake(1, version, "unix", path, "netrpc", ""))
+    directory = ""
+    if os.environ.get("PLUGIN_TRANSPORT") == "tcp":
+        server = await loop.create_server(accept_one, "127.0.0.1", 0)
+        network, address = "tcp", f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    else:
+        directory = tempfile.mkdtemp(
+            prefix="plugin", dir=os.environ.get("PLUGIN_UNIX_SOCKET_DIR") or None
+        )
+        os.chmod(directory, 0o700)
+        address = os.path.join(directory, "plugin.sock")
+        server = await loop.create_unix_server(accept_one, address)
+        os.chmod(address, 0o600)
+        network = "unix"
+    log.debug("plugin address", extra={"address": address, "network": network})
+    line = format_handshake(Handshake(1, version, network, address, "netrpc", ""))
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
     try:
@@ -149,10 +166,8 @@ async def _serve(plugins: dict[str, PluginFactory], version: int) -> int:
         return await _run_session(session, plugins)
     finally:
         server.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _run_session(session: Session, plugins: dict[str, PluginFactory]) -> int:

@@ -518,3 +518,14 @@ async def connect_unix(path: str, config: YamuxConfig | None = None) -> Session:
     except OSError as exc:
         raise TransportError(f"cannot connect to {path}: {exc}") from exc
     return session
+
+
+async def connect_tcp(host: str, port: int, config: YamuxConfig | None = None) -> Session:
+    """Dial a TCP address and run a client session on it (go-plugin's choice on Windows)."""
+    loop = asyncio.get_running_loop()
+    session = Session(client=True, config=config)
+    try:
+        await loop.create_connection(lambda: session, host, port)
+    except OSError as exc:
+        raise TransportError(f"cannot connect to {host}:{port}: {exc}") from exc
+    return session

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -181,3 +182,29 @@ async def test_zipapp_runs_on_a_bare_system_python(python_plugin: str) -> None:
         assert treatment.name == "control"
         interpreter = Path(f"/proc/{plugin.process.pid}/exe").resolve()
         assert interpreter != Path(sys.executable).resolve()  # not the test's own Python
+
+
+def test_go_host_reaches_the_python_plugin_over_tcp(gopeers: GoPeers, python_plugin: str) -> None:
+    # The Go host passes its environment on; the plugin's debug log names its address.
+    env = {**os.environ, "PLUGIN_TRANSPORT": "tcp", "TURNOUT_PLUGIN_LOG_LEVEL": "debug"}
+    completed = subprocess.run(
+        [
+            str(gopeers.plugin_host),
+            "--plugin",
+            python_plugin,
+            "--log-level",
+            "debug",
+            "call",
+            "runner.Configure",
+            HARDCODED_RUNNER_CONFIG_TEXT,
+            "runner.GetTreatmentForRequest",
+            json.dumps({"payload": {"client": {"id": 7}}}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answers = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert answers[1]["ok"] and answers[1]["result"]["Name"] == "treatment-1", completed.stderr
+    assert '"network": "tcp"' in completed.stderr and '"address": "127.0.0.1:' in completed.stderr

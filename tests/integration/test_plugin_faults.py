@@ -283,3 +283,21 @@ async def test_go_panic_is_logged_as_errors(
     ]
     assert any(message.startswith("panic: ") for message in errors)
     assert any(message.startswith("goroutine ") for message in errors)
+
+
+async def test_non_loopback_tcp_handshake_is_refused_without_dialing(tmp_path: Path) -> None:
+    binary = tmp_path / "plugin"
+    binary.write_text("#!/bin/sh\necho '1|1|tcp|10.1.2.3:80|netrpc|'\nexec sleep 60\n")
+    binary.chmod(0o755)
+    with pytest.raises(ProtocolError, match="only loopback addresses are dialed"):
+        await PluginClient.start(PluginConfig(path=str(binary)))
+
+
+async def test_python_plugin_over_loopback_tcp() -> None:
+    config = python_plugin("noisy_plugin.py", env={"PLUGIN_TRANSPORT": "tcp"})
+    async with await PluginClient.start(config) as plugin:
+        assert plugin.process.handshake is not None
+        assert plugin.process.handshake.network == "tcp"
+        assert plugin.process.handshake.address.startswith("127.0.0.1:")
+        runner = await plugin.runner()
+        assert (await runner.get_treatment_for_request({}, b"{}")).name == "control"

@@ -7,7 +7,13 @@ import logging
 import pytest
 
 from plugin_host.errors import ProtocolError
-from plugin_host.handshake import Handshake, format_handshake, negotiate_version, parse_handshake
+from plugin_host.handshake import (
+    Handshake,
+    format_handshake,
+    loopback_tcp_address,
+    negotiate_version,
+    parse_handshake,
+)
 from plugin_host.logs import StderrClassifier, parse_log_line
 from plugin_host.server import HclogFormatter
 
@@ -105,3 +111,24 @@ def test_lines_after_a_go_panic_are_errors() -> None:
     assert classifier.classify("goroutine 1 [running]:").level == logging.ERROR
     hclog = '{"@level":"info","@message":"x","@timestamp":"2026-11-28T03:59:08.071025Z"}'
     assert classifier.classify(hclog).level == logging.INFO  # leveled lines keep their level
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:10000", ("127.0.0.1", 10000)),
+        ("[::1]:25000", ("::1", 25000)),
+        ("127.8.9.1:1", ("127.8.9.1", 1)),
+    ],
+)
+def test_loopback_tcp_addresses_are_accepted(address: str, expected: tuple[str, int]) -> None:
+    assert loopback_tcp_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.0.0.1:80", "example.com:80", "0.0.0.0:80", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:x"],
+)
+def test_other_tcp_addresses_are_refused(address: str) -> None:
+    with pytest.raises(ProtocolError):
+        loopback_tcp_address(address)
