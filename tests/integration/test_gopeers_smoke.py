@@ -292,7 +292,10 @@ def test_fault_crash_mid_call(gopeers: GoPeers) -> None:
         )
     )  # fmt: skip
     assert lines[0]["ok"] is True
-    assert lines[1] == {**lines[1], "ok": False, "error": "unexpected EOF"}
+    # Which error Go's client reports for the call in flight depends on whether
+    # net/rpc or yamux notices the closed connection first.
+    assert lines[1]["ok"] is False
+    assert lines[1]["error"] in ("unexpected EOF", "session shutdown")
     assert lines[2] == {**lines[2], "ok": False, "error": "connection is shut down"}
 
 
