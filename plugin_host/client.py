@@ -39,7 +39,7 @@ class PluginClient:
         self._control: RpcClient | None = None
         self._output_streams: list[Stream] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
+        self._closing: asyncio.Task[int | None] | None = None
 
     @classmethod
     async def start(cls, config: PluginConfig) -> Self:
@@ -128,10 +128,15 @@ class PluginClient:
             raise
 
     async def close(self) -> int | None:
-        """Quit politely, then make sure the process is gone. Returns its exit code."""
-        if self._closed:
-            return self.process.returncode
-        self._closed = True
+        """Quit politely, then make sure the process is gone. Returns its exit code.
+
+        Safe to call more than once and from several tasks: all wait for the same shutdown.
+        """
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._shutdown())
+        return await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> int | None:
         quit_ok = False
         if not self.process.exited and not self.session.closed:
             try:

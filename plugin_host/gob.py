@@ -218,6 +218,9 @@ class Limits:
     """Type definitions one connection may send."""
     max_struct_fields: int = 1024
     """Fields in one struct type definition."""
+    max_values: int = 1_000_000
+    """Values (elements, entries, fields) decoded from one message: an empty
+    struct costs one byte on the wire but a whole object in memory."""
 
 
 # ---------------------------------------------------------------------------
@@ -321,14 +324,22 @@ class Encoder:
 
         On failure nothing is remembered, so the next value sends its definitions.
         """
-        saved_ids, saved_next = dict(self._ids), self._next_id
+        saved = self.checkpoint()
         try:
             return self._encode(gotype, value)
-        except (GobError, TypeError, ValueError, AttributeError, KeyError) as exc:
-            self._ids, self._next_id = saved_ids, saved_next
+        except Exception as exc:  # any failure: OverflowError, a bad attribute, ...
+            self.rollback(saved)
             if isinstance(exc, GobError):
                 raise
             raise GobError(f"cannot encode {_describe(gotype)}: {exc}") from exc
+
+    def checkpoint(self) -> tuple[dict[GoType, int], int]:
+        """The registry as it is now; `rollback` returns to it when encoded bytes are dropped."""
+        return dict(self._ids), self._next_id
+
+    def rollback(self, saved: tuple[dict[GoType, int], int]) -> None:
+        """Forget definitions encoded since `saved`: their bytes never reached the peer."""
+        self._ids, self._next_id = dict(saved[0]), saved[1]
 
     def _encode(self, gotype: GoType, value: Any) -> bytes:
         out = bytearray()
@@ -632,6 +643,7 @@ class Decoder:
         self._wire: dict[int, WireType] = dict(_PREDEFINED)
         self._buffer = bytearray()
         self._received_types = 0
+        self._values_left = self.limits.max_values
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -649,6 +661,7 @@ class Decoder:
                 if reader.remaining():
                     raise GobError("extra data in buffer after a type definition")
                 continue
+            self._values_left = self.limits.max_values
             try:
                 return self._decode_top(reader, type_id, expected)
             except GobValueError:
@@ -799,6 +812,9 @@ class Decoder:
     def _decode(self, reader: _Reader, type_id: int, expected: GoType | None, depth: int) -> Any:
         if depth > self.limits.max_depth:
             raise GobError(f"value nested deeper than {self.limits.max_depth}")
+        self._values_left -= 1
+        if self._values_left < 0:
+            raise GobError(f"more than {self.limits.max_values} values in one message")
         if type_id < 1:
             raise GobError(f"bad type id {type_id}")
         if type_id <= 7:

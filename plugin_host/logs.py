@@ -49,7 +49,7 @@ def parse_log_line(line: str) -> PluginLogLine:
 def _parse_json(text: str) -> PluginLogLine | None:
     try:
         entry = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
         return None
     if not isinstance(entry, dict):
         return None

@@ -86,19 +86,17 @@ class RpcClient:
         self._seq += 1
         waiter: asyncio.Future[Any] = self._loop.create_future()
         self._pending[seq] = (waiter, reply_type, method)
+        # The deadline covers writing the request too: a peer that stops reading
+        # blocks the write on its flow-control window.
         timer = None
+        if timeout is not None:
+            timer = self._loop.call_later(timeout, _expire, waiter, method, self.name, timeout)
         try:
-            if not self._write_lock.locked() and self._stream.try_write(
-                self._request(method, seq, arg_type, arg)
-            ):
-                pass  # sent without waiting: the common case
-            else:
+            if self._write_lock.locked() or not self._try_send(method, seq, arg_type, arg):
                 async with self._write_lock:
-                    await self._stream.write(self._request(method, seq, arg_type, arg))
-            if timeout is not None:
-                timer = self._loop.call_later(timeout, _expire, waiter, method, self.name, timeout)
+                    await self._send(method, seq, arg_type, arg, waiter)
             return await waiter
-        except CallTimeoutError:
+        except (CallTimeoutError, RemoteError, ProtocolError):
             raise
         except TransportError as exc:
             if self._error is None:
@@ -108,11 +106,51 @@ class RpcClient:
             if timer is not None:
                 timer.cancel()
             self._pending.pop(seq, None)
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # the caller already has its answer or its error
 
     def _request(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> bytes:
         # Encoded at the moment of writing, so type definitions go out in order.
         header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
         return header + self._encoder.encode(arg_type, arg)
+
+    def _try_send(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> bool:
+        """Write the request at once if the window allows; else leave no trace of it."""
+        saved = self._encoder.checkpoint()
+        try:
+            data = self._request(method, seq, arg_type, arg)
+        except gob.GobError:
+            self._encoder.rollback(saved)
+            raise
+        if self._stream.try_write(data):
+            return True
+        self._encoder.rollback(saved)  # its definitions were never sent
+        return False
+
+    async def _send(
+        self, method: str, seq: int, arg_type: gob.GoType, arg: Any, waiter: asyncio.Future[Any]
+    ) -> None:
+        """Write the request, waiting for window, unless the call ends first."""
+        saved = self._encoder.checkpoint()
+        try:
+            data = self._request(method, seq, arg_type, arg)
+        except gob.GobError:
+            self._encoder.rollback(saved)
+            raise
+        writing = self._loop.create_task(self._stream.write(data))
+        try:
+            await asyncio.wait({writing, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not writing.done():
+                # A request cut off part-way leaves the stream out of step with
+                # the server: nothing more can be said on it.
+                writing.cancel()
+                self._fail(TransportError(f"{method}: request abandoned part-way; stream reset"))
+                self._stream.reset()
+        if writing.done() and not writing.cancelled():
+            writing.result()
+        if waiter.done():
+            waiter.result()  # the call ended while writing (deadline, failure): say why
 
     async def close(self) -> None:
         """Half-close the stream and fail any call still waiting."""
@@ -134,6 +172,8 @@ class RpcClient:
             else "connection closed by the plugin"
         )
         self._fail(TransportError(reason))
+        # Wake any write still waiting for window: nobody will read it now.
+        self._stream.reset()
 
     def _on_data(self, chunk: bytes) -> None:
         if self._error is not None:
@@ -151,7 +191,13 @@ class RpcClient:
                 entry = self._pending.get(header.get("Seq", 0))
                 error = header.get("Error", "")
                 expected = entry[1] if entry is not None and not error else None
-                body = decoder.next_value(expected)
+                try:
+                    body = decoder.next_value(expected)
+                except gob.GobValueError as exc:
+                    # Like Go's client: that call fails, the connection stays in step.
+                    self._header = _UNSET
+                    self._reject(entry, exc)
+                    continue
                 if body is gob.Decoder.NEED_MORE:
                     return
                 self._header = _UNSET
@@ -163,6 +209,11 @@ class RpcClient:
             )
             self._fail(TransportError(f"protocol error: {exc}"))
             self._stream.reset()
+
+    @staticmethod
+    def _reject(entry: tuple[asyncio.Future[Any], gob.GoType, str] | None, exc: Exception) -> None:
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(ProtocolError(f"{entry[2]}: cannot decode the reply: {exc}"))
 
     @staticmethod
     def _deliver(
@@ -295,13 +346,23 @@ class _ServerConnection:
         try:
             reply = await method.handler(arg)
         except asyncio.CancelledError:
-            raise
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the connection is closing; no one to answer
+            # The handler awaited something that was cancelled: still an answer.
+            await self._write(name, seq, f"{name} was cancelled", INVALID_REQUEST, {})
+            return
         except Exception as exc:  # a plugin's error is data for the caller
             message = str(exc) or type(exc).__name__
             if not isinstance(exc, MethodError):
                 log.debug("rpc method failed", exc_info=True, extra={"method": name})
             await self._write(name, seq, message, INVALID_REQUEST, {})
             return
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: answer, then go on failing
+            await self._write(
+                name, seq, f"{name} failed: {type(exc).__name__}", INVALID_REQUEST, {}
+            )
+            raise
         await self._write(name, seq, "", method.reply_type, reply)
 
     def _reply_error(self, name: str, seq: int, message: str) -> None:

@@ -99,11 +99,19 @@ def plugin_environment(config: PluginConfig, socket_dir: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the host process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # go-plugin plugins ignore SIGINT; a Ctrl-C in the host's terminal must not kill them early.
+# Resolved here, in the parent: loading a library between fork and exec can deadlock.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """What the child runs before exec: ask for SIGKILL when the host process dies."""
+
+    def set_death_signal() -> None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)  # the host died before the request took effect
+
+    return set_death_signal
 
 
 class PluginProcess:
@@ -125,6 +133,7 @@ class PluginProcess:
         self._pumps: list[asyncio.Task[None]] = []
         self._exit_callbacks: list[Callable[[int], None]] = []
         self._waiter: asyncio.Task[int] | None = None
+        self._stdout_pumped = False
 
     @property
     def exited(self) -> bool:
@@ -149,6 +158,7 @@ class PluginProcess:
         if not self.exited:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+        self.drain_stdout()  # asyncio reports the exit only once every pipe is read to the end
         code = await self.wait()
         await self._drain_pumps()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -198,6 +208,7 @@ class PluginProcess:
                 f"plugin {self.config.display_name!r} printed a handshake line that is not UTF-8"
             ) from None
         handshake = parse_handshake(text, app_versions=self.config.app_versions)
+        self._stdout_pumped = True
         self._pumps.append(
             asyncio.get_running_loop().create_task(self._pump(reader, "stdout", rest))
         )
@@ -211,17 +222,33 @@ class PluginProcess:
                 newline = buffer.find(b"\n")
                 if newline < 0:
                     break
-                self._emit(stream, bytes(buffer[:newline]))
+                self._emit_safely(stream, bytes(buffer[:newline]))
                 del buffer[: newline + 1]
             if len(buffer) > MAX_LINE_BYTES:
-                self._emit(stream, bytes(buffer), fragment=True)
+                self._emit_safely(stream, bytes(buffer), fragment=True)
                 buffer.clear()
             chunk = await reader.read(MAX_LINE_BYTES)
             if not chunk:
                 if buffer:
-                    self._emit(stream, bytes(buffer))
+                    self._emit_safely(stream, bytes(buffer))
                 return
             buffer += chunk
+
+    def _emit_safely(self, stream: str, raw: bytes, *, fragment: bool = False) -> None:
+        # The pump must outlive any odd line: a pipe nobody reads blocks the plugin.
+        try:
+            self._emit(stream, raw, fragment=fragment)
+        except Exception:
+            log.debug("unreadable plugin output line", exc_info=True)
+
+    def drain_stdout(self) -> None:
+        """Keep reading stdout (discarding it) when the handshake reader gave up on it."""
+        if self._stdout_pumped or self.process.stdout is None:
+            return
+        self._stdout_pumped = True
+        self._pumps.append(
+            asyncio.get_running_loop().create_task(self._pump(self.process.stdout, "stdout"))
+        )
 
     def _emit(self, stream: str, raw: bytes, *, fragment: bool = False) -> None:
         text = raw.decode("utf-8", "replace")
@@ -265,12 +292,15 @@ async def start_process(config: PluginConfig) -> PluginProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=plugin_environment(config, socket_dir),
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(os.getpid()),
             limit=MAX_LINE_BYTES * 2,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise PluginStartError(f"cannot start plugin {config.display_name!r}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
     plugin = PluginProcess(config, process, socket_dir)
     loop = asyncio.get_running_loop()
     plugin._waiter = loop.create_task(plugin._watch())

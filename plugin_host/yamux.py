@@ -193,6 +193,7 @@ class Stream:
         if self._local_closed or self._error is not None:
             return
         self._local_closed = True
+        self._writable.set()  # a write waiting for window now fails: "write after close"
         self._session._send_window_update(self, 0, FLAG_FIN)
         self._maybe_forget()
 
@@ -432,6 +433,7 @@ class Session(asyncio.Protocol):
             if version != VERSION:
                 raise YamuxError(f"unsupported yamux version {version}")
             if frame_type == TYPE_DATA:
+                self._check_data_length(flags, stream_id, length)
                 if size - offset - 12 < length:
                     break
                 payload = bytes(buffer[offset + 12 : offset + 12 + length])
@@ -450,6 +452,13 @@ class Session(asyncio.Protocol):
             if self._closed.is_set():
                 return
         del buffer[:offset]
+
+    def _check_data_length(self, flags: int, stream_id: int, length: int) -> None:
+        """Refuse a frame longer than the window at its header, before buffering it (as Go)."""
+        stream = self._streams.get(stream_id)
+        window = INITIAL_WINDOW if stream is None or flags & FLAG_SYN else stream._recv_window
+        if length > max(window, 0):
+            raise YamuxError(f"stream {stream_id}: receive window exceeded ({length} > {window})")
 
     def _on_stream_frame(
         self, frame_type: int, flags: int, stream_id: int, length: int, payload: bytes

@@ -301,3 +301,26 @@ async def test_python_plugin_over_loopback_tcp() -> None:
         assert plugin.process.handshake.address.startswith("127.0.0.1:")
         runner = await plugin.runner()
         assert (await runner.get_treatment_for_request({}, b"{}")).name == "control"
+
+
+async def test_unparseable_log_lines_do_not_stop_the_log_pump() -> None:
+    plugin = await PluginClient.start(python_plugin("deep_log_plugin.py", call_timeout=10))
+    try:
+        manager = await plugin.manager()
+        for _ in range(3):  # every call writes the line; the pipe must keep draining
+            assert (await manager.get_engine_info()).name == "deep"
+    finally:
+        code = await asyncio.wait_for(plugin.close(), 30)
+    assert code == 0
+
+
+async def test_banner_then_flood_is_refused_without_hanging() -> None:
+    with pytest.raises(ProtocolError, match="unrecognized remote plugin message: 'starting up...'"):
+        await asyncio.wait_for(PluginClient.start(python_plugin("flood_after_banner.py")), 30)
+
+
+async def test_concurrent_closes_all_wait_for_the_exit(gopeers: GoPeers) -> None:
+    plugin = await PluginClient.start(PluginConfig(path=str(gopeers.hardcoded_plugin)))
+    codes = await asyncio.gather(plugin.close(), plugin.close(), plugin.close())
+    assert codes == [0, 0, 0]
+    assert plugin.process.exited

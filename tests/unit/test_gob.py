@@ -377,3 +377,21 @@ def test_non_utf8_strings_survive_a_roundtrip() -> None:
     message = bytes([0x03 + len(raw) - 1 + 1, 0x0C, 0x00, len(raw)]) + raw
     text = decode_all(message, gob.STRING)
     assert gob.Encoder().encode(gob.STRING, text) == message
+
+
+def test_empty_struct_amplification_is_bounded() -> None:
+    # Each struct{} element is one byte on the wire but an object in memory.
+    gotype = gob.Slice(wire.EMPTY)
+    data = gob.Encoder().encode(gotype, [{}] * 2000)
+    decoder = gob.Decoder(gob.Limits(max_values=1000))
+    decoder.feed(data)
+    with pytest.raises(gob.GobError, match="more than 1000 values"):
+        decoder.next_value(None)
+
+
+def test_any_encode_failure_is_a_gob_error_and_rolled_back() -> None:
+    encoder = gob.Encoder()
+    with pytest.raises(gob.GobError):
+        encoder.encode(gob.Slice(gob.FLOAT), [10**400])  # float() overflows
+    fresh = gob.Encoder().encode(gob.Slice(gob.FLOAT), [1.0])
+    assert encoder.encode(gob.Slice(gob.FLOAT), [1.0]) == fresh

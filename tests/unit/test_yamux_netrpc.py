@@ -372,3 +372,106 @@ async def test_garbage_requests_end_only_their_own_stream(
     )
     assert not client_session.closed and not server_session.closed
     serving.cancel()
+
+
+# ---------------------------------------------------------------------------
+# Edge cases of writing and answering
+
+
+def sized_server() -> RpcServer:
+    async def length(arg: Any) -> int:
+        return len(arg)
+
+    async def huge_float(arg: Any) -> float:
+        return 10**400  # cannot be a float64: the reply cannot be encoded
+
+    async def number(arg: Any) -> int:
+        return 7
+
+    async def cancelled(arg: Any) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.cancel()
+        return await future
+
+    server = RpcServer()
+    server.register(
+        "Plugin",
+        {
+            "Len": Method(gob.BYTES, gob.INT, length),
+            "Huge": Method(gob.INTERFACE, gob.FLOAT, huge_float),
+            "Number": Method(gob.INTERFACE, gob.INT, number),
+            "Cancelled": Method(gob.INTERFACE, gob.INT, cancelled),
+        },
+    )
+    return server
+
+
+@pytest.fixture
+async def sized_rpc(sessions: tuple[Session, Session]) -> AsyncIterator[RpcClient]:
+    client_session, server_session = sessions
+    serving = asyncio.create_task(serve_first(server_session, sized_server()))
+    rpc_client = RpcClient(await client_session.open_stream(), name="sized")
+    yield rpc_client
+    await rpc_client.close()
+    serving.cancel()
+
+
+async def test_first_request_larger_than_the_window_keeps_its_type_definitions(
+    sized_rpc: RpcClient,
+) -> None:
+    big = b"x" * (INITIAL_WINDOW + 50_000)
+    assert await sized_rpc.call("Plugin.Len", gob.BYTES, big, gob.INT, timeout=10) == len(big)
+    assert await sized_rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
+
+
+async def test_argument_that_cannot_be_encoded_leaves_the_stream_usable(
+    sized_rpc: RpcClient,
+) -> None:
+    with pytest.raises(gob.GobError, match="expected bytes"):
+        await sized_rpc.call("Plugin.Len", gob.BYTES, "not bytes", gob.INT)
+    assert await sized_rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
+
+
+async def test_reply_that_cannot_be_encoded_is_an_error_answer(sized_rpc: RpcClient) -> None:
+    with pytest.raises(RemoteError, match="cannot encode the reply of Plugin.Huge"):
+        await sized_rpc.call("Plugin.Huge", gob.INTERFACE, None, gob.FLOAT, timeout=10)
+    assert await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
+
+
+async def test_reply_of_the_wrong_type_fails_only_that_call(sized_rpc: RpcClient) -> None:
+    with pytest.raises(ProtocolError, match="cannot decode the reply: type mismatch"):
+        await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.STRING, timeout=10)
+    assert await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
+
+
+async def test_handler_that_awaits_a_cancelled_future_still_answers(sized_rpc: RpcClient) -> None:
+    with pytest.raises(RemoteError, match="Plugin.Cancelled was cancelled"):
+        await sized_rpc.call("Plugin.Cancelled", gob.INTERFACE, None, gob.INT, timeout=10)
+
+
+async def test_deadline_covers_a_write_blocked_on_the_window(
+    sessions: tuple[Session, Session],
+) -> None:
+    client_session, server_session = sessions
+    rpc_client = RpcClient(await client_session.open_stream(), name="stuck")
+    # The server accepts the stream but never reads it: the window fills up.
+    big = b"x" * (2 * INITIAL_WINDOW)
+    with pytest.raises(CallTimeoutError):
+        await asyncio.wait_for(
+            rpc_client.call("Plugin.Len", gob.BYTES, big, gob.INT, timeout=0.3), 10
+        )
+    # The request was cut off part-way, so the stream is reset rather than left out of step.
+    with pytest.raises(TransportError, match="abandoned part-way"):
+        await rpc_client.call("Plugin.Len", gob.BYTES, b"x", gob.INT, timeout=1)
+    assert not server_session.closed
+
+
+async def test_data_frame_longer_than_the_window_is_refused_at_its_header() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    session = Session(client=False)
+    await loop.create_unix_connection(lambda: session, sock=right)
+    left.sendall(HEADER.pack(0, TYPE_DATA, FLAG_SYN, 1, 1 << 30) + b"only the start")
+    await asyncio.wait_for(session.wait_closed(), 5)
+    assert "receive window exceeded" in str(session.close_reason)
+    left.close()
