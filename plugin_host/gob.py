@@ -333,13 +333,15 @@ class Encoder:
                 raise
             raise GobError(f"cannot encode {_describe(gotype)}: {exc}") from exc
 
-    def checkpoint(self) -> tuple[dict[GoType, int], int]:
+    def checkpoint(self) -> int:
         """The registry as it is now; `rollback` returns to it when encoded bytes are dropped."""
-        return dict(self._ids), self._next_id
+        return self._next_id
 
-    def rollback(self, saved: tuple[dict[GoType, int], int]) -> None:
+    def rollback(self, saved: int) -> None:
         """Forget definitions encoded since `saved`: their bytes never reached the peer."""
-        self._ids, self._next_id = dict(saved[0]), saved[1]
+        if self._next_id != saved:
+            self._ids = {gotype: type_id for gotype, type_id in self._ids.items() if type_id < saved}
+            self._next_id = saved
 
     def _encode(self, gotype: GoType, value: Any) -> bytes:
         out = bytearray()
