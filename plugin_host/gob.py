@@ -340,7 +340,9 @@ class Encoder:
     def rollback(self, saved: int) -> None:
         """Forget definitions encoded since `saved`: their bytes never reached the peer."""
         if self._next_id != saved:
-            self._ids = {gotype: type_id for gotype, type_id in self._ids.items() if type_id < saved}
+            self._ids = {
+                gotype: type_id for gotype, type_id in self._ids.items() if type_id < saved
+            }
             self._next_id = saved
 
     def _encode(self, gotype: GoType, value: Any) -> bytes:
