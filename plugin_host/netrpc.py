@@ -109,19 +109,20 @@ class RpcClient:
             if waiter.done() and not waiter.cancelled():
                 waiter.exception()  # the caller already has its answer or its error
 
-    def _request(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> bytes:
-        # Encoded at the moment of writing, so type definitions go out in order.
-        header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
-        return header + self._encoder.encode(arg_type, arg)
+    def _request(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> tuple[bytes, int]:
+        """Encode header and argument as one unit; returns the bytes and the encoder
+        checkpoint to roll back to if they are not sent after all."""
+        saved = self._encoder.checkpoint()
+        try:
+            header = self._encoder.encode(REQUEST, {"ServiceMethod": method, "Seq": seq})
+            return header + self._encoder.encode(arg_type, arg), saved
+        except gob.GobError:
+            self._encoder.rollback(saved)  # the header's definition must go out with the next one
+            raise
 
     def _try_send(self, method: str, seq: int, arg_type: gob.GoType, arg: Any) -> bool:
         """Write the request at once if the window allows; else leave no trace of it."""
-        saved = self._encoder.checkpoint()
-        try:
-            data = self._request(method, seq, arg_type, arg)
-        except gob.GobError:
-            self._encoder.rollback(saved)
-            raise
+        data, saved = self._request(method, seq, arg_type, arg)
         if self._stream.try_write(data):
             return True
         self._encoder.rollback(saved)  # its definitions were never sent
@@ -131,12 +132,9 @@ class RpcClient:
         self, method: str, seq: int, arg_type: gob.GoType, arg: Any, waiter: asyncio.Future[Any]
     ) -> None:
         """Write the request, waiting for window, unless the call ends first."""
-        saved = self._encoder.checkpoint()
-        try:
-            data = self._request(method, seq, arg_type, arg)
-        except gob.GobError:
-            self._encoder.rollback(saved)
-            raise
+        # Encoded under the write lock, at the moment of writing, so type
+        # definitions reach the peer in the order they were assigned.
+        data, _ = self._request(method, seq, arg_type, arg)
         writing = self._loop.create_task(self._stream.write(data))
         try:
             await asyncio.wait({writing, waiter}, return_when=asyncio.FIRST_COMPLETED)
