@@ -282,10 +282,14 @@ class _ServerConnection:
     async def run(self) -> None:
         """Serve until the peer closes the stream or sends a header that cannot be decoded."""
         self._header: Any = _UNSET
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._stream.set_receiver(self._on_data, self._on_close)
         try:
-            await self._done
+            clean = await self._done
+            if clean:
+                # Like Go's ServeCodec: the caller sent its last request; finish
+                # what is in flight and answer it before closing our side.
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -293,7 +297,7 @@ class _ServerConnection:
 
     def _on_close(self, error: BaseException | None) -> None:
         if not self._done.done():
-            self._done.set_result(None)
+            self._done.set_result(error is None)
 
     def _on_data(self, chunk: bytes) -> None:
         if self._done.done():

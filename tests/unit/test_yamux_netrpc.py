@@ -475,3 +475,19 @@ async def test_data_frame_longer_than_the_window_is_refused_at_its_header() -> N
     await asyncio.wait_for(session.wait_closed(), 5)
     assert "receive window exceeded" in str(session.close_reason)
     left.close()
+
+
+async def test_server_answers_calls_in_flight_after_the_client_half_closes(
+    sessions: tuple[Session, Session],
+) -> None:
+    client_session, server_session = sessions
+    serving = asyncio.create_task(serve_first(server_session, echo_server()))
+    stream = await client_session.open_stream()
+    rpc_client = RpcClient(stream, name="closing")
+    pending = asyncio.create_task(
+        rpc_client.call("Plugin.Echo", ECHO, {"Text": "late", "Delay": 0.2}, gob.STRING)
+    )
+    await asyncio.sleep(0.05)
+    stream.close()  # FIN: no more requests, but the answer must still come back
+    assert await asyncio.wait_for(pending, 5) == "late"
+    serving.cancel()
