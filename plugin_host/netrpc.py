@@ -378,15 +378,26 @@ class _ServerConnection:
         self, name: str, seq: int, error: str, reply_type: gob.GoType, reply: Any
     ) -> None:
         try:
+            if not self._write_lock.locked():
+                data, saved = self._response(name, seq, error, reply_type, reply)
+                if self._stream.try_write(data):
+                    return  # sent without waiting: the common case
+                self._encoder.rollback(saved)  # its definitions were never sent
             async with self._write_lock:
-                try:
-                    body = self._encoder.encode(reply_type, reply)
-                except gob.GobError as exc:
-                    error = f"cannot encode the reply of {name}: {exc}"
-                    body = self._encoder.encode(INVALID_REQUEST, {})
-                header = self._encoder.encode(
-                    RESPONSE, {"ServiceMethod": name, "Seq": seq, "Error": error}
-                )
-                await self._stream.write(header + body)
+                data, _ = self._response(name, seq, error, reply_type, reply)
+                await self._stream.write(data)
         except TransportError:
             pass  # the caller is gone; nothing to answer
+
+    def _response(
+        self, name: str, seq: int, error: str, reply_type: gob.GoType, reply: Any
+    ) -> tuple[bytes, int]:
+        """Header and reply as one unit, with the encoder checkpoint before them."""
+        saved = self._encoder.checkpoint()
+        try:
+            body = self._encoder.encode(reply_type, reply)
+        except gob.GobError as exc:
+            error = f"cannot encode the reply of {name}: {exc}"
+            body = self._encoder.encode(INVALID_REQUEST, {})
+        header = self._encoder.encode(RESPONSE, {"ServiceMethod": name, "Seq": seq, "Error": error})
+        return header + body, saved
