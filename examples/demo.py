@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.substrate.gopeers import (
     HARDCODED_ROUTER_EXPERIMENT_CONFIG,
     locate,
 )
+from tests.substrate.zipapp import build_hardcoded_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,10 +49,7 @@ def main() -> int:
     units = [1, 4, 7, 42, 1234, 99999]
     with tempfile.TemporaryDirectory() as scratch:
         python_plugin = str(Path(scratch) / "hardcoded")
-        subprocess.run(
-            [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), python_plugin],
-            check=True,
-        )
+        print(build_hardcoded_plugin(Path(python_plugin)), end="")
         go = asyncio.run(
             run_engine("Go plugin (Turing's code)", str(locate().hardcoded_plugin), units)
         )

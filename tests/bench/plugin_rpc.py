@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from plugin_host import PluginClient, PluginConfig
 from tests.bench import memory
 from tests.bench.stats import Result, from_go, summarize, table
 from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, locate
+from tests.substrate.zipapp import build_hardcoded_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
@@ -73,11 +73,7 @@ def go_host_bench(plugin: str) -> list[str]:
 
 def build_python_plugin(directory: str) -> str:
     target = os.path.join(directory, "hardcoded")
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), target],
-        check=True,
-        capture_output=True,
-    )
+    build_hardcoded_plugin(Path(target))
     return target
 
 

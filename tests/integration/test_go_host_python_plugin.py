@@ -24,6 +24,7 @@ from tests.substrate.gopeers import (
     HARDCODED_RUNNER_CONFIG_TEXT,
     GoPeers,
 )
+from tests.substrate.zipapp import build_hardcoded_plugin
 
 pytestmark = pytest.mark.interop
 
@@ -33,11 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def python_plugin(tmp_path_factory: pytest.TempPathFactory) -> str:
     target = tmp_path_factory.mktemp("plugins") / "hardcoded"
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples/plugins/hardcoded/build.py"), str(target)],
-        check=True,
-        capture_output=True,
-    )
+    build_hardcoded_plugin(target)
     return str(target)
 
 

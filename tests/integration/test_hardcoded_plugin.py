@@ -31,12 +31,12 @@ from plugin_host import (
     Variable,
     Variant,
 )
+from tests.substrate.zipapp import build_hardcoded_plugin
 
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "examples" / "plugins" / "hardcoded"
-BUILD = PLUGIN_DIR / "build.py"
 OPTIONS = (PLUGIN_DIR / "sample_engine_options.json").read_bytes()
 EXPERIMENT_CONFIG = (PLUGIN_DIR / "sample_experiment_config.json").read_bytes()
 
@@ -127,17 +127,10 @@ def expected_treatment(header: dict[str, list[str]], payload: dict[str, object])
 # ----- fixtures -----
 
 
-def build(output: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, str(BUILD), str(output)], check=True, capture_output=True, text=True
-    )
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("hardcoded-plugin") / "hardcoded"
-    build(output)
+    build_hardcoded_plugin(output)
     return output
 
 
@@ -152,8 +145,8 @@ def plugin_config(path: Path) -> PluginConfig:
 
 def test_build_is_a_reproducible_executable_zipapp(tmp_path: Path) -> None:
     first, second = tmp_path / "one" / "hardcoded", tmp_path / "two" / "hardcoded"
-    printed = build(first)
-    build(second)
+    printed = build_hardcoded_plugin(first)
+    build_hardcoded_plugin(second)
     data = first.read_bytes()
     assert data == second.read_bytes()
     assert data.startswith(b"#!/usr/bin/env python3\n")

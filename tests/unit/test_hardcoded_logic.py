@@ -23,34 +23,14 @@ from hardcoded import gojson, request, validation  # noqa: E402
 from hardcoded.gojson import EngineError  # noqa: E402
 from hardcoded.runner import treatment_for_request  # noqa: E402
 
+from tests.substrate.gopeers import HARDCODED_MANAGER_CONFIG  # noqa: E402
+
 pytestmark = pytest.mark.unit
 
 # ----- Turing's example, as data -----
 
 # configs/plugin_config_example.yaml, as JSON.
-TURING_ENGINE_OPTIONS = {
-    "engine": {
-        "name": "plugin-example",
-        "display_name": "Plugin Example",
-        "type": "standard",
-        "standard_experiment_manager_config": {
-            "client_selection_enabled": False,
-            "experiment_selection_enabled": True,
-        },
-    },
-    "experiments": [
-        {
-            "id": "001",
-            "name": "exp_1",
-            "variants": [{"name": "control"}, {"name": "treatment-1"}],
-            "variants_configuration": {
-                "control": {"traffic": 0.85, "treatment_configuration": {"foo": "bar"}},
-                "treatment-1": {"traffic": 0.15, "treatment_configuration": {"bar": "baz"}},
-            },
-        }
-    ],
-    "variables": {"001": [{"name": "client", "required": True, "type": "unit"}]},
-}
+TURING_ENGINE_OPTIONS = HARDCODED_MANAGER_CONFIG
 
 # configs/router_config_example.json, verbatim.
 TURING_ROUTER_EXPERIMENT_CONFIG = b"""{

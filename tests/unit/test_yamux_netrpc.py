@@ -210,6 +210,20 @@ def echo_server() -> RpcServer:
         await asyncio.sleep(3600)
         return ""
 
+    async def length(arg: Any) -> int:
+        return len(arg)
+
+    async def huge_float(arg: Any) -> float:
+        return 10**400  # cannot be a float64: the reply cannot be encoded
+
+    async def number(arg: Any) -> int:
+        return 7
+
+    async def cancelled(arg: Any) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.cancel()
+        return await future
+
     server = RpcServer()
     server.register(
         "Plugin",
@@ -217,6 +231,10 @@ def echo_server() -> RpcServer:
             "Echo": Method(ECHO, gob.STRING, echo),
             "Fail": Method(gob.STRING, gob.STRING, fail),
             "Hang": Method(gob.INTERFACE, gob.STRING, hang),
+            "Len": Method(gob.BYTES, gob.INT, length),
+            "Huge": Method(gob.INTERFACE, gob.FLOAT, huge_float),
+            "Number": Method(gob.INTERFACE, gob.INT, number),
+            "Cancelled": Method(gob.INTERFACE, gob.INT, cancelled),
         },
     )
     return server
@@ -378,75 +396,37 @@ async def test_garbage_requests_end_only_their_own_stream(
 # Edge cases of writing and answering
 
 
-def sized_server() -> RpcServer:
-    async def length(arg: Any) -> int:
-        return len(arg)
-
-    async def huge_float(arg: Any) -> float:
-        return 10**400  # cannot be a float64: the reply cannot be encoded
-
-    async def number(arg: Any) -> int:
-        return 7
-
-    async def cancelled(arg: Any) -> int:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.cancel()
-        return await future
-
-    server = RpcServer()
-    server.register(
-        "Plugin",
-        {
-            "Len": Method(gob.BYTES, gob.INT, length),
-            "Huge": Method(gob.INTERFACE, gob.FLOAT, huge_float),
-            "Number": Method(gob.INTERFACE, gob.INT, number),
-            "Cancelled": Method(gob.INTERFACE, gob.INT, cancelled),
-        },
-    )
-    return server
-
-
-@pytest.fixture
-async def sized_rpc(sessions: tuple[Session, Session]) -> AsyncIterator[RpcClient]:
-    client_session, server_session = sessions
-    serving = asyncio.create_task(serve_first(server_session, sized_server()))
-    rpc_client = RpcClient(await client_session.open_stream(), name="sized")
-    yield rpc_client
-    await rpc_client.close()
-    serving.cancel()
-
-
 async def test_first_request_larger_than_the_window_keeps_its_type_definitions(
-    sized_rpc: RpcClient,
+    rpc: RpcClient,
 ) -> None:
     big = b"x" * (INITIAL_WINDOW + 50_000)
-    assert await sized_rpc.call("Plugin.Len", gob.BYTES, big, gob.INT, timeout=10) == len(big)
-    assert await sized_rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
+    assert await rpc.call("Plugin.Len", gob.BYTES, big, gob.INT, timeout=10) == len(big)
+    assert await rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
 
 
 async def test_argument_that_cannot_be_encoded_leaves_the_stream_usable(
-    sized_rpc: RpcClient,
+    rpc: RpcClient,
 ) -> None:
     with pytest.raises(gob.GobError, match="expected bytes"):
-        await sized_rpc.call("Plugin.Len", gob.BYTES, "not bytes", gob.INT)
-    assert await sized_rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
+        await rpc.call("Plugin.Len", gob.BYTES, "not bytes", gob.INT)
+    assert await rpc.call("Plugin.Len", gob.BYTES, b"abc", gob.INT, timeout=10) == 3
 
 
-async def test_reply_that_cannot_be_encoded_is_an_error_answer(sized_rpc: RpcClient) -> None:
+async def test_reply_that_cannot_be_encoded_is_an_error_answer(rpc: RpcClient) -> None:
     with pytest.raises(RemoteError, match="cannot encode the reply of Plugin.Huge"):
-        await sized_rpc.call("Plugin.Huge", gob.INTERFACE, None, gob.FLOAT, timeout=10)
-    assert await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
+        await rpc.call("Plugin.Huge", gob.INTERFACE, None, gob.FLOAT, timeout=10)
+    assert await rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
 
 
-async def test_reply_of_the_wrong_type_fails_only_that_call(sized_rpc: RpcClient) -> None:
+async def test_reply_of_the_wrong_type_fails_only_that_call(rpc: RpcClient) -> None:
     with pytest.raises(ProtocolError, match="cannot decode the reply: type mismatch"):
-        await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.STRING, timeout=10)
-    assert await sized_rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
+        await rpc.call("Plugin.Number", gob.INTERFACE, None, gob.STRING, timeout=10)
+    assert await rpc.call("Plugin.Number", gob.INTERFACE, None, gob.INT, timeout=10) == 7
 
 
-async def test_handler_that_awaits_a_cancelled_future_still_answers(sized_rpc: RpcClient) -> None:
+async def test_handler_that_awaits_a_cancelled_future_still_answers(rpc: RpcClient) -> None:
     with pytest.raises(RemoteError, match="Plugin.Cancelled was cancelled"):
-        await sized_rpc.call("Plugin.Cancelled", gob.INTERFACE, None, gob.INT, timeout=10)
+        await rpc.call("Plugin.Cancelled", gob.INTERFACE, None, gob.INT, timeout=10)
 
 
 async def test_deadline_covers_a_write_blocked_on_the_window(
