@@ -22,8 +22,6 @@ from tests.substrate.gopeers import (
 )
 from tests.substrate.zipapp import build_hardcoded_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 async def run_engine(label: str, path: str, units: list[int]) -> list[str]:
     async with await PluginClient.start(PluginConfig(path=path, call_timeout=10)) as plugin:

@@ -21,7 +21,6 @@ from tests.bench.stats import Result, from_go, summarize, table
 from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, locate
 from tests.substrate.zipapp import build_hardcoded_plugin
 
-ROOT = Path(__file__).resolve().parents[2]
 CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
 WARMUP = 500
 PAYLOAD = json.dumps({"client": {"id": 4}}).encode()

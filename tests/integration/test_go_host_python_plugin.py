@@ -28,8 +28,6 @@ from tests.substrate.zipapp import build_hardcoded_plugin
 
 pytestmark = pytest.mark.interop
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def python_plugin(tmp_path_factory: pytest.TempPathFactory) -> str:
