@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router
-	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate
+	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate devenv
 
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports

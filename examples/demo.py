@@ -14,13 +14,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from plugin_host import PluginClient, PluginConfig
-from tests.substrate.gopeers import (
+from devenv.gopeers import (
     HARDCODED_MANAGER_CONFIG,
     HARDCODED_ROUTER_EXPERIMENT_CONFIG,
     locate,
 )
-from tests.substrate.zipapp import build_hardcoded_plugin
+from devenv.zipapp import build_hardcoded_plugin
+from plugin_host import PluginClient, PluginConfig
 
 
 async def run_engine(label: str, path: str, units: list[int]) -> list[str]:

@@ -6,8 +6,8 @@ import asyncio
 import resource
 from pathlib import Path
 
+from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT
 from plugin_host import PluginClient, PluginConfig
-from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT
 
 PLUGINS_PER_RUN = 8
 

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, locate
+from devenv.zipapp import build_hardcoded_plugin
 from plugin_host import PluginClient, PluginConfig
 from tests.bench import memory
 from tests.bench.stats import Result, from_go, summarize, table
-from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, locate
-from tests.substrate.zipapp import build_hardcoded_plugin
 
 CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
 WARMUP = 500

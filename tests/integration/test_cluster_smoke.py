@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client import ApiException
 
-from tests.substrate.cluster import FAKE_NODE_NAMES, Cluster
-from tests.substrate.procs import wait_until
+from devenv.cluster import FAKE_NODE_NAMES, Cluster
+from devenv.procs import wait_until
 
 pytestmark = pytest.mark.cluster
 

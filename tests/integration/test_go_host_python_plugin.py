@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from plugin_host import PluginClient, PluginConfig
-from tests.substrate.gopeers import (
+from devenv.gopeers import (
     HARDCODED_MANAGER_CONFIG,
     HARDCODED_ROUTER_EXPERIMENT_CONFIG,
     HARDCODED_RUNNER_CONFIG_TEXT,
     GoPeers,
 )
-from tests.substrate.zipapp import build_hardcoded_plugin
+from devenv.zipapp import build_hardcoded_plugin
+from plugin_host import PluginClient, PluginConfig
 
 pytestmark = pytest.mark.interop
 

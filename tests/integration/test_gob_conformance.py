@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from devenv.gopeers import GoPeers
 from plugin_host import gob, wire
 from plugin_host.netrpc import REQUEST, RESPONSE
-from tests.substrate.gopeers import GoPeers
 
 pytestmark = pytest.mark.interop
 

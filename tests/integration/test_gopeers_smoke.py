@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.substrate.gopeers import (
+from devenv.gopeers import (
     HARDCODED_MANAGER_CONFIG,
     HARDCODED_ROUTER_EXPERIMENT_CONFIG,
     HARDCODED_RUNNER_CONFIG_TEXT,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.zipapp import build_hardcoded_plugin
 from plugin_host import (
     Client,
     Engine,
@@ -31,7 +32,6 @@ from plugin_host import (
     Variable,
     Variant,
 )
-from tests.substrate.zipapp import build_hardcoded_plugin
 
 pytestmark = pytest.mark.interop
 

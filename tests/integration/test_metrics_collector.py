@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 from plugin_host import (
     IncRequest,
     MeasureDurationMsSinceRequest,
@@ -17,7 +18,6 @@ from plugin_host import (
     PluginConfig,
     RecordGaugeRequest,
 )
-from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 
 pytestmark = pytest.mark.interop
 

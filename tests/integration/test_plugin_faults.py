@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 from plugin_host import (
     CallTimeoutError,
     ChecksumMismatchError,
@@ -24,7 +25,6 @@ from plugin_host import (
     ProtocolError,
     TransportError,
 )
-from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 
 pytestmark = pytest.mark.interop
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from tests.substrate.postgres import libpq_url
+from devenv.postgres import libpq_url
 
 pytestmark = pytest.mark.db
 

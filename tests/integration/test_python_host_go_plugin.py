@@ -10,6 +10,13 @@ from typing import Any
 
 import pytest
 
+from devenv.gopeers import (
+    HARDCODED_MANAGER_CONFIG,
+    HARDCODED_ROUTER_EXPERIMENT_CONFIG,
+    HARDCODED_RUNNER_CONFIG_TEXT,
+    HARDCODED_TREATMENT_CASES,
+    GoPeers,
+)
 from plugin_host import (
     Client,
     Experiment,
@@ -18,13 +25,6 @@ from plugin_host import (
     PluginConfig,
     RemoteError,
     RunnerClient,
-)
-from tests.substrate.gopeers import (
-    HARDCODED_MANAGER_CONFIG,
-    HARDCODED_ROUTER_EXPERIMENT_CONFIG,
-    HARDCODED_RUNNER_CONFIG_TEXT,
-    HARDCODED_TREATMENT_CASES,
-    GoPeers,
 )
 
 pytestmark = pytest.mark.interop

@@ -9,9 +9,9 @@ import signal
 
 import pytest
 
+from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 from plugin_host import PluginClient, PluginConfig, PluginStartError, TransportError
 from plugin_host.supervisor import PluginSupervisor, SupervisorSettings
-from tests.substrate.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 
 pytestmark = pytest.mark.interop
 

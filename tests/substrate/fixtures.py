@@ -16,10 +16,10 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client import ApiException
 
-from tests.substrate import binaries as binaries_module
-from tests.substrate.cluster import Cluster, start_cluster, wait_for_default_service_account
-from tests.substrate.postgres import session_postgres
-from tests.substrate.procs import ProcessRegistry
+from devenv import binaries as binaries_module
+from devenv.cluster import Cluster, start_cluster, wait_for_default_service_account
+from devenv.postgres import session_postgres
+from devenv.procs import ProcessRegistry
 
 # DNS-1123 labels are at most 63 characters; leave room for the random suffix.
 _NAMESPACE_PREFIX_LENGTH = 48

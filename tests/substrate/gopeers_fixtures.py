@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.substrate.gopeers import GoPeers, GoPeersMissing, locate
+from devenv.gopeers import GoPeers, GoPeersMissing, locate
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from hardcoded import gojson, request, validation  # noqa: E402
 from hardcoded.gojson import EngineError  # noqa: E402
 from hardcoded.runner import treatment_for_request  # noqa: E402
 
-from tests.substrate.gopeers import HARDCODED_MANAGER_CONFIG  # noqa: E402
+from devenv.gopeers import HARDCODED_MANAGER_CONFIG  # noqa: E402
 
 pytestmark = pytest.mark.unit
 

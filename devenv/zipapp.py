@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BUILD_SCRIPT = (
-    Path(__file__).resolve().parents[2] / "examples" / "plugins" / "hardcoded" / "build.py"
+    Path(__file__).resolve().parents[1] / "examples" / "plugins" / "hardcoded" / "build.py"
 )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.substrate.procs import (
+from devenv.procs import (
     ProcessRegistry,
     SubstrateError,
     free_port,

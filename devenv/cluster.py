@@ -13,7 +13,7 @@ This module starts one from binaries built by ``tools/build-controlplane.sh``:
   pods to Running/Ready so Deployments really become available.
 
 Every process listens on 127.0.0.1 only and is stopped by pid through the
-:class:`~tests.substrate.procs.ProcessRegistry`.
+:class:`~devenv.procs.ProcessRegistry`.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from tests.substrate.binaries import Binaries
-from tests.substrate.certs import Pki, make_pki
-from tests.substrate.procs import Process, ProcessRegistry, SubstrateError, free_port, wait_until
+from devenv.binaries import Binaries
+from devenv.certs import Pki, make_pki
+from devenv.procs import Process, ProcessRegistry, SubstrateError, free_port, wait_until
 
 # Generous deadlines: on 2 busy cores the apiserver alone can take a minute.
 APISERVER_READY_SECONDS = 90.0
