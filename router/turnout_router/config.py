@@ -1,0 +1,298 @@
+"""The router config file: what the operator writes into a ConfigMap and each router pod reads.
+
+One set of models serves both sides, so the file the operator writes is, by
+construction, a file the data plane accepts. The route and traffic-rule models
+are also the building blocks of the `Router` custom resource's spec
+(`turnout_operator.api`): what a user types in the spec is exactly what the
+router gets, with no translation layer where the two could drift apart.
+
+Pure: pydantic and the standard library only (held by an import contract), so
+the operator, the router and the CRD generator can all import it.
+
+Field names are camelCase on the wire (YAML/JSON), snake_case in Python.
+Turing's router reads the same facts from its `fiber.yml`; the mapping is
+`default_route_id` → `fallbackRoute`, `route_name_path` → `routeNamePath`,
+`experiment_engine_properties.plugin_binary` → `experimentEngine.pluginBinary`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+CONFIG_FILE_NAME: Final = "router.yaml"
+"""The key of the router config in its ConfigMap, and the file name in the pod."""
+
+NOP_ENGINE: Final = "nop"
+"""The built-in engine: no experiment, every request goes to the fallback route."""
+
+# Go's time.ParseDuration accepts a sequence of decimal numbers with units; a bare
+# "0" is the only unit-less value. Kept to what Go accepts so a duration that
+# works in Turing works here.
+_DURATION_PART = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)"
+DURATION_PATTERN: Final = rf"^({_DURATION_PART})+$"
+_DURATION_RE: Final = re.compile(_DURATION_PART)
+_UNIT_SECONDS: Final = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go duration string such as ``"1m30s"`` or ``"250ms"``.
+
+    Raises ValueError naming the accepted form when the text is not one.
+    """
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number with a unit, "
+            "such as 500ms, 2s or 1m30s (units ns, us, ms, s, m, h)"
+        )
+    return sum(
+        float(match.group(1)) * _UNIT_SECONDS[match.group(3)]
+        for match in _DURATION_RE.finditer(text)
+    )
+
+
+def _positive_duration(text: str) -> str:
+    if duration_seconds(text) <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return text
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_positive_duration),
+    Field(
+        pattern=DURATION_PATTERN,
+        description="A duration such as 500ms, 2s or 1m30s (Go's time.ParseDuration form).",
+    ),
+]
+
+# Route ids become label values, metric labels and response headers.
+RouteId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description="Route id: letters, digits, '-', '_' or '.', at most 63 characters.",
+    ),
+]
+
+
+class Model(BaseModel):
+    """Base of every config model: camelCase aliases, no unknown fields, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Route(Model):
+    """An upstream the router can send a request to."""
+
+    id: RouteId = Field(description="Unique name of the route within the router.")
+    endpoint: str = Field(
+        min_length=1,
+        pattern=r"^https?://[^\s]+$",
+        description="Full URL the request is forwarded to, e.g. http://model-a.models:8080/predict.",
+    )
+    timeout: Duration = Field(
+        default="5s",
+        description="How long the router waits for this route's response (default 5s).",
+    )
+
+
+class FieldSource(StrEnum):
+    """Where a traffic-rule condition reads its field."""
+
+    HEADER = "header"
+    PAYLOAD = "payload"
+
+
+class Condition(Model):
+    """One test a request must pass for a traffic rule to apply."""
+
+    field_source: FieldSource = Field(
+        description="'header' (an HTTP header name) or 'payload' (a dot path into the JSON body)."
+    )
+    field: str = Field(
+        min_length=1,
+        description="Header name, or dot path into the JSON body such as customer.country.",
+    )
+    operator: Literal["in"] = Field(
+        default="in", description="'in': the field's value is one of `values`."
+    )
+    values: list[str] = Field(min_length=1, description="Values that satisfy the condition.")
+
+
+class TrafficRule(Model):
+    """Requests that pass every condition may only go to these routes."""
+
+    name: str = Field(min_length=1, max_length=63, description="Name of the rule (in metrics).")
+    conditions: list[Condition] = Field(
+        min_length=1, description="All must hold for the rule to apply."
+    )
+    routes: list[RouteId] = Field(
+        min_length=1, description="Ids of the routes a matching request may take."
+    )
+
+
+class DefaultTrafficRule(Model):
+    """Routes for requests that match no traffic rule."""
+
+    routes: list[RouteId] = Field(
+        min_length=1, description="Ids of the routes a request that matches no rule may take."
+    )
+
+
+class ExperimentMapping(Model):
+    """An experiment's treatment that sends its requests to a route."""
+
+    experiment: str = Field(min_length=1, description="Experiment name in the treatment.")
+    treatment: str = Field(min_length=1, description="Treatment name in the treatment.")
+    route: RouteId = Field(description="Id of the route for this treatment.")
+
+
+class RoutingRules(Model):
+    """Routes and how one is picked: shared by the Router spec and the router config file.
+
+    The cross-field rules here are also CRD validation rules, so the API server
+    refuses a bad Router at `kubectl apply` time with the same field named.
+    """
+
+    routes: list[Route] = Field(min_length=1, description="The upstreams this router can use.")
+    fallback_route: RouteId = Field(
+        description=(
+            "Id of the route used when no experiment decides: engine nop, an engine error or "
+            "timeout, or a treatment that names no known route. Turing calls it default_route_id."
+        )
+    )
+    traffic_rules: list[TrafficRule] = Field(
+        default_factory=list,
+        description="Optional rules that restrict which routes a request may take.",
+    )
+    default_traffic_rule: DefaultTrafficRule | None = Field(
+        default=None,
+        description="Routes for requests matching no traffic rule (default: the fallback route).",
+    )
+    route_name_path: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "Dot path into the treatment's config whose value is the route id, e.g. "
+            "route_name or policy.route. Exclusive with experimentMappings."
+        ),
+    )
+    experiment_mappings: list[ExperimentMapping] = Field(
+        default_factory=list,
+        description="Experiment/treatment pairs and the route each sends requests to.",
+    )
+
+    @model_validator(mode="after")
+    def _routes_are_consistent(self) -> RoutingRules:
+        for problem in routing_problems(self):
+            raise ValueError(problem)
+        return self
+
+
+def routing_problems(rules: RoutingRules) -> list[str]:
+    """Every cross-field problem, each message starting with the field it is about.
+
+    The same rules exist as CEL expressions in the CRD; keep the messages equal.
+    """
+    problems: list[str] = []
+    ids = [route.id for route in rules.routes]
+    known = set(ids)
+    if len(known) != len(ids):
+        problems.append("spec.routes: route ids must be unique")
+    if rules.fallback_route not in known:
+        problems.append("spec.fallbackRoute: must be the id of one of spec.routes")
+    for rule in rules.traffic_rules:
+        if not set(rule.routes) <= known:
+            problems.append("spec.trafficRules: every route of a rule must be one of spec.routes")
+            break
+    if (
+        rules.default_traffic_rule is not None
+        and not set(rules.default_traffic_rule.routes) <= known
+    ):
+        problems.append("spec.defaultTrafficRule: every route must be one of spec.routes")
+    if rules.traffic_rules:
+        covered = {route for rule in rules.traffic_rules for route in rule.routes}
+        if rules.default_traffic_rule is not None:
+            covered |= set(rules.default_traffic_rule.routes)
+        else:
+            covered.add(rules.fallback_route)
+        if not known <= covered:
+            problems.append(
+                "spec.trafficRules: every route must be in a traffic rule or the default rule"
+            )
+    if rules.route_name_path is not None and rules.experiment_mappings:
+        problems.append("spec.routeNamePath: use either routeNamePath or experimentMappings")
+    if any(mapping.route not in known for mapping in rules.experiment_mappings):
+        problems.append("spec.experimentMappings: every route must be one of spec.routes")
+    return problems
+
+
+class EngineRuntime(Model):
+    """The experiment engine as a router pod runs it: where the plugin is and its config."""
+
+    name: str = Field(min_length=1, description="Engine name from the operator's engines file.")
+    plugin_binary: str = Field(min_length=1, description="Path of the plugin executable.")
+    liveness_period_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds between plugin health checks."
+    )
+    runner_config: JsonValue = Field(
+        description="What the engine's manager returned; handed to the runner's Configure."
+    )
+
+
+class ServerConfig(Model):
+    """How the router serves."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+    path: str = Field(default="/v1/predict", pattern=r"^/")
+    timeout: Duration = Field(
+        default="10s", description="Upper bound on a whole request through the router."
+    )
+
+
+class RouterConfig(RoutingRules):
+    """The whole router config file (`router.yaml` in the ConfigMap)."""
+
+    router: str = Field(min_length=1, description="namespace/name of the Router.")
+    version: int = Field(ge=1, description="Router version this config belongs to.")
+    experiment_engine: EngineRuntime | None = Field(
+        default=None, description="The engine, or none for nop (fallback route always)."
+    )
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+
+def load_router_config(data: Any) -> RouterConfig:
+    """Validate a parsed router config file (YAML or JSON); errors name the field."""
+    return RouterConfig.model_validate(data)
+
+
+def dump_router_config(config: RouterConfig) -> dict[str, Any]:
+    """The wire form: camelCase keys, defaults included so the file says everything."""
+    return config.model_dump(mode="json", by_alias=True)
