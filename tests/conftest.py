@@ -1,3 +1,7 @@
 """Shared pytest configuration: the fixtures of the real test substrate."""
 
-pytest_plugins = ["tests.substrate.fixtures", "tests.substrate.gopeers_fixtures"]
+pytest_plugins = [
+    "tests.substrate.fixtures",
+    "tests.substrate.gopeers_fixtures",
+    "tests.substrate.operator_fixtures",
+]

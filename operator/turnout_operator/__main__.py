@@ -1,0 +1,72 @@
+"""`python -m turnout_operator`: run the operator, migrate the database, print the CRD.
+
+python -m turnout_operator              # run (same as `run`)
+python -m turnout_operator db upgrade   # apply the database migrations
+python -m turnout_operator crd          # print the Router CRD as YAML
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+
+def _run() -> int:
+    import kopf
+
+    from turnout_operator.settings import OperatorSettings
+
+    try:
+        settings = OperatorSettings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        for problem in error.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in problem["loc"])
+            print(f"turnout: TURNOUT_{field.upper()}: {problem['msg']}", file=sys.stderr)
+        return 2
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
+        verbose=False,
+    )
+    logging.getLogger().setLevel(logging.INFO)
+    import turnout_operator.main  # noqa: F401 - registers the handlers
+
+    namespaces = settings.namespace_list()
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=(
+            f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+        ),
+        memo=kopf.Memo(config=settings),
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m turnout_operator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "db", "crd"])
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parsed = parser.parse_args(args)
+    if parsed.command == "db":
+        from turnout_operator.store.cli import main as db_main
+
+        return db_main(["db", *parsed.rest])
+    if parsed.command == "crd":
+        from turnout_operator.api.crd import main as crd_main
+
+        crd_main()
+        return 0
+    return _run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""What a Router should look like, from its spec or from a recorded version.
+
+Pure. Two jobs:
+
+* `version_draft` turns the current spec (plus the engine's image and the router
+  image) into what identifies a version: equal inputs give an equal hash, so a
+  spec equal to an earlier one reuses that version without asking the plugin again;
+* `desired_objects` rebuilds the ConfigMap, Deployment, Service and
+  HorizontalPodAutoscaler of any recorded version from its row alone — which is
+  how a failed rollout is rolled back without a plugin call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import JsonValue
+
+from turnout_operator.api import RouterSpec
+from turnout_operator.builders import (
+    BuildSettings,
+    EngineDeployment,
+    RouterIdentity,
+    build_configmap,
+    build_deployment,
+    build_hpa,
+    build_router_config,
+    build_service,
+    config_hash,
+)
+from turnout_operator.engine_config import EngineConfig
+
+
+@dataclass(frozen=True)
+class VersionInputs:
+    """What identifies a version, and what its row holds."""
+
+    config_hash: str
+    spec: dict[str, Any]
+    engine: dict[str, Any]
+    """Engine type, plugin image and liveness period; the experiment and runner configs are added
+    once the manager has answered."""
+    router_image: str
+
+
+def spec_document(spec: RouterSpec) -> dict[str, Any]:
+    """The spec as a version records it: camelCase JSON, without `suspend` (not a version change)."""
+    return spec.model_dump(mode="json", by_alias=True, exclude={"suspend"}, exclude_none=True)
+
+
+def version_inputs(
+    spec: RouterSpec, engine: EngineConfig | None, router_image: str
+) -> VersionInputs:
+    document = spec_document(spec)
+    engine_part: dict[str, Any] = {"type": spec.experiment_engine.type}
+    if engine is not None:
+        engine_part["pluginImage"] = engine.rpc_plugin.image
+        engine_part["livenessPeriodSeconds"] = engine.rpc_plugin.liveness_period_seconds
+    canonical = json.dumps(
+        {"spec": document, "engine": engine_part, "routerImage": router_image},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return VersionInputs(
+        config_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        spec=document,
+        engine=engine_part,
+        router_image=router_image,
+    )
+
+
+def engine_document(
+    inputs: VersionInputs, experiment_config: JsonValue, runner_config: JsonValue
+) -> dict[str, Any]:
+    """The `experiment_engine` column: the engine part plus the configs given and returned."""
+    return {**inputs.engine, "config": experiment_config, "runnerConfig": runner_config}
+
+
+@dataclass(frozen=True)
+class DesiredObjects:
+    configmap: dict[str, Any]
+    deployment: dict[str, Any]
+    service: dict[str, Any]
+    hpa: dict[str, Any] | None
+    config_hash: str
+
+
+def desired_objects(
+    identity: RouterIdentity,
+    number: int,
+    spec_doc: dict[str, Any],
+    engine_doc: dict[str, Any],
+    settings: BuildSettings,
+) -> DesiredObjects:
+    """Every child object of one recorded version, from its row."""
+    spec = RouterSpec.model_validate(spec_doc)
+    engine = None
+    if "pluginImage" in engine_doc:
+        engine = EngineDeployment(
+            name=str(engine_doc["type"]),
+            plugin_image=str(engine_doc["pluginImage"]),
+            liveness_period_seconds=float(engine_doc.get("livenessPeriodSeconds", 10)),
+        )
+    config = build_router_config(
+        identity, spec, number, engine, engine_doc.get("runnerConfig"), settings
+    )
+    return DesiredObjects(
+        configmap=build_configmap(identity, config),
+        deployment=build_deployment(identity, spec, config, engine, settings),
+        service=build_service(identity, settings),
+        hpa=build_hpa(identity, spec.autoscaling) if spec.autoscaling is not None else None,
+        config_hash=config_hash(config),
+    )

@@ -1,0 +1,214 @@
+"""The one module that talks to the Kubernetes API server (besides kopf's own watches).
+
+Writes are server-side apply under one field manager (`turnout`), so repeated
+applies are idempotent and a field someone else owns is taken back only where
+Turnout set it. The official client is synchronous; every call runs in a worker
+thread so the operator's event loop never blocks. Errors come back as
+`KubeError` with the API server's own message, which is what a user needs to
+see in a condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from turnout_operator.api import GROUP, PLURAL, VERSION
+
+FIELD_MANAGER: Final = "turnout"
+
+# apiVersion/kind → (URL prefix, plural) of every kind the operator writes.
+_RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
+    ("v1", "ConfigMap"): ("/api/v1", "configmaps"),
+    ("v1", "Service"): ("/api/v1", "services"),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): (
+        "/apis/autoscaling/v2",
+        "horizontalpodautoscalers",
+    ),
+    (f"{GROUP}/{VERSION}", "Router"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: enough to build its URL."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj["metadata"]
+        return cls(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+
+    def path(self, subresource: str = "") -> str:
+        prefix, plural = _RESOURCES[(self.api_version, self.kind)]
+        url = f"{prefix}/namespaces/{self.namespace}/{plural}/{self.name}"
+        return f"{url}/{subresource}" if subresource else url
+
+
+class KubeError(Exception):
+    """A failed API call: the HTTP status and the API server's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+def _error(exc: ApiException) -> KubeError:
+    status = int(exc.status or 0)
+    message = str(exc.reason or "request failed")
+    if exc.body:
+        try:
+            message = json.loads(exc.body).get("message", message)
+        except (ValueError, AttributeError):
+            message = str(exc.body)[:500]
+    return KubeError(status, message)
+
+
+def load_api_client() -> k8s_client.ApiClient:
+    """In the cluster: the pod's service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return k8s_client.ApiClient()
+    except k8s_config.ConfigException:
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config()  # type: ignore[no-untyped-call]
+        return api
+
+
+class Kube:
+    """Server-side apply, delete and Router status writes."""
+
+    def __init__(self, api: k8s_client.ApiClient) -> None:
+        self._api = api
+        self.writes = 0
+        """API writes made, for metrics and for tests of idle behaviour."""
+
+    def close(self) -> None:
+        self._api.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = None if body is None else json.dumps(body)
+        _, url, headers, _, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._api.call_api(method, url, header_params=headers, body=payload)
+        except ApiException as exc:
+            raise _error(exc) from None
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise _error(
+                ApiException(
+                    status=response.status,
+                    reason=response.reason,
+                    body=data.decode(errors="replace") if data else None,
+                )
+            )
+        return json.loads(data) if data else None
+
+    def _apply_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes += 1
+        result: dict[str, Any] = self._request(
+            "PATCH",
+            ObjectRef.of(obj).path(),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+        return result
+
+    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
+        return await asyncio.to_thread(self._apply_sync, obj)
+
+    def _delete_sync(self, ref: ObjectRef) -> bool:
+        self.writes += 1
+        try:
+            self._request("DELETE", ref.path(), body={"propagationPolicy": "Background"})
+        except KubeError as error:
+            if error.not_found:
+                return False
+            raise
+        return True
+
+    async def delete(self, ref: ObjectRef) -> bool:
+        """Delete if present; False when it was already gone."""
+        return await asyncio.to_thread(self._delete_sync, ref)
+
+    def _get_sync(self, ref: ObjectRef) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self._request("GET", ref.path())
+        except KubeError as error:
+            if error.not_found:
+                return None
+            raise
+        return result
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._get_sync, ref)
+
+    def _patch_status_sync(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self.writes += 1
+        ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
+        self._request(
+            "PATCH",
+            ref.path("status"),
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def patch_router_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch the Router's status subresource (lists such as conditions are replaced)."""
+        await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
+
+    def _router_uids_sync(self, namespaces: list[str]) -> set[str]:
+        paths = (
+            [f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" for ns in namespaces]
+            if namespaces
+            else [f"/apis/{GROUP}/{VERSION}/{PLURAL}"]
+        )
+        uids: set[str] = set()
+        for path in paths:
+            # resourceVersion=0 is served from the API server's watch cache.
+            listing = self._request("GET", path, query=[("resourceVersion", "0")])
+            uids.update(item["metadata"]["uid"] for item in listing.get("items", []))
+        return uids
+
+    async def router_uids(self, namespaces: list[str]) -> set[str]:
+        """The uid of every Router that exists (in the watched namespaces)."""
+        return await asyncio.to_thread(self._router_uids_sync, namespaces)

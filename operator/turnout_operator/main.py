@@ -1,0 +1,143 @@
+"""kopf registrations: thin handlers that hand each Router to its reconcile loop.
+
+Each Router gets one long-lived loop (a kopf daemon) that reconciles it, then
+sleeps until something wakes it: a change to the Router, a watch event on an
+object it owns, a retry that is due, or the periodic drift check. One loop per
+Router means passes for one Router never overlap, and nothing is written while
+the loop sleeps.
+
+kopf's own bookkeeping lives in `turnout.dev/` annotations and the
+`turnout.dev/finalizer` finalizer; Turnout's handlers never return values (kopf
+would store them in the status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.reconcile import RouterObject
+from turnout_operator.runtime import Runtime
+from turnout_operator.settings import OperatorSettings
+from turnout_operator.status import Event
+from turnout_operator.store import StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "turnout.dev/finalizer"
+DELETE_RETRIES = 6
+"""Deletion waits for the database this many retries (retry_seconds apart), then lets go."""
+
+CHILD_KINDS = (
+    ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("apps", "v1", "deployments"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+)
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+def _post_event(router: RouterObject, event: Event) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Router",
+        "metadata": {"namespace": router.namespace, "name": router.name, "uid": router.uid},
+    }
+    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="turnout.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    # Watches reconnect on their own; a bounded server timeout keeps them fresh.
+    settings.watching.server_timeout = 300
+    memo.runtime = await Runtime.start(config, _post_event)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.close()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0)
+async def router_loop(
+    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
+    runtime = _runtime(memo)
+    meta = body.get("metadata", {})
+    namespace, name = meta.get("namespace", ""), meta.get("name", "")
+    wake = runtime.wakers.register(namespace, name)
+    try:
+        while not stopped:
+            wake.clear()
+            router = RouterObject.from_body(body)  # `body` is kept current by kopf
+            if body.get("metadata", {}).get("deletionTimestamp"):
+                return
+            try:
+                delay = await runtime.reconciler.reconcile(router)
+            except Exception:
+                log.exception("reconcile failed", extra={"namespace": namespace, "router": name})
+                delay = runtime.settings.retry_seconds
+            timeout = delay if delay is not None else runtime.settings.resync_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+    finally:
+        runtime.wakers.unregister(namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def router_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    meta = body.get("metadata", {})
+    _runtime(memo).wakers.wake(meta.get("namespace", ""), meta.get("name", ""))
+
+
+def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    owner = runtime.cache.observe(type, dict(body))
+    if owner is not None:
+        runtime.wakers.wake(*owner)
+
+
+for _group, _version, _plural in CHILD_KINDS:
+    kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": "turnout"})(
+        _child_event
+    )
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def router_deleted(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    router = RouterObject.from_body(body)
+    try:
+        await runtime.reconciler.finalize(router)
+    except StoreUnavailableError as error:
+        if retry < DELETE_RETRIES:
+            raise kopf.TemporaryError(
+                f"versions database unavailable ({error}); deletion waits for it",
+                delay=runtime.settings.retry_seconds,
+            ) from None
+        kopf.warn(
+            body,
+            reason="VersionsNotMarked",
+            message=(
+                "deleted without marking its versions undeployed: the database is unavailable; "
+                "they are marked when it is back"
+            ),
+        )

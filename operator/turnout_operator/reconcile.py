@@ -1,0 +1,609 @@
+"""One Router, reconciled: validate → engine → version → apply → rollout → status.
+
+Level-triggered and idempotent: every pass starts from the Router as it is now,
+the versions in Postgres and the operator's cache of the objects it owns, and
+converges them. Running a pass twice, or after a crash half-way through, does no
+harm: versions are found by the hash of their inputs before any is created,
+applies are server-side applies of the same objects, and the status is written
+only when it changed.
+
+Failure handling, in one place:
+
+* an invalid spec, an unknown engine or an experiment config the plugin rejects
+  is *permanent* until the spec changes: `ConfigValid=False` with the reason, no
+  new version, and whatever is serving keeps serving;
+* a plugin or database that is down is *temporary*: a condition says so and the
+  pass is retried after `retry_seconds`;
+* a rollout that exceeds its progress deadline marks its version failed, restores
+  the last deployed version's objects from its row (no plugin call) and leaves
+  the Router Failed until its spec changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import JsonValue, ValidationError
+
+from plugin_host import PluginError, RemoteError
+from turnout_operator import builders
+from turnout_operator.api import Phase, RouterSpec, RouterStatus
+from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.children import VERSION_LABEL, ChildCache
+from turnout_operator.desired import (
+    DesiredObjects,
+    desired_objects,
+    engine_document,
+    version_inputs,
+)
+from turnout_operator.drift import differs
+from turnout_operator.engines import EngineHandle, EngineRegistry
+from turnout_operator.kube import Kube, KubeError, ObjectRef
+from turnout_operator.rollout import RolloutPhase, rollout_state
+from turnout_operator.status import (
+    Check,
+    Event,
+    Verdict,
+    build_status,
+    same_status,
+    status_body,
+    transition_events,
+)
+from turnout_operator.store import (
+    RouterRef,
+    StoreUnavailableError,
+    VersionDraft,
+    VersionRecord,
+    VersionStatus,
+    VersionStore,
+)
+from turnout_router.config import NOP_ENGINE
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[["RouterObject", Event], None]
+"""Posts one Event about a Router (kopf's poster in the operator)."""
+
+StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
+
+# How soon to look again at a rollout in progress when no watch event arrives first.
+ROLLOUT_POLL_SECONDS = 30.0
+
+_OK_SPEC = Check(True, "SpecValid", "the spec and the experiment config are valid")
+
+
+@dataclass(frozen=True)
+class RouterObject:
+    """The parts of a Router body a pass reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> RouterObject:
+        meta = body.get("metadata", {})
+        return cls(
+            namespace=str(meta.get("namespace", "")),
+            name=str(meta.get("name", "")),
+            uid=str(meta.get("uid", "")),
+            generation=int(meta.get("generation", 0) or 0),
+            spec=dict(body.get("spec", {}) or {}),
+            status=dict(body.get("status", {}) or {}),
+        )
+
+    @property
+    def identity(self) -> RouterIdentity:
+        return RouterIdentity(namespace=self.namespace, name=self.name, uid=self.uid)
+
+    @property
+    def ref(self) -> RouterRef:
+        return RouterRef(namespace=self.namespace, name=self.name, uid=self.uid)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A pass that ends before deploying: what to report and when to try again."""
+
+    verdict: Verdict
+    requeue: float | None
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Pydantic's errors as 'spec.field: problem' lines, without echoing input values."""
+    parts = []
+    for problem in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"spec.{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def previous_status(raw: Mapping[str, Any]) -> RouterStatus:
+    """The status as last written; an unreadable one (edited by hand) counts as empty."""
+    try:
+        return RouterStatus.model_validate(raw)
+    except ValidationError:
+        return RouterStatus()
+
+
+class Reconciler:
+    """Everything one pass needs, created once at startup."""
+
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        store: VersionStore,
+        engines: EngineRegistry,
+        cache: ChildCache,
+        build: BuildSettings,
+        post_event: EventSink,
+        retry_seconds: float,
+        clock: Callable[[], str] = now_rfc3339,
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.engines = engines
+        self.cache = cache
+        self.build = build
+        self.post_event = post_event
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+
+    # --- the pass ---
+
+    async def reconcile(self, router: RouterObject) -> float | None:
+        """One pass. Returns seconds until the next pass is due (None: on change or resync)."""
+        previous = previous_status(router.status)
+        verdict, requeue = await self._decide(router, previous)
+        await self._publish(router, previous, verdict)
+        return requeue
+
+    async def _decide(
+        self, router: RouterObject, previous: RouterStatus
+    ) -> tuple[Verdict, float | None]:
+        try:
+            spec = RouterSpec.model_validate(router.spec)
+        except ValidationError as error:
+            return self._rejected(previous, "InvalidSpec", describe_validation_error(error)), None
+        if spec.suspend:
+            return await self._suspend(router, previous)
+
+        engine: EngineHandle | None = None
+        if spec.experiment_engine.type != NOP_ENGINE:
+            engine = self.engines.get(spec.experiment_engine.type)
+            if engine is None:
+                configured = ", ".join([NOP_ENGINE, *self.engines.names()])
+                return self._rejected(
+                    previous,
+                    "UnknownEngine",
+                    f"spec.experimentEngine.type: engine {spec.experiment_engine.type!r} is not "
+                    f"configured in this operator; configured engines: {configured}",
+                ), None
+
+        inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
+        events: list[Event] = []
+        try:
+            record = await self.store.find_by_hash(router.ref, inputs.config_hash)
+            if record is None:
+                answer = await self._ask_engine(engine, spec, previous)
+                if isinstance(answer, Stop):
+                    return answer.verdict, answer.requeue
+                record, created = await self.store.record(
+                    router.ref,
+                    VersionDraft(
+                        config_hash=inputs.config_hash,
+                        spec=inputs.spec,
+                        experiment_engine=engine_document(
+                            inputs, spec.experiment_engine.config, answer
+                        ),
+                        router_image=inputs.router_image,
+                    ),
+                )
+                if created:
+                    events.append(
+                        Event("Normal", "VersionCreated", f"version {record.number} recorded")
+                    )
+            return await self._deploy(router, previous, spec, engine, record, events)
+        except StoreUnavailableError as error:
+            return self._database_down(previous, str(error)), self.retry_seconds
+
+    async def _ask_engine(
+        self, engine: EngineHandle | None, spec: RouterSpec, previous: RouterStatus
+    ) -> JsonValue | Stop:
+        """The runner config for this spec's experiment, or why the pass stops here."""
+        if engine is None:
+            return None
+        config = spec.experiment_engine.config
+        try:
+            manager = await engine.manager()
+            await manager.validate_experiment_config(config)
+            raw = await manager.get_experiment_runner_config(config)
+        except RemoteError as error:
+            return Stop(
+                self._rejected(
+                    previous,
+                    "ExperimentConfigInvalid",
+                    f"spec.experimentEngine.config: engine {engine.name!r} rejected it: "
+                    f"{error.message}",
+                ),
+                None,
+            )
+        except PluginError as error:
+            return Stop(self._engine_down(previous, engine, str(error)), self.retry_seconds)
+        try:
+            runner_config: JsonValue = json.loads(raw) if raw else None
+        except ValueError:
+            return Stop(
+                self._rejected(
+                    previous,
+                    "EngineError",
+                    f"engine {engine.name!r} returned a runner config that is not JSON",
+                ),
+                None,
+            )
+        return runner_config
+
+    async def _deploy(
+        self,
+        router: RouterObject,
+        previous: RouterStatus,
+        spec: RouterSpec,
+        engine: EngineHandle | None,
+        record: VersionRecord,
+        events: list[Event],
+    ) -> tuple[Verdict, float | None]:
+        endpoint = builders.endpoint(router.identity, self.build)
+        engine_check = self._engine_check(engine)
+        already_failed = (
+            record.status == VersionStatus.FAILED
+            and previous.current_version == record.number
+            and previous.observed_generation == router.generation
+        )
+        if already_failed:
+            return await self._hold_failed(router, previous, record, endpoint, engine_check)
+
+        objects = self._objects_of(router, record)
+        try:
+            deployment = await self._ensure(router, objects)
+        except KubeError as error:
+            return self._apply_failed(previous, record, endpoint, engine_check, error)
+        state = rollout_state(deployment, objects.config_hash)
+        base = dict(
+            current_version=record.number,
+            endpoint=endpoint,
+            replicas=state.ready_replicas,
+            config_valid=_OK_SPEC,
+            engine_available=engine_check,
+        )
+        if state.phase == RolloutPhase.COMPLETE:
+            if record.status != VersionStatus.DEPLOYED:
+                await self.store.mark_deployed(router.ref, record.number)
+                events.append(
+                    Event("Normal", "VersionDeployed", f"version {record.number} is serving")
+                )
+            await self._collect_configmaps(router, keep={record.number})
+            return Verdict(
+                phase=Phase.DEPLOYED,
+                message=f"version {record.number} is serving at {endpoint}",
+                ready=Check(True, "Deployed", f"version {record.number}: {state.message}"),
+                progressing=Check(False, "RolloutComplete", state.message),
+                deployed_version=record.number,
+                events=tuple(events),
+                **base,  # type: ignore[arg-type]
+            ), None
+        if state.phase == RolloutPhase.FAILED:
+            await self.store.mark_failed(router.ref, record.number, state.message)
+            restored = await self._restore_deployed(router, exclude=record.number)
+            events.append(
+                Event(
+                    "Warning",
+                    "RolloutFailed",
+                    f"version {record.number}: {state.message}"
+                    + (f"; restored version {restored.number}" if restored else ""),
+                )
+            )
+            return self._failed_verdict(
+                record.number, state.message, restored, previous, endpoint, engine_check, events
+            ), None
+        serving = previous.deployed_version
+        return Verdict(
+            phase=Phase.DEPLOYING,
+            message=f"rolling out version {record.number}: {state.message}",
+            ready=(
+                Check(True, "PreviousVersionServing", f"version {serving} serves meanwhile")
+                if serving is not None
+                else Check(False, "Deploying", f"version {record.number}: {state.message}")
+            ),
+            progressing=Check(True, "RollingOut", f"version {record.number}: {state.message}"),
+            deployed_version=serving,
+            events=tuple(events),
+            **base,  # type: ignore[arg-type]
+        ), ROLLOUT_POLL_SECONDS
+
+    # --- failed rollouts ---
+
+    async def _hold_failed(
+        self,
+        router: RouterObject,
+        previous: RouterStatus,
+        record: VersionRecord,
+        endpoint: str,
+        engine_check: Check,
+    ) -> tuple[Verdict, float | None]:
+        """The spec's version already failed: keep the last deployed version's objects in place."""
+        restored = await self._restore_deployed(router, exclude=record.number)
+        return self._failed_verdict(
+            record.number,
+            record.error or "rollout failed",
+            restored,
+            previous,
+            endpoint,
+            engine_check,
+            [],
+        ), None
+
+    async def _restore_deployed(
+        self, router: RouterObject, *, exclude: int
+    ) -> VersionRecord | None:
+        """Re-apply the last deployed version (from its row: no plugin call). None if there is none."""
+        for candidate in await self.store.list_versions(router.ref):
+            if candidate.number != exclude and candidate.status == VersionStatus.DEPLOYED:
+                await self._ensure(router, self._objects_of(router, candidate))
+                return candidate
+        return None
+
+    def _failed_verdict(
+        self,
+        number: int,
+        reason: str,
+        restored: VersionRecord | None,
+        previous: RouterStatus,
+        endpoint: str,
+        engine_check: Check,
+        events: list[Event],
+    ) -> Verdict:
+        serving = restored.number if restored else None
+        tail = (
+            f"version {serving} is serving again"
+            if serving is not None
+            else "no earlier version to fall back to"
+        )
+        message = (
+            f"version {number} failed to roll out: {reason}; {tail}. Change the spec to retry."
+        )
+        return Verdict(
+            phase=Phase.FAILED,
+            message=message,
+            ready=(
+                Check(True, "PreviousVersionServing", message)
+                if serving is not None
+                else Check(False, "RolloutFailed", message)
+            ),
+            progressing=Check(False, "RolloutFailed", message),
+            config_valid=_OK_SPEC,
+            engine_available=engine_check,
+            current_version=number,
+            deployed_version=serving,
+            endpoint=endpoint if serving is not None else previous.endpoint,
+            replicas=previous.replicas,
+            events=tuple(events),
+        )
+
+    # --- applying objects ---
+
+    def _objects_of(self, router: RouterObject, record: VersionRecord) -> DesiredObjects:
+        settings = dataclasses.replace(self.build, router_image=record.router_image)
+        return desired_objects(
+            router.identity, record.number, record.spec, record.experiment_engine, settings
+        )
+
+    async def _ensure(self, router: RouterObject, objects: DesiredObjects) -> dict[str, Any] | None:
+        """Apply each object that is missing or drifted; return the Deployment as last seen."""
+        # The ConfigMap first: pods of the new template mount it.
+        for desired in (objects.configmap, objects.service, objects.deployment):
+            await self._apply_if_drifted(desired)
+        hpa_name = builders.hpa_name(router.name)
+        if objects.hpa is not None:
+            await self._apply_if_drifted(objects.hpa)
+        elif self.cache.get("HorizontalPodAutoscaler", router.namespace, hpa_name) is not None:
+            await self._delete(
+                "autoscaling/v2", "HorizontalPodAutoscaler", router.namespace, hpa_name
+            )
+        meta = objects.deployment["metadata"]
+        return self.cache.get("Deployment", meta["namespace"], meta["name"])
+
+    async def _apply_if_drifted(self, desired: dict[str, Any]) -> None:
+        meta = desired["metadata"]
+        actual = self.cache.get(desired["kind"], meta["namespace"], meta["name"])
+        if not differs(desired, actual):
+            return
+        applied = await self.kube.apply(desired)
+        self.cache.remember(applied)
+        log.info(
+            "applied",
+            extra={"kind": desired["kind"], "namespace": meta["namespace"], "name": meta["name"]},
+        )
+
+    async def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        await self.kube.delete(ObjectRef(api_version, kind, namespace, name))
+        self.cache.forget(kind, namespace, name)
+
+    async def _collect_configmaps(self, router: RouterObject, keep: set[int]) -> None:
+        """Delete ConfigMaps of versions no pod uses any more (rows keep their content)."""
+        for body in self.cache.owned_by("ConfigMap", router.namespace, router.name):
+            labels = body.get("metadata", {}).get("labels") or {}
+            version = labels.get(VERSION_LABEL)
+            if version is not None and version.isdigit() and int(version) not in keep:
+                await self._delete("v1", "ConfigMap", router.namespace, body["metadata"]["name"])
+
+    # --- suspend ---
+
+    async def _suspend(
+        self, router: RouterObject, previous: RouterStatus
+    ) -> tuple[Verdict, float | None]:
+        namespace, name = router.namespace, router.name
+        try:
+            await self._delete("apps/v1", "Deployment", namespace, builders.deployment_name(name))
+            await self._delete("v1", "Service", namespace, builders.service_name(name))
+            await self._delete(
+                "autoscaling/v2", "HorizontalPodAutoscaler", namespace, builders.hpa_name(name)
+            )
+            await self._collect_configmaps(router, keep=set())
+            await self.store.mark_undeployed(router.ref)
+        except StoreUnavailableError as error:
+            return self._database_down(previous, str(error)), self.retry_seconds
+        except KubeError as error:
+            return self._database_down(
+                previous, f"cannot remove the workload: {error}"
+            ), self.retry_seconds
+        message = (
+            "suspended: no router pods; the versions are kept. Set spec.suspend to false to resume."
+        )
+        return Verdict(
+            phase=Phase.UNDEPLOYED,
+            message=message,
+            ready=Check(False, "Suspended", message),
+            progressing=Check(False, "Suspended", message),
+            config_valid=_OK_SPEC,
+            engine_available=Check(None, "Suspended", "not checked while suspended"),
+            current_version=previous.current_version,
+            deployed_version=None,
+            endpoint=None,
+            replicas=0,
+        ), None
+
+    # --- verdicts for passes that stop early ---
+
+    def _engine_check(self, engine: EngineHandle | None) -> Check:
+        if engine is None:
+            return Check(True, "Builtin", "nop: no experiment; requests go to spec.fallbackRoute")
+        if engine.is_running():
+            return Check(True, "PluginRunning", f"engine {engine.name!r} is running")
+        return Check(
+            False,
+            "PluginDown",
+            f"engine {engine.name!r} is not running: {engine.last_error or 'starting'}; "
+            "existing versions keep serving, new ones wait for it",
+        )
+
+    def _rejected(self, previous: RouterStatus, reason: str, message: str) -> Verdict:
+        """A problem only a spec change fixes; whatever serves keeps serving."""
+        serving = previous.deployed_version
+        return Verdict(
+            phase=Phase.FAILED,
+            message=message,
+            ready=(
+                Check(True, "PreviousVersionServing", f"version {serving} keeps serving; {message}")
+                if serving is not None
+                else Check(False, reason, message)
+            ),
+            progressing=Check(False, reason, "fix the spec; nothing is rolled out until then"),
+            config_valid=Check(False, reason, message),
+            engine_available=Check(None, "NotChecked", "the spec is not valid"),
+            current_version=previous.current_version,
+            deployed_version=serving,
+            endpoint=previous.endpoint if serving is not None else None,
+            replicas=previous.replicas,
+        )
+
+    def _waiting(self, previous: RouterStatus, reason: str, message: str, engine: Check) -> Verdict:
+        serving = previous.deployed_version
+        return Verdict(
+            # Pending even when an older version serves: the spec's change has not happened yet.
+            phase=Phase.PENDING,
+            message=message,
+            ready=(
+                Check(True, "PreviousVersionServing", f"version {serving} keeps serving; {message}")
+                if serving is not None
+                else Check(False, reason, message)
+            ),
+            progressing=Check(True, reason, message),
+            config_valid=Check(None, reason, "not checked yet: " + message),
+            engine_available=engine,
+            current_version=previous.current_version,
+            deployed_version=serving,
+            endpoint=previous.endpoint,
+            replicas=previous.replicas,
+        )
+
+    def _engine_down(self, previous: RouterStatus, engine: EngineHandle, error: str) -> Verdict:
+        message = f"engine {engine.name!r} is unavailable: {error}; retrying"
+        return self._waiting(
+            previous, "EngineUnavailable", message, Check(False, "PluginDown", message)
+        )
+
+    def _database_down(self, previous: RouterStatus, error: str) -> Verdict:
+        return self._waiting(
+            previous,
+            "DatabaseUnavailable",
+            f"versions database unavailable: {error}; retrying",
+            Check(None, "NotChecked", "waiting for the database"),
+        )
+
+    def _apply_failed(
+        self,
+        previous: RouterStatus,
+        record: VersionRecord,
+        endpoint: str,
+        engine_check: Check,
+        error: KubeError,
+    ) -> tuple[Verdict, float | None]:
+        message = f"the API server refused version {record.number}'s objects: {error.message}"
+        serving = previous.deployed_version
+        return Verdict(
+            phase=Phase.FAILED,
+            message=message,
+            ready=(
+                Check(True, "PreviousVersionServing", message)
+                if serving is not None
+                else Check(False, "ApplyFailed", message)
+            ),
+            progressing=Check(False, "ApplyFailed", message),
+            config_valid=_OK_SPEC,
+            engine_available=engine_check,
+            current_version=record.number,
+            deployed_version=serving,
+            endpoint=endpoint,
+            replicas=previous.replicas,
+        ), self.retry_seconds
+
+    # --- status and Events ---
+
+    async def _publish(
+        self, router: RouterObject, previous: RouterStatus, verdict: Verdict
+    ) -> None:
+        new = build_status(previous, verdict, router.generation, self.clock())
+        if not same_status(previous, new):
+            await self.kube.patch_router_status(router.namespace, router.name, status_body(new))
+        for event in (*verdict.events, *transition_events(previous, new)):
+            self.post_event(router, event)
+
+    # --- deletion and the orphan sweep ---
+
+    async def finalize(self, router: RouterObject) -> None:
+        """The Router is being deleted: its versions stop being deployed (children go by GC)."""
+        await self.store.mark_undeployed(router.ref)
+
+    async def sweep(self, live_uids: set[str]) -> int:
+        """Mark undeployed the versions of Routers deleted while the database was down."""
+        swept = 0
+        for ref in await self.store.known_routers():
+            if ref.uid not in live_uids:
+                await self.store.mark_undeployed(ref)
+                swept += 1
+        return swept

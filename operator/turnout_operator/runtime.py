@@ -1,0 +1,112 @@
+"""Everything the operator holds for its lifetime, created at startup and closed at cleanup.
+
+The database pool, the API client, the engines' plugins, the cache of owned
+objects and the Router loops' wakers live here, in one object kept in kopf's
+`memo`, so that handlers stay thin and tests can build the same object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from turnout_operator.builders import BuildSettings
+from turnout_operator.children import ChildCache, Wakers
+from turnout_operator.engine_config import EngineConfig, parse_engines
+from turnout_operator.engines import EngineRegistry
+from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.reconcile import EventSink, Reconciler
+from turnout_operator.settings import OperatorSettings
+from turnout_operator.store import VersionStore
+
+log = logging.getLogger(__name__)
+
+
+def load_engines(settings: OperatorSettings) -> list[EngineConfig]:
+    """The configured engines; none (only nop) when no engines file is set."""
+    if settings.engines_file is None:
+        log.warning("no engines file set: only the nop engine is available")
+        return []
+    return parse_engines(settings.engines_file.read_text())
+
+
+def build_settings(settings: OperatorSettings) -> BuildSettings:
+    return BuildSettings(
+        router_image=settings.router_image,
+        image_pull_policy=settings.router_image_pull_policy,
+        plugins_dir=str(settings.plugins_dir),
+        cluster_domain=settings.cluster_domain,
+        progress_deadline_seconds=settings.progress_deadline_seconds,
+    )
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        engines: EngineRegistry,
+        store: VersionStore,
+        kube: Kube,
+        post_event: EventSink,
+    ) -> None:
+        self.settings = settings
+        self.engines = engines
+        self.store = store
+        self.kube = kube
+        self.cache = ChildCache()
+        self.wakers = Wakers()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.reconciler = Reconciler(
+            kube=kube,
+            store=store,
+            engines=engines,
+            cache=self.cache,
+            build=build_settings(settings),
+            post_event=post_event,
+            retry_seconds=settings.retry_seconds,
+        )
+
+    @classmethod
+    async def start(
+        cls,
+        settings: OperatorSettings,
+        post_event: EventSink,
+        factory: Callable[[], Kube] | None = None,
+    ) -> Runtime:
+        engines = EngineRegistry.from_configs(
+            load_engines(settings), settings.plugins_dir, settings.plugin_call_timeout
+        )
+        store = VersionStore.connect(settings.database_url.get_secret_value())
+        kube = factory() if factory else Kube(load_api_client())
+        runtime = cls(settings, engines, store, kube, post_event)
+        await engines.start_all()
+        runtime.start_background()
+        return runtime
+
+    async def sweep_forever(self) -> None:
+        """Now and then, mark undeployed the versions of Routers deleted while the DB was down."""
+        while True:
+            try:
+                live = await self.kube.router_uids(self.settings.namespace_list())
+                swept = await self.reconciler.sweep(live)
+                if swept:
+                    log.info(
+                        "marked versions of deleted routers undeployed", extra={"routers": swept}
+                    )
+            except Exception as error:  # the next round tries again
+                log.warning("sweep of deleted routers failed", extra={"error": str(error)})
+            await asyncio.sleep(self.settings.resync_seconds)
+
+    def start_background(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.engines.close()
+        await self.store.close()
+        self.kube.close()

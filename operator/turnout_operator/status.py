@@ -1,0 +1,136 @@
+"""A Router's status and Events from what one reconcile decided.
+
+Pure: the previous status, the verdict and the time in; the new status and the
+Events to post out. Conditions keep their `lastTransitionTime` while their
+status stays the same, so `kubectl describe` tells how long something has been
+so. Events are posted only for transitions, never for a reconcile that found
+everything as it was: an idle Router costs no writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from turnout_operator.api import Condition, ConditionType, Phase, RouterStatus
+
+# Conditions whose False means trouble; the others' False is just "not yet".
+_PROBLEM_WHEN_FALSE = frozenset(
+    {ConditionType.CONFIG_VALID, ConditionType.ENGINE_AVAILABLE, ConditionType.READY}
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition's value: True/False/Unknown, a CamelCase reason, a sentence."""
+
+    status: bool | None
+    reason: str
+    message: str = ""
+
+    @property
+    def status_text(self) -> str:
+        return "Unknown" if self.status is None else ("True" if self.status else "False")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    """Normal or Warning."""
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything a reconcile concluded about one Router."""
+
+    phase: Phase
+    message: str
+    ready: Check
+    progressing: Check
+    config_valid: Check
+    engine_available: Check
+    current_version: int | None = None
+    deployed_version: int | None = None
+    endpoint: str | None = None
+    replicas: int | None = None
+    events: tuple[Event, ...] = field(default_factory=tuple)
+    """Events about actions taken (a version recorded, a rollback), beyond transitions."""
+
+    def checks(self) -> dict[ConditionType, Check]:
+        return {
+            ConditionType.READY: self.ready,
+            ConditionType.PROGRESSING: self.progressing,
+            ConditionType.CONFIG_VALID: self.config_valid,
+            ConditionType.ENGINE_AVAILABLE: self.engine_available,
+        }
+
+
+def build_status(
+    previous: RouterStatus, verdict: Verdict, generation: int, now: str
+) -> RouterStatus:
+    """The new status; `now` is an RFC 3339 time used only for changed conditions."""
+    old = {condition.type: condition for condition in previous.conditions}
+    conditions = []
+    for kind, check in verdict.checks().items():
+        before = old.get(kind)
+        changed = before is None or before.status != check.status_text
+        conditions.append(
+            Condition(
+                type=kind,
+                status=check.status_text,
+                reason=check.reason,
+                message=check.message,
+                observed_generation=generation,
+                last_transition_time=now
+                if changed or before is None
+                else before.last_transition_time,
+            )
+        )
+    return RouterStatus(
+        phase=verdict.phase,
+        observed_generation=generation,
+        current_version=verdict.current_version,
+        deployed_version=verdict.deployed_version,
+        endpoint=verdict.endpoint,
+        replicas=verdict.replicas,
+        message=verdict.message,
+        conditions=conditions,
+    )
+
+
+def status_body(status: RouterStatus) -> dict[str, Any]:
+    """The status as written: camelCase, with explicit nulls so stale fields are removed."""
+    return status.model_dump(mode="json", by_alias=True)
+
+
+def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
+    """An Event for each condition whose status or reason changed, and for a new phase."""
+    events: list[Event] = []
+    old = {condition.type: condition for condition in previous.conditions}
+    for condition in new.conditions:
+        before = old.get(condition.type)
+        if before is not None and (before.status, before.reason) == (
+            condition.status,
+            condition.reason,
+        ):
+            continue
+        if before is None and condition.status == "True" and condition.type != ConditionType.READY:
+            continue  # a first, healthy condition is no news
+        problem = condition.status == "False" and condition.type in _PROBLEM_WHEN_FALSE
+        if condition.type == ConditionType.READY and condition.status == "False":
+            problem = condition.reason not in ("Deploying", "Suspended", "Pending")
+        events.append(
+            Event(
+                type="Warning" if problem else "Normal",
+                reason=condition.reason,
+                message=f"{condition.type}={condition.status}: {condition.message}".rstrip(": "),
+            )
+        )
+    return events
+
+
+def same_status(previous: RouterStatus, new: RouterStatus) -> bool:
+    """True when writing `new` would change nothing a user can see."""
+    return status_body(previous) == status_body(new)

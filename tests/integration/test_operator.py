@@ -1,0 +1,390 @@
+"""The operator, for real: a Router applied with kubectl becomes a rolled-out Deployment.
+
+Real kube-apiserver and controllers (kwok plays the kubelet), real Postgres, real
+plugin processes (the Python example engine, and Turing's own Go plugin code).
+Expected values come from the test's own knowledge (the spec it applied, the
+plugin's known answers, rows read with plain SQL), never from the operator.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+from typing import Any
+
+import pytest
+
+from tests.substrate.operator_fixtures import OperatorHarness
+
+pytestmark = pytest.mark.e2e
+
+EXPERIMENT_CONFIG: dict[str, Any] = {
+    "experiments": [{"id": "001", "name": "exp_1"}],
+    "variables": {
+        "experiment_variables": {"001": [{"name": "client_id", "type": "unit", "required": True}]},
+        "config": [
+            {"name": "client_id", "required": True, "field": "client.id", "field_source": "payload"}
+        ],
+    },
+}
+
+
+def router_manifest(
+    name: str = "demo", engine: str = "hardcoded", config: Any = None, **spec: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "routes": [
+            {"id": "control", "endpoint": "http://control.models:8080/predict", "timeout": "2s"},
+            {"id": "treatment-1", "endpoint": "http://t1.models:8080/predict", "timeout": "2s"},
+        ],
+        "fallbackRoute": "control",
+        "experimentEngine": {
+            "type": engine,
+            "config": copy.deepcopy(EXPERIMENT_CONFIG) if config is None else config,
+        },
+    }
+    if engine != "nop":
+        body["routeNamePath"] = "route_name"
+    body.update(spec)
+    return {
+        "apiVersion": "turnout.dev/v1alpha1",
+        "kind": "Router",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def deployment(h: OperatorHarness, router: str) -> dict[str, Any]:
+    body: dict[str, Any] = h.kubectl_json("get", "deployment", f"{router}-router") or {}
+    return body
+
+
+def test_router_is_deployed_with_plugin_init_container_and_a_version_row(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest(replicas=2))
+    status = h.wait_deployed("demo", 1)
+
+    assert status["currentVersion"] == 1
+    assert status["endpoint"] == f"http://demo-router.{h.namespace}.svc.cluster.local/v1/predict"
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["ConfigValid"]["status"] == "True"
+    assert conditions["EngineAvailable"]["status"] == "True"
+    assert status["observedGeneration"] == h.router("demo")["metadata"]["generation"]
+
+    dep = deployment(h, "demo")
+    pod = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["replicas"] == 2
+    assert dep["status"]["availableReplicas"] == 2
+    (init,) = pod["initContainers"]
+    assert init["name"] == "hardcoded-plugin"
+    assert init["image"] == "example.org/turnout/plugin:dev"
+    init_env = {e["name"]: e["value"] for e in init["env"]}
+    assert init_env == {"PLUGIN_NAME": "hardcoded", "PLUGINS_DIR": "/app/plugins"}
+    (router,) = pod["containers"]
+    router_env = {e["name"]: e.get("value") for e in router["env"]}
+    assert router_env["ROUTER_CONFIG_FILE"] == "/etc/turnout/router.yaml"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    plugin_mounts = [m for m in init["volumeMounts"] if m["mountPath"] == "/app/plugins"]
+    assert plugin_mounts and "emptyDir" in volumes[plugin_mounts[0]["name"]]
+    assert any(m["mountPath"] == "/app/plugins" for m in router["volumeMounts"])
+
+    # The router config the pods read: the spec's routes and the plugin's runner config.
+    cm = h.kubectl_json("get", "configmap", "demo-router-v1")
+    config = json.loads(json.dumps(__import__("yaml").safe_load(cm["data"]["router.yaml"])))
+    assert config["fallbackRoute"] == "control"
+    assert [r["id"] for r in config["routes"]] == ["control", "treatment-1"]
+    engine = config["experimentEngine"]
+    assert engine["pluginBinary"] == "/app/plugins/hardcoded"
+    # The hardcoded manager builds the runner config from its options: exp_1's variants.
+    (experiment,) = engine["runnerConfig"]["experiments"]
+    assert experiment["name"] == "exp_1"
+    assert [v["name"] for v in experiment["variants"]] == ["control", "treatment-1"]
+
+    rows = h.version_rows("demo")
+    assert [(r["number"], r["status"]) for r in rows] == [(1, "deployed")]
+    assert rows[0]["experiment_engine"]["config"] == EXPERIMENT_CONFIG
+    assert rows[0]["experiment_engine"]["runnerConfig"] == engine["runnerConfig"]
+    assert rows[0]["experiment_engine"]["pluginImage"] == "example.org/turnout/plugin:dev"
+
+    reasons = [e["reason"] for e in h.events("demo")]
+    assert "VersionCreated" in reasons and "VersionDeployed" in reasons
+
+
+def test_config_change_makes_version_2_and_revert_reuses_version_1(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    hash_1 = deployment(h, "demo")["spec"]["template"]["metadata"]["annotations"][
+        "turnout.dev/config-hash"
+    ]
+
+    changed = copy.deepcopy(EXPERIMENT_CONFIG)
+    changed["experiments"].append({"id": "002", "name": "exp_2"})
+    h.patch_spec("demo", {"experimentEngine": {"config": changed}})
+    h.wait_deployed("demo", 2)
+    dep = deployment(h, "demo")
+    assert dep["spec"]["template"]["metadata"]["annotations"]["turnout.dev/config-hash"] != hash_1
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert any(v.get("configMap", {}).get("name") == "demo-router-v2" for v in volumes.values())
+
+    h.patch_spec("demo", {"experimentEngine": {"config": EXPERIMENT_CONFIG}})
+    h.wait_deployed("demo", 1)
+    rows = h.version_rows("demo")
+    assert [(r["number"], r["status"]) for r in rows] == [(1, "deployed"), (2, "undeployed")]
+    annotations = deployment(h, "demo")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["turnout.dev/config-hash"] == hash_1
+
+
+def test_invalid_experiment_config_keeps_the_running_version(operators: OperatorHarness) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    before = deployment(h, "demo")
+
+    # The hardcoded manager requires experiment variables to name a field source it knows.
+    bad = copy.deepcopy(EXPERIMENT_CONFIG)
+    bad["variables"]["config"][0]["field_source"] = "cookie"
+    h.patch_spec("demo", {"experimentEngine": {"config": bad}})
+    status = h.wait_status(
+        "demo",
+        lambda s: any(
+            c["type"] == "ConfigValid" and c["status"] == "False" for c in s.get("conditions", [])
+        ),
+        "ConfigValid=False",
+    )
+    valid = h.condition("demo", "ConfigValid")
+    assert valid["reason"] == "ExperimentConfigInvalid"
+    assert "engine 'hardcoded' rejected it" in valid["message"]
+    assert "cookie" in valid["message"] or "field_source" in valid["message"].lower()
+    assert status["phase"] == "Failed"
+    assert status["deployedVersion"] == 1
+    assert h.condition("demo", "Ready")["status"] == "True"  # version 1 still serves
+    assert [r["number"] for r in h.version_rows("demo")] == [1]
+    after = deployment(h, "demo")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    warnings = [e for e in h.events("demo") if e["type"] == "Warning"]
+    assert any(e["reason"] == "ExperimentConfigInvalid" for e in warnings)
+
+
+def test_unknown_engine_is_reported_on_the_router(operators: OperatorHarness) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest(engine="nonexistent"))
+    status = h.wait_status("demo", lambda s: s.get("phase") == "Failed", "phase Failed")
+    valid = h.condition("demo", "ConfigValid")
+    assert valid["status"] == "False"
+    assert valid["reason"] == "UnknownEngine"
+    assert "'nonexistent' is not configured" in valid["message"]
+    assert "nop, hardcoded" in valid["message"]
+    assert status.get("deployedVersion") is None
+    assert h.version_rows("demo") == []
+    assert deployment(h, "demo") == {}
+
+
+def test_nop_engine_and_go_plugin_engine(operators: OperatorHarness) -> None:
+    h = operators
+    h.start(h.python_engine(), h.go_engine())
+    h.apply(router_manifest(name="plain", engine="nop", config=None))
+    mappings = [
+        {"experiment": "exp_1", "treatment": "control", "route": "control"},
+        {"experiment": "exp_1", "treatment": "treatment-1", "route": "treatment-1"},
+    ]
+    go = router_manifest(name="go", engine="turing", experimentMappings=mappings)
+    del go["spec"]["routeNamePath"]
+    h.apply(go)
+    h.wait_deployed("plain", 1)
+    h.wait_deployed("go", 1)
+    plain_pod = deployment(h, "plain")["spec"]["template"]["spec"]
+    assert "initContainers" not in plain_pod or plain_pod["initContainers"] == []
+    go_pod = deployment(h, "go")["spec"]["template"]["spec"]
+    assert [c["name"] for c in go_pod["initContainers"]] == ["turing-plugin"]
+    # Turing's Go manager answered the runner config: the variants it was configured with.
+    (row,) = h.version_rows("go")
+    (experiment,) = row["experiment_engine"]["runnerConfig"]["experiments"]
+    assert [v["name"] for v in experiment["variants"]] == ["control", "treatment-1"]
+
+
+def test_suspend_removes_the_workload_and_resume_brings_back_the_same_version(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    h.patch_spec("demo", {"suspend": True})
+    status = h.wait_status("demo", lambda s: s.get("phase") == "Undeployed", "Undeployed")
+    assert status.get("endpoint") is None
+    assert deployment(h, "demo") == {}
+    assert h.kubectl_json("get", "service", "demo-router") is None
+    assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")]
+
+    h.patch_spec("demo", {"suspend": False})
+    h.wait_deployed("demo", 1)
+    assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "deployed")]
+
+
+def test_drift_is_repaired(operators: OperatorHarness) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    first_uid = deployment(h, "demo")["metadata"]["uid"]
+
+    h.cluster.kubectl("delete", "deployment", "demo-router", "-n", h.namespace, "--wait=false")
+    h.wait_status(
+        "demo",
+        lambda s: (
+            deployment(h, "demo").get("metadata", {}).get("uid") not in (None, first_uid)
+            and s.get("phase") == "Deployed"
+        ),
+        "the Deployment re-created",
+    )
+    h.cluster.kubectl(
+        "patch",
+        "service",
+        "demo-router",
+        "-n",
+        h.namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"ports": [{"name": "http", "port": 9999, "targetPort": "http"}]}}),
+    )
+
+    def service_port() -> int:
+        service = h.kubectl_json("get", "service", "demo-router") or {}
+        ports = service.get("spec", {}).get("ports", [{}])
+        return int(ports[0].get("port", 0))
+
+    h.wait_status("demo", lambda s: service_port() == 80, "the Service port restored")
+    h.cluster.kubectl("delete", "configmap", "demo-router-v1", "-n", h.namespace)
+    h.wait_status(
+        "demo",
+        lambda s: h.kubectl_json("get", "configmap", "demo-router-v1") is not None,
+        "the ConfigMap re-created",
+    )
+    assert [r["number"] for r in h.version_rows("demo")] == [1]
+
+
+def test_rollout_that_never_becomes_ready_fails_and_the_previous_version_keeps_serving(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start(env={"TURNOUT_PROGRESS_DEADLINE_SECONDS": "10"})
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    # No fake node has this much CPU: the new pods stay Pending until the deadline passes.
+    h.patch_spec("demo", {"resources": {"requests": {"cpu": "5000"}}})
+    status = h.wait_status(
+        "demo", lambda s: s.get("phase") == "Failed", "the rollout of version 2 failing", 120
+    )
+    assert status["currentVersion"] == 2
+    assert status["deployedVersion"] == 1
+    assert "version 2 failed to roll out" in status["message"]
+    assert "ProgressDeadlineExceeded" in status["message"] or "progress" in status["message"]
+    assert h.condition("demo", "Ready")["reason"] == "PreviousVersionServing"
+    rows = {r["number"]: r for r in h.version_rows("demo")}
+    assert rows[1]["status"] == "deployed"
+    assert rows[2]["status"] == "failed"
+    assert rows[2]["error"]
+    # Version 1's template is back and fully available.
+    h.wait_status(
+        "demo",
+        lambda s: (
+            deployment(h, "demo")["spec"]["template"]["metadata"]["labels"].get(
+                "turnout.dev/version"
+            )
+            == "1"
+            and deployment(h, "demo")["status"].get("availableReplicas") == 1
+        ),
+        "version 1 restored",
+    )
+    assert any(e["reason"] == "RolloutFailed" for e in h.events("demo"))
+    # Not retried while the spec stays the same.
+    assert [r["number"] for r in h.version_rows("demo")] == [1, 2]
+
+
+def test_delete_marks_versions_undeployed_and_children_go(operators: OperatorHarness) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
+    assert h.router("demo") == {}
+    assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")]
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicate_versions(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    first = h.start()
+    for index in range(5):
+        h.apply(router_manifest(name=f"r{index}"))
+    # Kill it while it is still working through the Routers.
+    h.wait_status("r0", lambda s: bool(s.get("currentVersion")), "a first version recorded")
+    first.popen.send_signal(signal.SIGKILL)
+    first.popen.wait(timeout=30)
+    h.start()
+    for index in range(5):
+        h.wait_deployed(f"r{index}", 1)
+        assert [r["number"] for r in h.version_rows(f"r{index}")] == [1]
+
+
+def _children(pid: int) -> list[int]:
+    """Child pids of a process, from /proc (the operator's plugin processes)."""
+    from pathlib import Path
+
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def test_plugin_down_then_back(operators: OperatorHarness) -> None:
+    h = operators
+    h.start(h.python_engine(liveness_period_seconds=1))
+    plugins = h.workdir / "plugins"
+    binary = plugins / "hardcoded"
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+
+    # The plugin breaks for good: its binary is replaced by one that is not a plugin,
+    # and the running process dies. The supervisor's restarts fail.
+    good = binary.read_bytes()
+    binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
+    (plugin_pid,) = _children(h.operator.pid)
+    import os
+
+    os.kill(plugin_pid, signal.SIGKILL)
+    changed = copy.deepcopy(EXPERIMENT_CONFIG)
+    changed["experiments"].append({"id": "002", "name": "exp_2"})
+    h.patch_spec("demo", {"experimentEngine": {"config": changed}})
+    status = h.wait_status(
+        "demo",
+        lambda s: any(
+            c["type"] == "EngineAvailable" and c["status"] == "False"
+            for c in s.get("conditions", [])
+        ),
+        "EngineAvailable=False",
+    )
+    engine = h.condition("demo", "EngineAvailable")
+    assert "engine 'hardcoded' is unavailable" in engine["message"]
+    assert status["phase"] == "Pending"
+    assert status["deployedVersion"] == 1  # version 1 keeps serving meanwhile
+    assert h.condition("demo", "Ready")["reason"] == "PreviousVersionServing"
+
+    # The plugin is back: the change goes through without anyone touching the Router.
+    binary.write_bytes(good)
+    h.wait_deployed("demo", 2, timeout=120)
+    assert [r["number"] for r in h.version_rows("demo")] == [1, 2]
+    assert h.condition("demo", "EngineAvailable")["status"] == "True"
