@@ -14,6 +14,15 @@ from typing import Any
 
 from turnout_operator.api import Condition, ConditionType, Phase, RouterStatus
 
+# A new Router's conditions in these states say nothing worth an Event.
+_QUIET_AT_FIRST = frozenset(
+    {
+        (ConditionType.CONFIG_VALID, "True"),
+        (ConditionType.ENGINE_AVAILABLE, "True"),
+        (ConditionType.PROGRESSING, "False"),
+    }
+)
+
 # Conditions whose False means trouble; the others' False is just "not yet".
 _PROBLEM_WHEN_FALSE = frozenset(
     {ConditionType.CONFIG_VALID, ConditionType.ENGINE_AVAILABLE, ConditionType.READY}
@@ -116,8 +125,8 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
             condition.reason,
         ):
             continue
-        if before is None and condition.status == "True" and condition.type != ConditionType.READY:
-            continue  # a first, healthy condition is no news
+        if before is None and (condition.type, condition.status) in _QUIET_AT_FIRST:
+            continue  # a new Router's healthy or idle condition is no news
         problem = condition.status == "False" and condition.type in _PROBLEM_WHEN_FALSE
         if condition.type == ConditionType.READY and condition.status == "False":
             problem = condition.reason not in ("Deploying", "Suspended", "Pending")

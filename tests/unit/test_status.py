@@ -1,0 +1,124 @@
+"""Status and Events from verdicts: transitions keep their times, idle passes say nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from turnout_operator.api import Phase, RouterStatus
+from turnout_operator.status import (
+    Check,
+    Verdict,
+    build_status,
+    same_status,
+    status_body,
+    transition_events,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = "2026-01-01T00:00:00Z"
+T1 = "2026-01-01T00:05:00Z"
+
+
+def deployed(version: int = 1) -> Verdict:
+    return Verdict(
+        phase=Phase.DEPLOYED,
+        message=f"version {version} is serving",
+        ready=Check(True, "Deployed", "2 of 2 pods available"),
+        progressing=Check(False, "RolloutComplete", "done"),
+        config_valid=Check(True, "SpecValid"),
+        engine_available=Check(True, "PluginRunning"),
+        current_version=version,
+        deployed_version=version,
+        endpoint="http://x",
+        replicas=2,
+    )
+
+
+def invalid() -> Verdict:
+    return Verdict(
+        phase=Phase.FAILED,
+        message="bad",
+        ready=Check(True, "PreviousVersionServing", "version 1 keeps serving"),
+        progressing=Check(False, "ExperimentConfigInvalid", "fix it"),
+        config_valid=Check(False, "ExperimentConfigInvalid", "engine said no"),
+        engine_available=Check(None, "NotChecked"),
+        current_version=1,
+        deployed_version=1,
+    )
+
+
+def test_first_status_has_all_four_conditions_with_the_generation() -> None:
+    status = build_status(RouterStatus(), deployed(), generation=7, now=T0)
+    body = status_body(status)
+    assert body["phase"] == "Deployed"
+    assert body["observedGeneration"] == 7
+    assert {c["type"]: c["status"] for c in body["conditions"]} == {
+        "Ready": "True",
+        "Progressing": "False",
+        "ConfigValid": "True",
+        "EngineAvailable": "True",
+    }
+    assert {c["lastTransitionTime"] for c in body["conditions"]} == {T0}
+    assert {c["observedGeneration"] for c in body["conditions"]} == {7}
+
+
+def test_unchanged_conditions_keep_their_transition_time() -> None:
+    first = build_status(RouterStatus(), deployed(), 1, T0)
+    second = build_status(first, invalid(), 2, T1)
+    times = {c.type: c.last_transition_time for c in second.conditions}
+    assert times["Ready"] == T0  # still True
+    assert times["Progressing"] == T0  # still False
+    assert times["ConfigValid"] == T1
+    assert times["EngineAvailable"] == T1
+
+
+def test_same_verdict_twice_is_the_same_status_and_no_events() -> None:
+    first = build_status(RouterStatus(), deployed(), 1, T0)
+    again = build_status(first, deployed(), 1, T1)
+    assert same_status(first, again)
+    assert transition_events(first, again) == []
+
+
+def test_unknown_renders_as_unknown() -> None:
+    status = build_status(RouterStatus(), invalid(), 1, T0)
+    engine = next(c for c in status.conditions if c.type == "EngineAvailable")
+    assert engine.status == "Unknown"
+
+
+def test_events_for_transitions_only_and_warning_for_problems() -> None:
+    first = build_status(RouterStatus(), deployed(), 1, T0)
+    events = transition_events(RouterStatus(), first)
+    # On a new Router only Ready is news when healthy.
+    assert [(e.type, e.reason) for e in events] == [("Normal", "Deployed")]
+    second = build_status(first, invalid(), 2, T1)
+    events = transition_events(first, second)
+    by_reason = {e.reason: e.type for e in events}
+    assert by_reason["ExperimentConfigInvalid"] == "Warning"
+    assert by_reason["PreviousVersionServing"] == "Normal"
+    assert by_reason["NotChecked"] == "Normal"
+    message = next(e.message for e in events if e.type == "Warning")
+    assert message == "ConfigValid=False: engine said no"
+
+
+def test_ready_false_while_deploying_is_not_a_warning() -> None:
+    deploying = Verdict(
+        phase=Phase.DEPLOYING,
+        message="rolling",
+        ready=Check(False, "Deploying", "0 of 1"),
+        progressing=Check(True, "RollingOut"),
+        config_valid=Check(True, "SpecValid"),
+        engine_available=Check(True, "Builtin"),
+    )
+    status = build_status(RouterStatus(), deploying, 1, T0)
+    assert [(e.type, e.reason) for e in transition_events(RouterStatus(), status)] == [
+        ("Normal", "Deploying"),
+        ("Normal", "RollingOut"),
+    ]
+
+
+def test_removed_fields_are_written_as_nulls() -> None:
+    status = build_status(RouterStatus(), invalid(), 1, T0)
+    body = status_body(status)
+    assert body["endpoint"] is None
+    assert "endpoint" in body
