@@ -21,6 +21,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
 
@@ -116,7 +117,9 @@ class Kube:
         content_type: str = "application/json",
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = None if body is None else json.dumps(body)
+        # The client serializes dicts itself for JSON content types; other types
+        # (server-side apply's YAML, of which JSON is a subset) go as text.
+        payload = body if body is None or content_type.endswith("json") else json.dumps(body)
         _, url, headers, _, _ = self._api.param_serialize(
             method=method,
             resource_path=path,
@@ -152,7 +155,8 @@ class Kube:
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
-        return await asyncio.to_thread(self._apply_sync, obj)
+        with measure("api"):
+            return await asyncio.to_thread(self._apply_sync, obj)
 
     def _delete_sync(self, ref: ObjectRef) -> bool:
         self.writes += 1
@@ -166,7 +170,8 @@ class Kube:
 
     async def delete(self, ref: ObjectRef) -> bool:
         """Delete if present; False when it was already gone."""
-        return await asyncio.to_thread(self._delete_sync, ref)
+        with measure("api"):
+            return await asyncio.to_thread(self._delete_sync, ref)
 
     def _get_sync(self, ref: ObjectRef) -> dict[str, Any] | None:
         try:
@@ -194,7 +199,8 @@ class Kube:
         self, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         """Merge-patch the Router's status subresource (lists such as conditions are replaced)."""
-        await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
+        with measure("api"):
+            await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
 
     def _router_uids_sync(self, namespaces: list[str]) -> set[str]:
         paths = (

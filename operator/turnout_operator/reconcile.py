@@ -63,6 +63,7 @@ from turnout_operator.store import (
     VersionStatus,
     VersionStore,
 )
+from turnout_operator.timings import measure, pass_timings
 from turnout_router.config import NOP_ENGINE
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,21 @@ class Reconciler:
     async def reconcile(self, router: RouterObject) -> float | None:
         """One pass. Returns seconds until the next pass is due (None: on change or resync)."""
         previous = previous_status(router.status)
-        verdict, requeue = await self._decide(router, previous)
-        await self._publish(router, previous, verdict)
+        with pass_timings() as timings:
+            verdict, requeue = await self._decide(router, previous)
+            changed = await self._publish(router, previous, verdict)
+        if changed or timings.seconds.get("plugin"):
+            log.info(
+                "reconciled",
+                extra={
+                    "namespace": router.namespace,
+                    "router": router.name,
+                    "generation": router.generation,
+                    "phase": str(verdict.phase),
+                    "version": verdict.current_version,
+                    **timings.as_millis(),
+                },
+            )
         return requeue
 
     async def _decide(
@@ -198,22 +212,22 @@ class Reconciler:
         inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
         events: list[Event] = []
         try:
-            record = await self.store.find_by_hash(router.ref, inputs.config_hash)
+            with measure("db"):
+                record = await self.store.find_by_hash(router.ref, inputs.config_hash)
             if record is None:
                 answer = await self._ask_engine(engine, spec, previous)
                 if isinstance(answer, Stop):
                     return answer.verdict, answer.requeue
-                record, created = await self.store.record(
-                    router.ref,
-                    VersionDraft(
-                        config_hash=inputs.config_hash,
-                        spec=inputs.spec,
-                        experiment_engine=engine_document(
-                            inputs, spec.experiment_engine.config, answer
-                        ),
-                        router_image=inputs.router_image,
+                draft = VersionDraft(
+                    config_hash=inputs.config_hash,
+                    spec=inputs.spec,
+                    experiment_engine=engine_document(
+                        inputs, spec.experiment_engine.config, answer
                     ),
+                    router_image=inputs.router_image,
                 )
+                with measure("db"):
+                    record, created = await self.store.record(router.ref, draft)
                 if created:
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
@@ -230,9 +244,10 @@ class Reconciler:
             return None
         config = spec.experiment_engine.config
         try:
-            manager = await engine.manager()
-            await manager.validate_experiment_config(config)
-            raw = await manager.get_experiment_runner_config(config)
+            with measure("plugin"):
+                manager = await engine.manager()
+                await manager.validate_experiment_config(config)
+                raw = await manager.get_experiment_runner_config(config)
         except RemoteError as error:
             return Stop(
                 self._rejected(
@@ -292,7 +307,8 @@ class Reconciler:
         )
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED:
-                await self.store.mark_deployed(router.ref, record.number)
+                with measure("db"):
+                    await self.store.mark_deployed(router.ref, record.number)
                 events.append(
                     Event("Normal", "VersionDeployed", f"version {record.number} is serving")
                 )
@@ -307,7 +323,8 @@ class Reconciler:
                 **base,  # type: ignore[arg-type]
             ), None
         if state.phase == RolloutPhase.FAILED:
-            await self.store.mark_failed(router.ref, record.number, state.message)
+            with measure("db"):
+                await self.store.mark_failed(router.ref, record.number, state.message)
             restored = await self._restore_deployed(router, exclude=record.number)
             events.append(
                 Event(
@@ -361,7 +378,9 @@ class Reconciler:
         self, router: RouterObject, *, exclude: int
     ) -> VersionRecord | None:
         """Re-apply the last deployed version (from its row: no plugin call). None if there is none."""
-        for candidate in await self.store.list_versions(router.ref):
+        with measure("db"):
+            candidates = await self.store.list_versions(router.ref)
+        for candidate in candidates:
             if candidate.number != exclude and candidate.status == VersionStatus.DEPLOYED:
                 await self._ensure(router, self._objects_of(router, candidate))
                 return candidate
@@ -464,7 +483,8 @@ class Reconciler:
                 "autoscaling/v2", "HorizontalPodAutoscaler", namespace, builders.hpa_name(name)
             )
             await self._collect_configmaps(router, keep=set())
-            await self.store.mark_undeployed(router.ref)
+            with measure("db"):
+                await self.store.mark_undeployed(router.ref)
         except StoreUnavailableError as error:
             return self._database_down(previous, str(error)), self.retry_seconds
         except KubeError as error:
