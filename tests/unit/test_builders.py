@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import JsonValue
 
 from turnout_operator.api.router import Autoscaling, RouterSpec
 from turnout_operator.builders import (
@@ -48,7 +49,9 @@ ENGINE = EngineDeployment(
     plugin_image="registry.example/hardcoded-plugin:1.0",
     liveness_period_seconds=5.0,
 )
-RUNNER_CONFIG = {"experiments": [{"name": "exp_1", "treatments": ["control", "treatment-a"]}]}
+RUNNER_CONFIG: JsonValue = {
+    "experiments": [{"name": "exp_1", "treatments": ["control", "treatment-a"]}]
+}
 
 NOP_SPEC = RouterSpec.model_validate(
     {
@@ -399,8 +402,9 @@ def test_the_router_finds_the_plugin_where_the_init_container_copies_it() -> Non
     [router] = pod["containers"]
     env = {item["name"]: item["value"] for item in init["env"]}
     copied_to = f"{env['PLUGINS_DIR']}/{env['PLUGIN_NAME']}"
-    assert engine_config().experiment_engine is not None
-    assert engine_config().experiment_engine.plugin_binary == copied_to
+    runtime = engine_config().experiment_engine
+    assert runtime is not None
+    assert runtime.plugin_binary == copied_to
     [init_mount] = init["volumeMounts"]
     [router_mount] = [m for m in router["volumeMounts"] if m["name"] == init_mount["name"]]
     assert router_mount["mountPath"] == init_mount["mountPath"] == env["PLUGINS_DIR"]
@@ -459,7 +463,7 @@ def test_resources_default_to_the_settings_and_the_spec_wins() -> None:
 
 def test_a_config_change_rolls_the_pods() -> None:
     before = engine_deployment()["spec"]["template"]
-    changed = {"experiments": []}
+    changed: JsonValue = {"experiments": []}
     config = engine_config(changed)
     after = build_deployment(IDENTITY, ENGINE_SPEC, config, ENGINE, SETTINGS)["spec"]["template"]
     assert after["metadata"]["annotations"] != before["metadata"]["annotations"]
