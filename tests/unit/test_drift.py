@@ -137,6 +137,7 @@ def test_what_the_server_adds_and_normalizes_is_not_drift() -> None:
         ((*CONTAINER, "env", 0, "value"), "/var/tmp"),
         ((*CONTAINER, "env"), [{"name": "TMPDIR", "value": "/tmp"}, {"name": "X", "value": "1"}]),
         ((*CONTAINER, "env"), []),
+        ((*CONTAINER, "env"), DELETE),
         ((*CONTAINER, "ports", 0, "containerPort"), 9090),
         ((*CONTAINER, "livenessProbe", "httpGet", "port"), "metrics"),
         ((*CONTAINER, "resources", "requests", "cpu"), "1001m"),
@@ -166,6 +167,7 @@ def test_booleans_are_not_numbers() -> None:
     assert differs({"replicas": 0}, {"replicas": False})
     assert differs({"suspend": False}, {"suspend": 0})
     assert differs({"suspend": True}, {"suspend": "true"})
+    assert differs({"suspend": True}, {"suspend": "True"})
     assert not differs({"suspend": False}, {"suspend": False})
 
 
