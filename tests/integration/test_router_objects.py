@@ -73,7 +73,8 @@ def apply(cluster: Cluster, obj: dict[str, Any]) -> str:
 def read(cluster: Cluster, obj: dict[str, Any]) -> dict[str, Any]:
     """The object as the API server has it, in the version it was applied in."""
     group, _, version = obj["apiVersion"].rpartition("/")
-    resource = ".".join(part for part in (obj["kind"].lower(), version, group) if part)
+    # kind.version.group pins the version; the core group (v1 only) is named by kind alone.
+    resource = f"{obj['kind'].lower()}.{version}.{group}" if group else obj["kind"].lower()
     meta = obj["metadata"]
     output = cluster.kubectl(
         "get", resource, meta["name"], "--namespace", meta["namespace"], "--output=json"
