@@ -48,3 +48,7 @@ def test_wheel_holds_the_same_top_level_packages(tmp_path: Path) -> None:
     assert top_level == set(PACKAGES)
     for package in PACKAGES:
         assert f"{package}/py.typed" in names
+        # Subpackages too: setuptools takes only the packages it is told about.
+        source = Path(importlib.import_module(package).__file__ or "").parent
+        for init in source.rglob("__init__.py"):
+            assert f"{package}/{init.relative_to(source).as_posix()}" in names
