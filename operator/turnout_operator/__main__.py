@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if parsed.command == "db":
         from turnout_operator.store.cli import main as db_main
 
-        return db_main(["db", *parsed.rest])
+        code: int = db_main(["db", *parsed.rest])
+        return code
     if parsed.command == "crd":
         from turnout_operator.api.crd import main as crd_main
 

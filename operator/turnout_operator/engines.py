@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from plugin_host import (
     Engine,
@@ -84,7 +85,7 @@ class EngineHandle:
 
     async def _configure(self, client: PluginClient) -> None:
         manager = await client.manager()
-        await manager.configure(self.config.options.reveal())
+        await manager.configure(cast(Any, self.config.options.reveal()))
         info = await manager.get_engine_info()
         self._started = _Started(client=client, manager=manager, info=info)
         log.info(

@@ -105,7 +105,7 @@ class Kube:
         """API writes made, for metrics and for tests of idle behaviour."""
 
     def close(self) -> None:
-        self._api.close()
+        self._api.close()  # type: ignore[no-untyped-call]
 
     def _request(
         self,
@@ -131,7 +131,7 @@ class Kube:
             response = self._api.call_api(method, url, header_params=headers, body=payload)
         except ApiException as exc:
             raise _error(exc) from None
-        data = response.read()
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             raise _error(
                 ApiException(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -52,7 +52,7 @@ def _post_event(router: RouterObject, event: Event) -> None:
         "kind": "Router",
         "metadata": {"namespace": router.namespace, "name": router.name, "uid": router.uid},
     }
-    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    kopf.event(cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message)
 
 
 @kopf.on.startup()

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import JsonValue, ValidationError
 
@@ -246,8 +246,8 @@ class Reconciler:
         try:
             with measure("plugin"):
                 manager = await engine.manager()
-                await manager.validate_experiment_config(config)
-                raw = await manager.get_experiment_runner_config(config)
+                await manager.validate_experiment_config(cast(Any, config))
+                raw = await manager.get_experiment_runner_config(cast(Any, config))
         except RemoteError as error:
             return Stop(
                 self._rejected(
@@ -320,7 +320,7 @@ class Reconciler:
                 progressing=Check(False, "RolloutComplete", state.message),
                 deployed_version=record.number,
                 events=tuple(events),
-                **base,  # type: ignore[arg-type]
+                **base,
             ), None
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
@@ -349,7 +349,7 @@ class Reconciler:
             progressing=Check(True, "RollingOut", f"version {record.number}: {state.message}"),
             deployed_version=serving,
             events=tuple(events),
-            **base,  # type: ignore[arg-type]
+            **base,
         ), ROLLOUT_POLL_SECONDS
 
     # --- failed rollouts ---
@@ -451,7 +451,16 @@ class Reconciler:
         actual = self.cache.get(desired["kind"], meta["namespace"], meta["name"])
         if not differs(desired, actual):
             return
-        applied = await self.kube.apply(desired)
+        try:
+            applied = await self.kube.apply(desired)
+        except KubeError as error:
+            if desired["kind"] != "Service" or error.status != 422:
+                raise
+            # A hand-edited Service port cannot be applied back: the port number is part
+            # of the list's merge key, so the API server sees two ports named http.
+            # Services are cheap to replace; Deployments are never replaced this way.
+            await self._delete("v1", "Service", meta["namespace"], meta["name"])
+            applied = await self.kube.apply(desired)
         self.cache.remember(applied)
         log.info(
             "applied",
@@ -606,12 +615,15 @@ class Reconciler:
 
     async def _publish(
         self, router: RouterObject, previous: RouterStatus, verdict: Verdict
-    ) -> None:
+    ) -> bool:
+        """Write the status if it changed and post Events; True when something was written."""
         new = build_status(previous, verdict, router.generation, self.clock())
-        if not same_status(previous, new):
+        changed = not same_status(previous, new)
+        if changed:
             await self.kube.patch_router_status(router.namespace, router.name, status_body(new))
         for event in (*verdict.events, *transition_events(previous, new)):
             self.post_event(router, event)
+        return changed
 
     # --- deletion and the orphan sweep ---
 
