@@ -171,6 +171,11 @@ INVALID_ROUTERS: list[InvalidRouter] = [
         spec(autoscaling={"minReplicas": 2}),
         "spec.autoscaling.maxReplicas",
     ),
+    InvalidRouter(
+        "memory-not-a-quantity",
+        spec(resources={"limits": {"memory": "lots"}}),
+        "spec.resources.limits.memory",
+    ),
     InvalidRouter("negative-replicas", spec(replicas=-1), "spec.replicas"),
     InvalidRouter("duration-in-words", spec(timeout="5 seconds"), "spec.timeout"),
     InvalidRouter("duration-without-unit", spec(timeout="10"), "spec.timeout"),

@@ -95,11 +95,19 @@ class ExperimentEngineSpec(Model):
     )
 
 
+# The pattern Kubernetes' own OpenAPI gives resource.Quantity: a number with an
+# optional suffix or exponent.
+Quantity = Annotated[
+    str,
+    Field(max_length=64, pattern=r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"),
+]
+
+
 class ResourceList(Model):
     """CPU and memory quantities (Kubernetes quantity strings)."""
 
-    cpu: str | None = Field(default=None, description="e.g. 250m or 1.")
-    memory: str | None = Field(default=None, description="e.g. 256Mi.")
+    cpu: Quantity | None = Field(default=None, description="e.g. 250m or 1.")
+    memory: Quantity | None = Field(default=None, description="e.g. 256Mi.")
 
 
 class Resources(Model):
