@@ -160,7 +160,9 @@ def router_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Declared so the name rules can point at metadata.name (fieldPath); the
+            # API server allows no other constraint inside metadata.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": structural_schema(RouterSpec),
             "status": structural_schema(RouterStatus),
         },

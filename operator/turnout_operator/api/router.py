@@ -47,8 +47,8 @@ NAME_NOT_DNS_LABEL: Final = (
 )
 
 NAME_VALIDATIONS: Final[tuple[dict[str, JsonValue], ...]] = (
-    cel(f"self.metadata.name.size() <= {MAX_NAME_LENGTH}", NAME_TOO_LONG),
-    cel(f"self.metadata.name.matches('{NAME_PATTERN}')", NAME_NOT_DNS_LABEL),
+    cel(f"self.metadata.name.size() <= {MAX_NAME_LENGTH}", NAME_TOO_LONG, ".metadata.name"),
+    cel(f"self.metadata.name.matches('{NAME_PATTERN}')", NAME_NOT_DNS_LABEL, ".metadata.name"),
 )
 """Rules at the root of the CRD schema: CEL there may read metadata.name."""
 
