@@ -214,11 +214,26 @@ def _large_config() -> dict[str, Any]:
         "empty": {},
         "nothing": [],
         "numbers": [0, -1, 2**53, 1.5, 1e-9],
+        "sparse": [1, None, {"inner": None}],
         "keys with spaces and.dots": {"UPPER": "case", "ünïcode": "✓"},
     }
 
 
 LARGE_CONFIG = _large_config()
+
+
+def without_null_members(value: Any) -> Any:
+    """The value with every object member whose value is null removed (list items stay).
+
+    Client-side `kubectl apply` reads a null member as "delete this field", so such
+    members never reach the API server; server-side apply and create keep them.
+    """
+    if isinstance(value, dict):
+        return {key: without_null_members(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_null_members(item) for item in value]
+    return value
+
 
 VALID_ROUTERS: list[ValidRouter] = [
     ValidRouter("minimal", spec()),
