@@ -7,6 +7,7 @@ tests run the same rows through the pydantic models.
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -44,7 +45,7 @@ def manifest(name: str, namespace: str, spec_data: dict[str, Any]) -> str:
 
 def apply(
     cluster: Cluster, name: str, namespace: str, spec_data: dict[str, Any], *flags: str
-) -> Any:
+) -> subprocess.CompletedProcess[str]:
     return cluster.kubectl(
         "apply", *flags, "-f", "-", input=manifest(name, namespace, spec_data), check=False
     )
@@ -135,13 +136,17 @@ def test_defaults_are_filled_in_by_the_api_server(
     assert [route["timeout"] for route in spec_back["routes"]] == ["5s", "5s"]
 
 
-def test_unknown_field_is_dropped_when_field_validation_is_off(
+def test_unknown_field_is_refused_by_default_and_pruned_without_field_validation(
     cluster: Cluster, router_crd: str, namespace: str
 ) -> None:
-    """Strict field validation (kubectl's default) refuses it, as the table shows; without it the API server prunes it."""
-    result = apply(cluster, "pruned", namespace, spec(colour="blue"), "--validate=false")
-    assert result.returncode == 0, result.stderr
+    """kubectl asks for strict field validation by default; the API server then refuses
+    unknown fields. Without it (--validate=false) the API server prunes them silently."""
+    strict = apply(cluster, "pruned", namespace, spec(colour="blue"))
+    assert strict.returncode != 0
+    assert 'strict decoding error: unknown field "spec.colour"' in strict.stderr
 
+    lax = apply(cluster, "pruned", namespace, spec(colour="blue"), "--validate=false")
+    assert lax.returncode == 0, lax.stderr
     assert "colour" not in stored(cluster, "pruned", namespace)["spec"]
 
 
