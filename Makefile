@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed
 # Go-built binaries (control plane, helm, Go peers) are cached outside the repo, by version.
 export TURNOUT_CACHE ?= $(HOME)/.cache/turnout
 
-.PHONY: help venv tools lint types contracts test test-fast demo bench clean
+.PHONY: help venv tools lint types contracts crds test test-fast demo bench clean
 
 help:
 	@echo "make demo   - the main job on this machine (today: the plugin host with the Go and Python example plugins)"
 	@echo "make test   - lint, types, import contracts and every test tier"
 	@echo "make bench  - benchmarks (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
+	@echo "make crds   - regenerate crds/ from the Router models"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,10 @@ types: $(STAMP)
 
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
+
+# The Router CRD is generated from the pydantic models; a unit test fails when this file drifts.
+crds: $(STAMP)
+	$(PY) -m turnout_operator.api.crd > crds/routers.turnout.dev.yaml
 
 test: lint types contracts tools
 	$(VENV)/bin/pytest tests

@@ -70,20 +70,56 @@ def duration_seconds(text: str) -> float:
     )
 
 
-def _positive_duration(text: str) -> str:
+DURATION_NOT_POSITIVE: Final = "must be a duration longer than zero"
+
+MAX_DURATION_LENGTH: Final = 32
+"""Long enough for any sensible duration; a bound keeps the CRD's CEL cost estimate low."""
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, JsonValue]:
+    """One CRD validation rule (`x-kubernetes-validations` entry) evaluated by the API server.
+
+    `fieldPath` (relative to the object the rule sits on) makes the API server
+    report the error at that field rather than at the object.
+    """
+    entry: dict[str, JsonValue] = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def _duration(text: str) -> str:
+    if len(text) > MAX_DURATION_LENGTH:
+        raise ValueError(f"a duration has at most {MAX_DURATION_LENGTH} characters")
     if duration_seconds(text) <= 0:
-        raise ValueError(f"{text!r} must be longer than zero")
+        raise ValueError(f"{text!r}: {DURATION_NOT_POSITIVE}")
     return text
 
 
+# The validator checks everything itself, with messages that say what a duration
+# looks like; the schema keys say the same to the API server (pydantic would leave
+# constraints that follow a validator out of the JSON schema, and would reword
+# them if they came first).
 Duration = Annotated[
     str,
-    AfterValidator(_positive_duration),
+    AfterValidator(_duration),
     Field(
-        pattern=DURATION_PATTERN,
         description="A duration such as 500ms, 2s or 1m30s (Go's time.ParseDuration form).",
+        json_schema_extra={
+            "pattern": DURATION_PATTERN,
+            "maxLength": MAX_DURATION_LENGTH,
+            # The pattern is checked again first: when it fails, the API server has
+            # already said so, and duration() would only add a conversion error.
+            "x-kubernetes-validations": [
+                cel(
+                    f"!self.matches(r'{DURATION_PATTERN}') || duration(self) > duration('0s')",
+                    DURATION_NOT_POSITIVE,
+                )
+            ],
+        },
     ),
 ]
+
 
 # Route ids become label values, metric labels and response headers.
 RouteId = Annotated[
@@ -108,12 +144,27 @@ class Model(BaseModel):
     )
 
 
+# Upper bounds on lists and strings. Real routers stay far below them; the API
+# server needs them to bound the cost of the CRD's CEL rules (it refuses a CRD
+# whose rules could cost too much on an unbounded list), and pydantic enforces
+# the same bounds so both sides accept the same specs.
+MAX_ROUTES: Final = 100
+MAX_TRAFFIC_RULES: Final = 50
+MAX_CONDITIONS: Final = 20
+MAX_CONDITION_VALUES: Final = 100
+MAX_EXPERIMENT_MAPPINGS: Final = 500
+MAX_URL_LENGTH: Final = 2048
+MAX_TEXT_LENGTH: Final = 253
+"""Header names, dot paths, condition values, experiment and treatment names."""
+
+
 class Route(Model):
     """An upstream the router can send a request to."""
 
     id: RouteId = Field(description="Unique name of the route within the router.")
     endpoint: str = Field(
         min_length=1,
+        max_length=MAX_URL_LENGTH,
         pattern=r"^https?://[^\s]+$",
         description="Full URL the request is forwarded to, e.g. http://model-a.models:8080/predict.",
     )
@@ -138,12 +189,17 @@ class Condition(Model):
     )
     field: str = Field(
         min_length=1,
+        max_length=MAX_TEXT_LENGTH,
         description="Header name, or dot path into the JSON body such as customer.country.",
     )
     operator: Literal["in"] = Field(
         default="in", description="'in': the field's value is one of `values`."
     )
-    values: list[str] = Field(min_length=1, description="Values that satisfy the condition.")
+    values: list[Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]] = Field(
+        min_length=1,
+        max_length=MAX_CONDITION_VALUES,
+        description="Values that satisfy the condition.",
+    )
 
 
 class TrafficRule(Model):
@@ -151,10 +207,12 @@ class TrafficRule(Model):
 
     name: str = Field(min_length=1, max_length=63, description="Name of the rule (in metrics).")
     conditions: list[Condition] = Field(
-        min_length=1, description="All must hold for the rule to apply."
+        min_length=1, max_length=MAX_CONDITIONS, description="All must hold for the rule to apply."
     )
     routes: list[RouteId] = Field(
-        min_length=1, description="Ids of the routes a matching request may take."
+        min_length=1,
+        max_length=MAX_ROUTES,
+        description="Ids of the routes a matching request may take.",
     )
 
 
@@ -162,26 +220,105 @@ class DefaultTrafficRule(Model):
     """Routes for requests that match no traffic rule."""
 
     routes: list[RouteId] = Field(
-        min_length=1, description="Ids of the routes a request that matches no rule may take."
+        min_length=1,
+        max_length=MAX_ROUTES,
+        description="Ids of the routes a request that matches no rule may take.",
     )
 
 
 class ExperimentMapping(Model):
     """An experiment's treatment that sends its requests to a route."""
 
-    experiment: str = Field(min_length=1, description="Experiment name in the treatment.")
-    treatment: str = Field(min_length=1, description="Treatment name in the treatment.")
+    experiment: str = Field(
+        min_length=1, max_length=MAX_TEXT_LENGTH, description="Experiment name in the treatment."
+    )
+    treatment: str = Field(
+        min_length=1, max_length=MAX_TEXT_LENGTH, description="Treatment name in the treatment."
+    )
     route: RouteId = Field(description="Id of the route for this treatment.")
+
+
+# Cross-field rules: each message starts with the field it is about. routing_problems()
+# checks them in Python and ROUTING_VALIDATIONS states them in CEL for the CRD; both
+# use these constants, so the API server and the operator say the same thing.
+ROUTE_IDS_NOT_UNIQUE: Final = "spec.routes: route ids must be unique"
+FALLBACK_NOT_A_ROUTE: Final = "spec.fallbackRoute: must be the id of one of spec.routes"
+RULE_ROUTE_UNKNOWN: Final = "spec.trafficRules: every route of a rule must be one of spec.routes"
+DEFAULT_RULE_ROUTE_UNKNOWN: Final = (
+    "spec.defaultTrafficRule: every route must be one of spec.routes"
+)
+ROUTE_NOT_IN_ANY_RULE: Final = (
+    "spec.trafficRules: every route must be in a traffic rule or the default rule"
+)
+ROUTE_NAME_PATH_AND_MAPPINGS: Final = (
+    "spec.routeNamePath: use either routeNamePath or experimentMappings"
+)
+MAPPING_ROUTE_UNKNOWN: Final = "spec.experimentMappings: every route must be one of spec.routes"
+
+# `self` is the spec. Optional lists may be absent (has()); required ones are always there.
+ROUTING_VALIDATIONS: Final[tuple[dict[str, JsonValue], ...]] = (
+    cel(
+        "self.routes.all(r, self.routes.exists_one(o, o.id == r.id))",
+        ROUTE_IDS_NOT_UNIQUE,
+        ".routes",
+    ),
+    cel(
+        "self.routes.exists(r, r.id == self.fallbackRoute)",
+        FALLBACK_NOT_A_ROUTE,
+        ".fallbackRoute",
+    ),
+    # sets.contains, not t.routes.all(id, self.routes.exists(...)): the API server
+    # estimates the nested loops at 1.7 times its cost limit at the maximum sizes
+    # (50 rules of 100 routes against 100 routes) and refuses the CRD. (cel.bind,
+    # to list the ids once, is not in the CRD rules' CEL environment.)
+    cel(
+        "!has(self.trafficRules) || self.trafficRules.all(t, "
+        "sets.contains(self.routes.map(r, r.id), t.routes))",
+        RULE_ROUTE_UNKNOWN,
+        ".trafficRules",
+    ),
+    cel(
+        "!has(self.defaultTrafficRule) || "
+        "self.defaultTrafficRule.routes.all(id, self.routes.exists(r, r.id == id))",
+        DEFAULT_RULE_ROUTE_UNKNOWN,
+        ".defaultTrafficRule",
+    ),
+    # Without a default rule, a request that matches no rule goes to the fallback
+    # route, so the fallback route counts as covered.
+    cel(
+        "!has(self.trafficRules) || size(self.trafficRules) == 0 || self.routes.all(r, "
+        "self.trafficRules.exists(t, r.id in t.routes) || "
+        "(has(self.defaultTrafficRule) ? r.id in self.defaultTrafficRule.routes "
+        ": r.id == self.fallbackRoute))",
+        ROUTE_NOT_IN_ANY_RULE,
+        ".trafficRules",
+    ),
+    cel(
+        "!has(self.routeNamePath) || !has(self.experimentMappings) "
+        "|| size(self.experimentMappings) == 0",
+        ROUTE_NAME_PATH_AND_MAPPINGS,
+        ".routeNamePath",
+    ),
+    cel(
+        "!has(self.experimentMappings) || "
+        "self.experimentMappings.all(m, self.routes.exists(r, r.id == m.route))",
+        MAPPING_ROUTE_UNKNOWN,
+        ".experimentMappings",
+    ),
+)
 
 
 class RoutingRules(Model):
     """Routes and how one is picked: shared by the Router spec and the router config file.
 
-    The cross-field rules here are also CRD validation rules, so the API server
-    refuses a bad Router at `kubectl apply` time with the same field named.
+    The cross-field rules here are also CRD validation rules (ROUTING_VALIDATIONS),
+    so the API server refuses a bad Router at `kubectl apply` time with the same
+    field named.
     """
 
-    routes: list[Route] = Field(min_length=1, description="The upstreams this router can use.")
+    routes: list[Route] = Field(
+        min_length=1, max_length=MAX_ROUTES, description="The upstreams this router can use."
+    )
     fallback_route: RouteId = Field(
         description=(
             "Id of the route used when no experiment decides: engine nop, an engine error or "
@@ -190,7 +327,11 @@ class RoutingRules(Model):
     )
     traffic_rules: list[TrafficRule] = Field(
         default_factory=list,
-        description="Optional rules that restrict which routes a request may take.",
+        max_length=MAX_TRAFFIC_RULES,
+        description=(
+            "Optional rules that restrict which routes a request may take. When there are "
+            "rules, every route must be in one of them or in defaultTrafficRule."
+        ),
     )
     default_traffic_rule: DefaultTrafficRule | None = Field(
         default=None,
@@ -199,6 +340,7 @@ class RoutingRules(Model):
     route_name_path: str | None = Field(
         default=None,
         min_length=1,
+        max_length=MAX_TEXT_LENGTH,
         description=(
             "Dot path into the treatment's config whose value is the route id, e.g. "
             "route_name or policy.route. Exclusive with experimentMappings."
@@ -206,7 +348,11 @@ class RoutingRules(Model):
     )
     experiment_mappings: list[ExperimentMapping] = Field(
         default_factory=list,
-        description="Experiment/treatment pairs and the route each sends requests to.",
+        max_length=MAX_EXPERIMENT_MAPPINGS,
+        description=(
+            "Experiment/treatment pairs and the route each sends requests to. "
+            "Exclusive with routeNamePath."
+        ),
     )
 
     @model_validator(mode="after")
@@ -219,24 +365,23 @@ class RoutingRules(Model):
 def routing_problems(rules: RoutingRules) -> list[str]:
     """Every cross-field problem, each message starting with the field it is about.
 
-    The same rules exist as CEL expressions in the CRD; keep the messages equal.
+    The same rules exist as CEL expressions in the CRD (ROUTING_VALIDATIONS), with
+    the same messages.
     """
     problems: list[str] = []
     ids = [route.id for route in rules.routes]
     known = set(ids)
     if len(known) != len(ids):
-        problems.append("spec.routes: route ids must be unique")
+        problems.append(ROUTE_IDS_NOT_UNIQUE)
     if rules.fallback_route not in known:
-        problems.append("spec.fallbackRoute: must be the id of one of spec.routes")
-    for rule in rules.traffic_rules:
-        if not set(rule.routes) <= known:
-            problems.append("spec.trafficRules: every route of a rule must be one of spec.routes")
-            break
+        problems.append(FALLBACK_NOT_A_ROUTE)
+    if any(not set(rule.routes) <= known for rule in rules.traffic_rules):
+        problems.append(RULE_ROUTE_UNKNOWN)
     if (
         rules.default_traffic_rule is not None
         and not set(rules.default_traffic_rule.routes) <= known
     ):
-        problems.append("spec.defaultTrafficRule: every route must be one of spec.routes")
+        problems.append(DEFAULT_RULE_ROUTE_UNKNOWN)
     if rules.traffic_rules:
         covered = {route for rule in rules.traffic_rules for route in rule.routes}
         if rules.default_traffic_rule is not None:
@@ -244,13 +389,11 @@ def routing_problems(rules: RoutingRules) -> list[str]:
         else:
             covered.add(rules.fallback_route)
         if not known <= covered:
-            problems.append(
-                "spec.trafficRules: every route must be in a traffic rule or the default rule"
-            )
+            problems.append(ROUTE_NOT_IN_ANY_RULE)
     if rules.route_name_path is not None and rules.experiment_mappings:
-        problems.append("spec.routeNamePath: use either routeNamePath or experimentMappings")
+        problems.append(ROUTE_NAME_PATH_AND_MAPPINGS)
     if any(mapping.route not in known for mapping in rules.experiment_mappings):
-        problems.append("spec.experimentMappings: every route must be one of spec.routes")
+        problems.append(MAPPING_ROUTE_UNKNOWN)
     return problems
 
 

@@ -17,12 +17,19 @@ from kubernetes import client as k8s_client
 from kubernetes.client import ApiException
 
 from devenv import binaries as binaries_module
+from devenv.binaries import REPO_ROOT
 from devenv.cluster import Cluster, start_cluster, wait_for_default_service_account
 from devenv.postgres import session_postgres
 from devenv.procs import ProcessRegistry
 
 # DNS-1123 labels are at most 63 characters; leave room for the random suffix.
 _NAMESPACE_PREFIX_LENGTH = 48
+
+ROUTER_CRD_FILE = REPO_ROOT / "crds" / "routers.turnout.dev.yaml"
+"""The committed CRD, what users install (a unit test keeps it equal to the models)."""
+ROUTER_CRD_NAME = "routers.turnout.dev"
+# A deadline for polling only: the CRD is usually Established within a second.
+_CRD_ESTABLISHED_SECONDS = 60
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +60,23 @@ def cluster(
 def postgres_url(substrate_processes: ProcessRegistry) -> str:
     """SQLAlchemy URL (``postgresql+psycopg://...``) of the session's Postgres database."""
     return session_postgres(substrate_processes).url
+
+
+@pytest.fixture(scope="session")
+def router_crd(cluster: Cluster) -> str:
+    """The committed Router CRD, installed with `kubectl apply` and Established; its name.
+
+    Applying fails when the API server refuses the CRD, for instance when the
+    estimated cost of its CEL rules is over the limit.
+    """
+    cluster.kubectl("apply", "-f", str(ROUTER_CRD_FILE))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        f"--timeout={_CRD_ESTABLISHED_SECONDS}s",
+        f"customresourcedefinition/{ROUTER_CRD_NAME}",
+    )
+    return ROUTER_CRD_NAME
 
 
 @pytest.fixture

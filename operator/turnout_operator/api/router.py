@@ -11,12 +11,20 @@ Pure: no I/O, no Kubernetes client.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Final
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from turnout_router.config import NOP_ENGINE, Duration, Model, RoutingRules
+from turnout_router.config import (
+    NOP_ENGINE,
+    ROUTING_VALIDATIONS,
+    Duration,
+    Model,
+    RoutingRules,
+    cel,
+)
 
 GROUP: Final = "turnout.dev"
 VERSION: Final = "v1alpha1"
@@ -28,6 +36,32 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 
 MAX_NAME_LENGTH: Final = 40
 """Router names leave room for suffixes of child objects (`-router-v12345`) in 63 characters."""
+
+NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""DNS-1035 label: the Router's name becomes a Service name, which must be one."""
+
+NAME_TOO_LONG: Final = f"metadata.name: a Router name has at most {MAX_NAME_LENGTH} characters"
+NAME_NOT_DNS_LABEL: Final = (
+    "metadata.name: a Router name must be a DNS-1035 label: lowercase letters, digits "
+    "and '-', starting with a letter and ending with a letter or digit"
+)
+
+NAME_VALIDATIONS: Final[tuple[dict[str, JsonValue], ...]] = (
+    cel(f"self.metadata.name.size() <= {MAX_NAME_LENGTH}", NAME_TOO_LONG, ".metadata.name"),
+    cel(f"self.metadata.name.matches('{NAME_PATTERN}')", NAME_NOT_DNS_LABEL, ".metadata.name"),
+)
+"""Rules at the root of the CRD schema: CEL there may read metadata.name."""
+
+
+def name_problems(name: str) -> list[str]:
+    """What is wrong with a Router's name; the same rules and messages as NAME_VALIDATIONS."""
+    problems: list[str] = []
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(NAME_TOO_LONG)
+    if not re.fullmatch(NAME_PATTERN, name):
+        problems.append(NAME_NOT_DNS_LABEL)
+    return problems
+
 
 EngineName = Annotated[
     str,
@@ -47,23 +81,33 @@ class ExperimentEngineSpec(Model):
         default=NOP_ENGINE,
         description=(
             "An engine name from the operator's experimentEngines values, or nop "
-            "(no experiment: every request goes to spec.fallbackRoute)."
+            "(no experiment: every request goes to spec.fallbackRoute). An engine other "
+            "than nop needs spec.routeNamePath or spec.experimentMappings."
         ),
     )
     config: JsonValue = Field(
         default=None,
         description=(
-            "The experiment config, free-form: handed to the engine's manager plugin, which "
-            "validates it and turns it into the config of the runner in each router pod."
+            "The experiment config, free-form (any JSON, kept as written): handed to the "
+            "engine's manager plugin, which validates it and turns it into the config of "
+            "the runner in each router pod. Its shape is the engine's; see its documentation."
         ),
     )
+
+
+# The pattern Kubernetes' own OpenAPI gives resource.Quantity: a number with an
+# optional suffix or exponent.
+Quantity = Annotated[
+    str,
+    Field(max_length=64, pattern=r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"),
+]
 
 
 class ResourceList(Model):
     """CPU and memory quantities (Kubernetes quantity strings)."""
 
-    cpu: str | None = Field(default=None, description="e.g. 250m or 1.")
-    memory: str | None = Field(default=None, description="e.g. 256Mi.")
+    cpu: Quantity | None = Field(default=None, description="e.g. 250m or 1.")
+    memory: Quantity | None = Field(default=None, description="e.g. 256Mi.")
 
 
 class Resources(Model):
@@ -73,8 +117,19 @@ class Resources(Model):
     limits: ResourceList | None = None
 
 
+AUTOSCALING_BOUNDS: Final = "spec.autoscaling: minReplicas must not exceed maxReplicas"
+
+
 class Autoscaling(Model):
     """Scale the router with a HorizontalPodAutoscaler instead of a fixed replica count."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.minReplicas <= self.maxReplicas", AUTOSCALING_BOUNDS, ".minReplicas")
+            ]
+        }
+    )
 
     min_replicas: int = Field(default=1, ge=1, description="Fewest router pods.")
     max_replicas: int = Field(ge=1, description="Most router pods.")
@@ -85,16 +140,52 @@ class Autoscaling(Model):
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError("spec.autoscaling: minReplicas must not exceed maxReplicas")
+            raise ValueError(AUTOSCALING_BOUNDS)
         return self
+
+
+REPLICAS_AND_AUTOSCALING: Final = "spec.replicas: use either replicas or autoscaling"
+ENGINE_WITHOUT_ROUTE_SELECTION: Final = (
+    "spec.experimentEngine: an engine other than nop needs routeNamePath or "
+    "experimentMappings to turn treatments into routes"
+)
+
+# `self` is the spec; the same rules and messages as spec_problems().
+SPEC_VALIDATIONS: Final[tuple[dict[str, JsonValue], ...]] = (
+    cel(
+        "!has(self.replicas) || !has(self.autoscaling)",
+        REPLICAS_AND_AUTOSCALING,
+        ".replicas",
+    ),
+    cel(
+        f"!has(self.experimentEngine) || self.experimentEngine.type == '{NOP_ENGINE}' "
+        "|| has(self.routeNamePath) "
+        "|| (has(self.experimentMappings) && size(self.experimentMappings) > 0)",
+        ENGINE_WITHOUT_ROUTE_SELECTION,
+        ".experimentEngine",
+    ),
+)
 
 
 class RouterSpec(RoutingRules):
     """What the user asks for: routes, the experiment, and how the router runs."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [*ROUTING_VALIDATIONS, *SPEC_VALIDATIONS],
+        }
+    )
+
     experiment_engine: ExperimentEngineSpec = Field(
         default_factory=ExperimentEngineSpec,
-        description="The experiment engine and its experiment config (default: nop).",
+        description=(
+            "The experiment engine that assigns each request a treatment, and the experiment "
+            "config handed to it. Default: type nop, no experiment (every request goes to "
+            "spec.fallbackRoute)."
+        ),
+        # An empty object lets the API server fill in the engine's defaults (type nop),
+        # so `kubectl get routers` shows the engine of every Router.
+        json_schema_extra={"default": {}},
     )
     replicas: int | None = Field(
         default=None,
@@ -127,17 +218,33 @@ def spec_problems(spec: RouterSpec) -> list[str]:
     """Cross-field problems beyond the routing rules; messages name the field."""
     problems: list[str] = []
     if spec.replicas is not None and spec.autoscaling is not None:
-        problems.append("spec.replicas: use either replicas or autoscaling")
+        problems.append(REPLICAS_AND_AUTOSCALING)
     if (
         spec.experiment_engine.type != NOP_ENGINE
         and spec.route_name_path is None
         and not spec.experiment_mappings
     ):
-        problems.append(
-            "spec.experimentEngine: an engine other than nop needs routeNamePath or "
-            "experimentMappings to turn treatments into routes"
-        )
+        problems.append(ENGINE_WITHOUT_ROUTE_SELECTION)
     return problems
+
+
+def spec_error_messages(error: ValidationError) -> list[str]:
+    """A RouterSpec validation error as lines that name the field as the API server does.
+
+    ``spec.routes[0].endpoint: String should match pattern ...``; cross-field
+    problems already start with their field and are given as they are.
+    """
+    messages: list[str] = []
+    for detail in error.errors():
+        text = str(detail["ctx"]["error"]) if detail["type"] == "value_error" else detail["msg"]
+        if text.startswith("spec."):
+            messages.append(text)
+            continue
+        path = "spec"
+        for part in detail["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        messages.append(f"{path}: {text}")
+    return messages
 
 
 class Phase(StrEnum):
@@ -184,4 +291,10 @@ class RouterStatus(Model):
     endpoint: str | None = Field(default=None, description="URL to send requests to.")
     replicas: int | None = Field(default=None, description="Ready router pods.")
     message: str | None = Field(default=None, description="What is happening, in one line.")
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Ready, Progressing, ConfigValid and EngineAvailable, one of each at most.",
+        # One condition per type, as Kubernetes conditions are merged.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
