@@ -19,7 +19,7 @@ import pytest
 
 from devenv.cluster import Cluster
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG, GoPeers
-from devenv.operator import CRD_FILE, Engine, OperatorConfig, migrate, start_operator, wait_for
+from devenv.operator import Engine, OperatorConfig, migrate, start_operator, wait_for
 from devenv.postgres import libpq_url
 from devenv.procs import Process, ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
@@ -28,15 +28,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_OPTIONS = json.loads(
     (REPO_ROOT / "examples" / "plugins" / "hardcoded" / "sample_engine_options.json").read_text()
 )
-
-
-@pytest.fixture(scope="session")
-def router_crd(cluster: Cluster) -> None:
-    """The committed Router CRD, installed and Established."""
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/routers.turnout.dev", "--timeout=60s"
-    )
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +177,7 @@ class OperatorHarness:
 @pytest.fixture
 def operators(
     cluster: Cluster,
-    router_crd: None,
+    router_crd: str,
     migrated_database: str,
     namespace: str,
     python_plugin: Path,
