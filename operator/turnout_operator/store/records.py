@@ -7,8 +7,10 @@ own transactions, and code that only reads versions needs no database to be test
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -73,8 +75,8 @@ class VersionRecord:
 def check_storable(value: Any, path: str = "$") -> None:
     """Raise ``ValueError`` if ``value`` cannot round-trip through a JSONB column unchanged.
 
-    JSONB rejects the NUL character in strings and keys, and JSON has no NaN or
-    infinity; failing here names the offending path instead of a driver error deep
+    JSONB rejects the NUL character in strings and keys, JSON has no NaN or
+    infinity, and some whole floats past 2**53 would come back as a different int; failing here names the offending path instead of a driver error deep
     inside a transaction.
     """
     if isinstance(value, str):
@@ -83,8 +85,16 @@ def check_storable(value: Any, path: str = "$") -> None:
     elif isinstance(value, bool) or value is None or isinstance(value, int):
         return
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"{path}: {value} is not a JSON number")
+        # JSONB keeps numbers as decimals and prints whole ones without a fraction, so
+        # a whole float comes back as an int: equal, unless the float is beyond 2**53
+        # and its shortest decimal spelling is not its exact value (4.180459390389019e16).
+        if value.is_integer() and int(Decimal(repr(value))) != value:
+            raise ValueError(
+                f"{path}: {value!r} would come back as {int(Decimal(repr(value)))}; "
+                "store it as an integer or a string"
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
