@@ -219,7 +219,7 @@ def stored_versions(url: str, uid: str) -> dict[str, int]:
             " JOIN routers r ON r.id = v.router_id WHERE r.uid = %s",
             (uid,),
         ).fetchall()
-    as_dict = dict(rows)
+    as_dict: dict[str, int] = dict(rows)
     assert len(as_dict) == len(rows)
     return as_dict
 
