@@ -446,6 +446,25 @@ async def test_store_reports_an_outage_and_recovers_without_losing_versions(
         await store.close()
 
 
+async def test_a_restart_while_the_store_is_idle_goes_unnoticed(
+    private_postgres: PostgresServer,
+) -> None:
+    store = VersionStore.connect(private_postgres.url, pool_size=2)
+    r = router()
+    try:
+        # Two pooled connections, both open when the server goes away.
+        await asyncio.gather(store.record(r, draft("h1")), store.record(r, draft("h2")))
+        private_postgres.stop()
+        private_postgres.start()
+
+        # Each pooled connection is dead; the first calls must not fail because of them.
+        await asyncio.gather(store.ping(), store.ping())
+        found, created = await store.record(r, draft("h2"))
+        assert (found.number, created) == (2, False)
+    finally:
+        await store.close()
+
+
 async def test_an_unreachable_database_is_reported_without_the_password() -> None:
     url = f"postgresql+psycopg://turnout:{PASSWORD}@127.0.0.1:{free_port()}/turnout"
     store = VersionStore.connect(url)
