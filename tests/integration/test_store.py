@@ -520,11 +520,3 @@ def test_db_upgrade_against_an_unreachable_database_says_so_in_one_line() -> Non
     assert "Traceback" not in done.stderr
     assert "is unavailable" in done.stderr and "turnout:***@127.0.0.1" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-
-
-def test_db_upgrade_without_a_database_url_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("TURNOUT_DATABASE_URL", raising=False)
-    assert cli_main(["db", "upgrade"]) == 2
-    assert "TURNOUT_DATABASE_URL" in capsys.readouterr().err

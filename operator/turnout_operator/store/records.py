@@ -76,8 +76,9 @@ def check_storable(value: Any, path: str = "$") -> None:
     """Raise ``ValueError`` if ``value`` cannot round-trip through a JSONB column unchanged.
 
     JSONB rejects the NUL character in strings and keys, JSON has no NaN or
-    infinity, and some whole floats past 2**53 would come back as a different int; failing here names the offending path instead of a driver error deep
-    inside a transaction.
+    infinity, and some whole floats past 2**53 would come back as a different int.
+    Failing here names the offending path instead of a driver error deep inside a
+    transaction, or a version that reads back different from what was recorded.
     """
     if isinstance(value, str):
         if "\x00" in value:

@@ -7,7 +7,7 @@ a Kubernetes Event or a failed ``db upgrade`` never shows the password.
 
 from __future__ import annotations
 
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from sqlalchemy.engine import URL, make_url
 
@@ -47,11 +47,15 @@ def safe_url(url: str | URL) -> str:
     except Exception:
         # Without a parse there is no telling where the password is; show nothing of it.
         return "<unparsable database URL>"
+    # A placeholder of URL-safe characters, swapped for the mask after rendering,
+    # because the renderer would percent-encode "***" in a query.
+    placeholder = "turnoutmaskedpassword"
     query = {
-        key: (_MASK if key.lower() in _SECRET_QUERY_KEYS else value)
+        key: (placeholder if key.lower() in _SECRET_QUERY_KEYS else value)
         for key, value in parsed.query.items()
     }
-    return parsed.set(query=query).render_as_string(hide_password=True)
+    rendered = parsed.set(query=query).render_as_string(hide_password=True)
+    return rendered.replace(placeholder, _MASK)
 
 
 def passwords_in(url: str | URL) -> tuple[str, ...]:
@@ -70,7 +74,12 @@ def passwords_in(url: str | URL) -> tuple[str, ...]:
     for key, value in parsed.query.items():
         if key.lower() in _SECRET_QUERY_KEYS:
             found.extend([value] if isinstance(value, str) else value)
-    spellings = {form for secret in found if secret for form in (secret, quote_plus(secret))}
+    spellings = {
+        form
+        for secret in found
+        if secret
+        for form in (secret, quote(secret, safe=""), quote_plus(secret))
+    }
     # Longest first, so that a secret containing another is masked whole.
     return tuple(sorted(spellings, key=len, reverse=True))
 
