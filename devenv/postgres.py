@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 
 from devenv.procs import (
+    Process,
     ProcessRegistry,
     SubstrateError,
     free_port,
@@ -110,20 +111,90 @@ def _can_connect(conninfo: str) -> bool:
     return True
 
 
-def start_postgres(registry: ProcessRegistry) -> Postgres:
+@dataclass
+class PostgresServer:
+    """A private server this process started, which a test may stop and start again.
+
+    Restarting keeps the data directory and the port, so clients that hold the URL
+    can reconnect: this is how the versions store's outage handling is tested.
+    """
+
+    registry: ProcessRegistry
+    bin_dir: Path
+    user: str | None
+    root: Path
+    port: int
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the test database."""
+        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def admin_conninfo(self) -> str:
+        """libpq URL of the maintenance database, for CREATE/DROP DATABASE."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server on its data directory and wait until it accepts connections."""
+        if self.process is not None and self.process.alive():
+            return
+        self.process = self.registry.start(
+            "postgres",
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(self.root / "data"),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root / "sock"),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                # Durability is pointless for test data and fsync dominates small writes.
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                # Operators, test clients and concurrency tests each hold a few connections.
+                "-c",
+                "max_connections=200",
+            ],
+            self.root / "postgres.log",
+            cwd=self.root,
+            user=self.user,
+            # SIGINT is Postgres' "fast" shutdown: roll back clients and exit now.
+            stop_signal=signal.SIGINT,
+        )
+        wait_until(
+            "postgres to accept connections",
+            lambda: _can_connect(self.admin_conninfo),
+            timeout=READY_SECONDS,
+            watch=[self.process],
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown (clients are disconnected); returns once the server has exited."""
+        if self.process is not None:
+            self.process.stop()
+
+
+def start_postgres_server(registry: ProcessRegistry) -> PostgresServer:
     """initdb a fresh cluster, start it on a free loopback port, create the test database."""
     bin_dir = find_bin_dir()
     # Postgres will not run as root; drop to the package's account when we are root.
     user = SUPERUSER if os.geteuid() == 0 else None
     root = _scratch_dir(user)
     registry.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
-    data, sockets = root / "data", root / "sock"
 
     _run_as(
         user,
         [
             str(bin_dir / "initdb"),
-            f"--pgdata={data}",
+            f"--pgdata={root / 'data'}",
             f"--username={SUPERUSER}",
             "--auth=trust",  # loopback only, throwaway data
             "--encoding=UTF8",
@@ -133,48 +204,20 @@ def start_postgres(registry: ProcessRegistry) -> Postgres:
         ],
         cwd=root,
     )
-    _run_as(user, ["mkdir", "-m", "0700", str(sockets)], cwd=root)
+    _run_as(user, ["mkdir", "-m", "0700", str(root / "sock")], cwd=root)
 
-    port = free_port()
-    process = registry.start(
-        "postgres",
-        [
-            str(bin_dir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-k",
-            str(sockets),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            # Durability is pointless for test data and fsync dominates small writes.
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            # Operators, test clients and concurrency tests each hold a few connections.
-            "-c",
-            "max_connections=200",
-        ],
-        root / "postgres.log",
-        cwd=root,
-        user=user,
-        # SIGINT is Postgres' "fast" shutdown: roll back clients and exit now.
-        stop_signal=signal.SIGINT,
+    server = PostgresServer(
+        registry=registry, bin_dir=bin_dir, user=user, root=root, port=free_port()
     )
-    admin = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
-    wait_until(
-        "postgres to accept connections",
-        lambda: _can_connect(admin),
-        timeout=READY_SECONDS,
-        watch=[process],
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
+    server.start()
+    with psycopg.connect(server.admin_conninfo, autocommit=True) as conn:
         conn.execute(f'create database "{DATABASE}"')
-    return Postgres(url=f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}")
+    return server
+
+
+def start_postgres(registry: ProcessRegistry) -> Postgres:
+    """A fresh private server with the test database; see :func:`start_postgres_server`."""
+    return Postgres(url=start_postgres_server(registry).url)
 
 
 def session_postgres(registry: ProcessRegistry) -> Postgres:

@@ -298,13 +298,6 @@ class Reconciler:
         except KubeError as error:
             return self._apply_failed(previous, record, endpoint, engine_check, error)
         state = rollout_state(deployment, objects.config_hash)
-        base = dict(
-            current_version=record.number,
-            endpoint=endpoint,
-            replicas=state.ready_replicas,
-            config_valid=_OK_SPEC,
-            engine_available=engine_check,
-        )
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED:
                 with measure("db"):
@@ -320,7 +313,11 @@ class Reconciler:
                 progressing=Check(False, "RolloutComplete", state.message),
                 deployed_version=record.number,
                 events=tuple(events),
-                **base,
+                current_version=record.number,
+                endpoint=endpoint,
+                replicas=state.ready_replicas,
+                config_valid=_OK_SPEC,
+                engine_available=engine_check,
             ), None
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
@@ -349,7 +346,11 @@ class Reconciler:
             progressing=Check(True, "RollingOut", f"version {record.number}: {state.message}"),
             deployed_version=serving,
             events=tuple(events),
-            **base,
+            current_version=record.number,
+            endpoint=endpoint,
+            replicas=state.ready_replicas,
+            config_valid=_OK_SPEC,
+            engine_available=engine_check,
         ), ROLLOUT_POLL_SECONDS
 
     # --- failed rollouts ---

@@ -8,18 +8,21 @@ skipped integration suite looks exactly like a passing one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+import sqlalchemy
 from kubernetes import client as k8s_client
 from kubernetes.client import ApiException
 
 from devenv import binaries as binaries_module
 from devenv.binaries import REPO_ROOT
 from devenv.cluster import Cluster, start_cluster, wait_for_default_service_account
-from devenv.postgres import session_postgres
+from devenv.postgres import libpq_url, session_postgres
 from devenv.procs import ProcessRegistry
 
 # DNS-1123 labels are at most 63 characters; leave room for the random suffix.
@@ -77,6 +80,34 @@ def router_crd(cluster: Cluster) -> str:
         f"customresourcedefinition/{ROUTER_CRD_NAME}",
     )
     return ROUTER_CRD_NAME
+
+
+@pytest.fixture
+def empty_database_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of its own for one test, empty, on the session's server; dropped after.
+
+    Schema tests (migrations up and down) and store tests that count rows need a
+    database nobody else writes to.
+    """
+    with scratch_database(postgres_url, request.node.name) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, label: str) -> Iterator[str]:
+    """Create a uniquely named database on the server of ``server_url``; drop it after."""
+    base = sqlalchemy.engine.make_url(server_url)
+    slug = re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_")[:40]
+    name = f"t_{slug}_{secrets.token_hex(4)}"
+    admin = libpq_url(base.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            # FORCE (Postgres 13+) ends sessions a failed test left behind.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
