@@ -465,7 +465,7 @@ class Reconciler:
         self.cache.remember(applied)
         log.info(
             "applied",
-            extra={"kind": desired["kind"], "namespace": meta["namespace"], "name": meta["name"]},
+            extra={"kind": desired["kind"], "namespace": meta["namespace"], "object": meta["name"]},
         )
 
     async def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:

@@ -36,7 +36,7 @@ def build_settings(settings: OperatorSettings) -> BuildSettings:
     return BuildSettings(
         router_image=settings.router_image,
         image_pull_policy=settings.router_image_pull_policy,
-        plugins_dir=str(settings.plugins_dir),
+        plugins_dir=settings.router_plugins_dir,
         cluster_domain=settings.cluster_domain,
         progress_deadline_seconds=settings.progress_deadline_seconds,
     )

@@ -40,6 +40,14 @@ class OperatorSettings(BaseSettings):
             "name (Turing's PLUGINS_DIR). Also the path router pods get."
         ),
     )
+    router_plugins_dir: str = Field(
+        default="/app/plugins",
+        description=(
+            "Where router pods get the plugin binary (the emptyDir their initContainer fills). "
+            "Usually the same path as plugins_dir; they differ when the operator runs outside "
+            "the cluster."
+        ),
+    )
     router_image: str = Field(
         default="turnout:0.1.0", description="Image of the router containers."
     )
