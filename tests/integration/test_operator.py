@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from devenv.operator import wait_for
+from devenv.postgres import PostgresServer
 from tests.substrate.operator_fixtures import OperatorHarness
 
 pytestmark = pytest.mark.e2e
@@ -392,3 +394,62 @@ def test_plugin_down_then_back(operators: OperatorHarness) -> None:
     h.wait_deployed("demo", 2, timeout=120)
     assert [r["number"] for r in h.version_rows("demo")] == [1, 2]
     assert h.condition("demo", "EngineAvailable")["status"] == "True"
+
+
+def test_database_down_then_back_loses_and_duplicates_nothing(
+    operators: OperatorHarness, private_database: PostgresServer
+) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+
+    private_database.stop()
+    changed = copy.deepcopy(EXPERIMENT_CONFIG)
+    changed["experiments"].append({"id": "002", "name": "exp_2"})
+    h.patch_spec("demo", {"experimentEngine": {"config": changed}})
+    status = h.wait_status(
+        "demo",
+        lambda s: s.get("phase") == "Pending" and "database unavailable" in s.get("message", ""),
+        "Pending on the database",
+    )
+    assert status["deployedVersion"] == 1
+    assert h.condition("demo", "Ready")["reason"] == "PreviousVersionServing"
+    assert h.condition("demo", "Progressing")["reason"] == "DatabaseUnavailable"
+    assert "password" not in status["message"]
+
+    private_database.start()
+    h.wait_deployed("demo", 2, timeout=120)
+    rows = h.version_rows("demo")
+    assert [(r["number"], r["status"]) for r in rows] == [(1, "undeployed"), (2, "deployed")]
+    assert rows[1]["experiment_engine"]["config"] == changed
+
+
+def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
+    operators: OperatorHarness, private_database: PostgresServer
+) -> None:
+    h = operators
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "2"})
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+
+    private_database.stop()
+    # Deletion waits a few retries for the database, then lets the Router go.
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=90s")
+    assert h.router("demo") == {}
+    # Its children go by their ownerReferences (the garbage collector).
+    wait_for(
+        lambda: h.kubectl_json("get", "deployment", "demo-router") is None,
+        60,
+        "the Deployment garbage-collected",
+    )
+    warnings = [e for e in h.events("demo") if e["reason"] == "VersionsNotMarked"]
+    assert warnings and warnings[0]["type"] == "Warning"
+
+    private_database.start()
+    wait_for(
+        lambda: [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")],
+        60,
+        "the sweep to mark version 1 undeployed",
+        h.operator,
+    )

@@ -20,7 +20,7 @@ import pytest
 from devenv.cluster import Cluster
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG, GoPeers
 from devenv.operator import Engine, OperatorConfig, migrate, start_operator, wait_for
-from devenv.postgres import libpq_url
+from devenv.postgres import PostgresServer, libpq_url, start_postgres_server
 from devenv.procs import Process, ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
 
@@ -196,5 +196,21 @@ def operators(
     )
     try:
         yield harness
+    finally:
+        registry.stop_all()
+
+
+@pytest.fixture
+def private_database(operators: OperatorHarness) -> Iterator[PostgresServer]:
+    """A Postgres of the test's own, migrated, that the test may stop and start again.
+
+    The harness's operators use it instead of the session's database.
+    """
+    registry = ProcessRegistry()
+    try:
+        server = start_postgres_server(registry)
+        migrate(server.url)
+        operators.database_url = server.url
+        yield server
     finally:
         registry.stop_all()
