@@ -10,7 +10,7 @@ export TURNOUT_CACHE ?= $(HOME)/.cache/turnout
 .PHONY: help venv tools lint types contracts crds test test-fast demo bench clean
 
 help:
-	@echo "make demo   - the main job on this machine (today: the plugin host with the Go and Python example plugins)"
+	@echo "make demo   - the operator on a local control plane with the example plugin and a sample Router"
 	@echo "make test   - lint, types, import contracts and every test tier"
 	@echo "make bench  - benchmarks (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
