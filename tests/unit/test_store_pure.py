@@ -85,6 +85,8 @@ def test_json_values_that_round_trip_are_accepted(value: object) -> None:
     [
         ({"a": "x\x00"}, r"\$\.a"),
         ({"a\x00": 1}, r"\$\.<key>"),
+        ({"a": ["\ud800"]}, r"\$\.a\[0\]: .*not valid Unicode"),
+        ({"\udfff": 1}, r"\$\.<key>: .*not valid Unicode"),
         ({"a": [float("nan")]}, r"\$\.a\[0\]"),
         ({"a": float("inf")}, r"\$\.a"),
         ({"a": 4.180459390389019e16}, r"would come back as 41804593903890190"),

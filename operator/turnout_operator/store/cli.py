@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--database-url",
         default=None,
-        help=f"SQLAlchemy or libpq URL of the Postgres database (default: ${URL_ENV})",
+        help=(
+            f"SQLAlchemy or libpq URL of the Postgres database (default: ${URL_ENV}, "
+            "which is better for a URL with a password: other users can see command lines)"
+        ),
     )
     return parser
 

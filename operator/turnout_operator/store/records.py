@@ -75,14 +75,19 @@ class VersionRecord:
 def check_storable(value: Any, path: str = "$") -> None:
     """Raise ``ValueError`` if ``value`` cannot round-trip through a JSONB column unchanged.
 
-    JSONB rejects the NUL character in strings and keys, JSON has no NaN or
-    infinity, and some whole floats past 2**53 would come back as a different int.
+    JSONB rejects the NUL character and lone surrogates in strings and keys, JSON has
+    no NaN or infinity, and some whole floats past 2**53 would come back as a
+    different int.
     Failing here names the offending path instead of a driver error deep inside a
     transaction, or a version that reads back different from what was recorded.
     """
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError(f"{path}: JSON strings stored in Postgres cannot contain NUL")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which no UTF-8 text can carry
+            raise ValueError(f"{path}: the string is not valid Unicode text") from None
     elif isinstance(value, bool) or value is None or isinstance(value, int):
         return
     elif isinstance(value, float):
