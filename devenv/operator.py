@@ -119,8 +119,8 @@ def start_operator(
         TURNOUT_ROUTER_IMAGE=config.router_image,
         TURNOUT_LOG_FORMAT="json",
         TURNOUT_LIVENESS_PORT="0",
-        **dict(config.extra_env or {}),
     )
+    env.update(config.extra_env or {})
     return registry.start(
         name,
         [sys.executable, "-m", "turnout_operator"],
