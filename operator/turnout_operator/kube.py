@@ -185,22 +185,28 @@ class Kube:
     async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get_sync, ref)
 
-    def _patch_status_sync(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    def _patch_status_sync(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
         self.writes += 1
         ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
-        self._request(
+        result: dict[str, Any] = self._request(
             "PATCH",
             ref.path("status"),
             body={"status": status},
             content_type="application/merge-patch+json",
         )
+        return result
 
     async def patch_router_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None:
-        """Merge-patch the Router's status subresource (lists such as conditions are replaced)."""
+    ) -> dict[str, Any]:
+        """Merge-patch the Router's status subresource (lists such as conditions are replaced).
+
+        Returns the Router as written.
+        """
         with measure("api"):
-            await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
+            return await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
 
     def _router_uids_sync(self, namespaces: list[str]) -> set[str]:
         paths = (

@@ -14,13 +14,14 @@ would store them in the status).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 from typing import Any, cast
 
 import kopf
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.reconcile import RouterObject
 from turnout_operator.runtime import Runtime
 from turnout_operator.settings import OperatorSettings
@@ -32,6 +33,13 @@ log = logging.getLogger(__name__)
 FINALIZER = "turnout.dev/finalizer"
 DELETE_RETRIES = 6
 """Deletion waits for the database this many retries (retry_seconds apart), then lets go."""
+
+CHILD_SELECTORS = (
+    "configmaps",
+    "services",
+    "apps/deployments",
+    "autoscaling/horizontalpodautoscalers",
+)
 
 CHILD_KINDS = (
     ("", "v1", "configmaps"),
@@ -63,9 +71,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="turnout.dev", key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
-    # Watches reconnect on their own; a bounded server timeout keeps them fresh.
-    settings.watching.server_timeout = 300
+    settings.posting.reporting_component = "turnout"
+    settings.posting.reporting_instance = os.environ.get("HOSTNAME", "turnout-operator")
+    # Filter the children's watches on the server: without it kopf would list and watch
+    # every ConfigMap, Service, Deployment and HPA of the cluster and filter here.
+    for resource in CHILD_SELECTORS:
+        settings.watching.label_selectors[resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     memo.runtime = await Runtime.start(config, _post_event)
 
 
@@ -76,7 +87,23 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runtime.close()
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0)
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
+    """Until woken, stopped or `timeout` seconds have passed."""
+
+    async def until_stopped() -> None:
+        await stopped.wait()
+
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(until_stopped())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+# The loop finishes its pass when asked to stop (cancellation_backoff), and is cancelled
+# only if a pass takes longer than that: passes are idempotent, so either is safe.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=10.0, cancellation_timeout=5.0)
 async def router_loop(
     body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -96,19 +123,20 @@ async def router_loop(
                 log.exception("reconcile failed", extra={"namespace": namespace, "router": name})
                 delay = runtime.settings.retry_seconds
             timeout = delay if delay is not None else runtime.settings.resync_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+            await _sleep(wake, stopped, timeout)
     finally:
         runtime.wakers.unregister(namespace, name)
 
 
+# Event handlers are async so they run on the event loop: plain functions would run in
+# kopf's thread pool, where setting an asyncio.Event or touching the cache is unsafe.
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def router_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def router_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     meta = body.get("metadata", {})
     _runtime(memo).wakers.wake(meta.get("namespace", ""), meta.get("name", ""))
 
 
-def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     owner = runtime.cache.observe(type, dict(body))
     if owner is not None:
@@ -116,9 +144,7 @@ def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -
 
 
 for _group, _version, _plural in CHILD_KINDS:
-    kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": "turnout"})(
-        _child_event
-    )
+    kopf.on.event(_group, _version, _plural, labels={MANAGED_BY_LABEL: MANAGED_BY})(_child_event)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

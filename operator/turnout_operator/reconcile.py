@@ -89,6 +89,7 @@ class RouterObject:
     generation: int
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+    resource_version: str = ""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RouterObject:
@@ -100,6 +101,7 @@ class RouterObject:
             generation=int(meta.get("generation", 0) or 0),
             spec=dict(body.get("spec", {}) or {}),
             status=dict(body.get("status", {}) or {}),
+            resource_version=str(meta.get("resourceVersion", "")),
         )
 
     @property
@@ -117,6 +119,15 @@ class Stop:
 
     verdict: Verdict
     requeue: float | None
+
+
+def _revision(resource_version: str) -> int | None:
+    """A resourceVersion as a number, to tell an older body from a newer one.
+
+    Kubernetes calls resourceVersions opaque; the API server hands out etcd's revision,
+    a number that only grows. Where it is not a number, nothing is assumed.
+    """
+    return int(resource_version) if resource_version.isdigit() else None
 
 
 def now_rfc3339() -> str:
@@ -164,12 +175,17 @@ class Reconciler:
         self.post_event = post_event
         self.retry_seconds = retry_seconds
         self.clock = clock
+        # uid → (resourceVersion of our last status write, the status written). A pass woken
+        # before the watch delivers that write still holds an older body; it must build on
+        # what was written, or it would write again and repeat the transition Events.
+        self._written: dict[str, tuple[int, RouterStatus]] = {}
+        self._missing_before: set[str] = set()
 
     # --- the pass ---
 
     async def reconcile(self, router: RouterObject) -> float | None:
         """One pass. Returns seconds until the next pass is due (None: on change or resync)."""
-        previous = previous_status(router.status)
+        previous = self._previous(router)
         with pass_timings() as timings:
             verdict, requeue = await self._decide(router, previous)
             changed = await self._publish(router, previous, verdict)
@@ -614,6 +630,15 @@ class Reconciler:
 
     # --- status and Events ---
 
+    def _previous(self, router: RouterObject) -> RouterStatus:
+        written = self._written.get(router.uid)
+        if written is not None:
+            seen = _revision(router.resource_version)
+            if seen is not None and seen < written[0]:
+                return written[1]  # the body predates our last write
+            del self._written[router.uid]
+        return previous_status(router.status)
+
     async def _publish(
         self, router: RouterObject, previous: RouterStatus, verdict: Verdict
     ) -> bool:
@@ -621,7 +646,12 @@ class Reconciler:
         new = build_status(previous, verdict, router.generation, self.clock())
         changed = not same_status(previous, new)
         if changed:
-            await self.kube.patch_router_status(router.namespace, router.name, status_body(new))
+            stored = await self.kube.patch_router_status(
+                router.namespace, router.name, status_body(new)
+            )
+            revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
+            if revision is not None:
+                self._written[router.uid] = (revision, new)
         for event in (*verdict.events, *transition_events(previous, new)):
             self.post_event(router, event)
         return changed
@@ -630,13 +660,23 @@ class Reconciler:
 
     async def finalize(self, router: RouterObject) -> None:
         """The Router is being deleted: its versions stop being deployed (children go by GC)."""
+        self._written.pop(router.uid, None)
         await self.store.mark_undeployed(router.ref)
 
     async def sweep(self, live_uids: set[str]) -> int:
-        """Mark undeployed the versions of Routers deleted while the database was down."""
+        """Mark undeployed the versions of Routers deleted while the database was down.
+
+        A Router must be missing from two sweeps in a row: the listing comes from the API
+        server's watch cache, which may not have caught up with a Router just created.
+        """
         swept = 0
+        missing = set()
         for ref in await self.store.known_routers():
-            if ref.uid not in live_uids:
+            if ref.uid in live_uids:
+                continue
+            missing.add(ref.uid)
+            if ref.uid in self._missing_before:
                 await self.store.mark_undeployed(ref)
                 swept += 1
+        self._missing_before = missing
         return swept

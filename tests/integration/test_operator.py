@@ -114,7 +114,14 @@ def test_router_is_deployed_with_plugin_init_container_and_a_version_row(
     assert rows[0]["experiment_engine"]["pluginImage"] == "example.org/turnout/plugin:dev"
 
     reasons = [e["reason"] for e in h.events("demo")]
-    assert "VersionCreated" in reasons and "VersionDeployed" in reasons
+    # One Event per step: a pass that ran before our own status write came back through
+    # the watch must not post the transitions again.
+    for reason in ("VersionCreated", "VersionDeployed", "Deployed"):
+        assert reasons.count(reason) == 1, reasons
+    assert all(
+        e["source"].get("component") == "turnout" or e.get("reportingComponent") == "turnout"
+        for e in h.events("demo")
+    )
 
 
 def test_config_change_makes_version_2_and_revert_reuses_version_1(
