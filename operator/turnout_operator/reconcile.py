@@ -339,14 +339,6 @@ class Reconciler:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
             restored = await self._restore_deployed(router, exclude=record.number)
-            events.append(
-                Event(
-                    "Warning",
-                    "RolloutFailed",
-                    f"version {record.number}: {state.message}"
-                    + (f"; restored version {restored.number}" if restored else ""),
-                )
-            )
             return self._failed_verdict(
                 record.number, state.message, restored, previous, endpoint, engine_check, events
             ), None

@@ -23,10 +23,27 @@ _QUIET_AT_FIRST = frozenset(
     }
 )
 
-# Conditions whose False means trouble; the others' False is just "not yet".
-_PROBLEM_WHEN_FALSE = frozenset(
-    {ConditionType.CONFIG_VALID, ConditionType.ENGINE_AVAILABLE, ConditionType.READY}
+PROBLEM_REASONS = frozenset(
+    {
+        "InvalidSpec",
+        "UnknownEngine",
+        "ExperimentConfigInvalid",
+        "EngineError",
+        "EngineUnavailable",
+        "PluginDown",
+        "DatabaseUnavailable",
+        "RolloutFailed",
+        "ApplyFailed",
+    }
 )
+"""Reasons a user must act on (or wait out): their Events are Warnings."""
+
+_EVENT_ORDER = {
+    ConditionType.CONFIG_VALID: 0,
+    ConditionType.ENGINE_AVAILABLE: 1,
+    ConditionType.PROGRESSING: 2,
+    ConditionType.READY: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -115,10 +132,16 @@ def status_body(status: RouterStatus) -> dict[str, Any]:
 
 
 def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
-    """An Event for each condition whose status or reason changed, and for a new phase."""
+    """An Event for each condition whose status or reason changed.
+
+    The most specific condition speaks first (ConfigValid, EngineAvailable, Progressing,
+    Ready), and a reason already told in this batch is not told again: an unknown engine
+    is one Warning, not one per condition it turns False.
+    """
     events: list[Event] = []
+    told: set[str] = set()
     old = {condition.type: condition for condition in previous.conditions}
-    for condition in new.conditions:
+    for condition in sorted(new.conditions, key=lambda c: _EVENT_ORDER.get(c.type, 99)):
         before = old.get(condition.type)
         if before is not None and (before.status, before.reason) == (
             condition.status,
@@ -127,9 +150,10 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
             continue
         if before is None and (condition.type, condition.status) in _QUIET_AT_FIRST:
             continue  # a new Router's healthy or idle condition is no news
-        problem = condition.status == "False" and condition.type in _PROBLEM_WHEN_FALSE
-        if condition.type == ConditionType.READY and condition.status == "False":
-            problem = condition.reason not in ("Deploying", "Suspended", "Pending")
+        if condition.reason in told:
+            continue
+        told.add(condition.reason)
+        problem = condition.reason in PROBLEM_REASONS and condition.status != "True"
         events.append(
             Event(
                 type="Warning" if problem else "Normal",

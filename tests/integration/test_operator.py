@@ -330,7 +330,7 @@ def test_delete_marks_versions_undeployed_and_children_go(operators: OperatorHar
     h.start()
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
-    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=180s")
     assert h.router("demo") == {}
     assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")]
 

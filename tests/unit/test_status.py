@@ -112,8 +112,42 @@ def test_ready_false_while_deploying_is_not_a_warning() -> None:
     )
     status = build_status(RouterStatus(), deploying, 1, T0)
     assert [(e.type, e.reason) for e in transition_events(RouterStatus(), status)] == [
-        ("Normal", "Deploying"),
         ("Normal", "RollingOut"),
+        ("Normal", "Deploying"),
+    ]
+
+
+def test_one_event_per_reason_from_the_most_specific_condition() -> None:
+    unknown = Verdict(
+        phase=Phase.FAILED,
+        message="engine 'x' is not configured",
+        ready=Check(False, "UnknownEngine", "engine 'x' is not configured"),
+        progressing=Check(False, "UnknownEngine", "fix the spec"),
+        config_valid=Check(False, "UnknownEngine", "engine 'x' is not configured"),
+        engine_available=Check(None, "NotChecked"),
+    )
+    status = build_status(RouterStatus(), unknown, 1, T0)
+    events = transition_events(RouterStatus(), status)
+    assert [(e.type, e.reason, e.message) for e in events] == [
+        ("Warning", "UnknownEngine", "ConfigValid=False: engine 'x' is not configured"),
+        ("Normal", "NotChecked", "EngineAvailable=Unknown"),
+    ]
+
+
+def test_a_failed_rollout_is_a_warning_even_while_the_old_version_serves() -> None:
+    first = build_status(RouterStatus(), deployed(), 1, T0)
+    failed = Verdict(
+        phase=Phase.FAILED,
+        message="version 2 failed",
+        ready=Check(True, "PreviousVersionServing", "version 1 serves"),
+        progressing=Check(False, "RolloutFailed", "version 2 failed"),
+        config_valid=Check(True, "SpecValid"),
+        engine_available=Check(True, "PluginRunning"),
+    )
+    events = transition_events(first, build_status(first, failed, 2, T1))
+    assert [(e.type, e.reason) for e in events] == [
+        ("Warning", "RolloutFailed"),
+        ("Normal", "PreviousVersionServing"),
     ]
 
 
