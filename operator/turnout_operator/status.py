@@ -38,7 +38,7 @@ PROBLEM_REASONS = frozenset(
 )
 """Reasons a user must act on (or wait out): their Events are Warnings."""
 
-_EVENT_ORDER = {
+_EVENT_ORDER: dict[str, int] = {
     ConditionType.CONFIG_VALID: 0,
     ConditionType.ENGINE_AVAILABLE: 1,
     ConditionType.PROGRESSING: 2,
