@@ -17,7 +17,8 @@ import pytest
 
 from devenv.operator import wait_for
 from devenv.postgres import PostgresServer
-from tests.substrate.operator_fixtures import OperatorHarness
+from devenv.operator import Engine
+from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 
 pytestmark = pytest.mark.e2e
 
@@ -201,6 +202,31 @@ def test_unknown_engine_is_reported_on_the_router(operators: OperatorHarness) ->
     assert status.get("deployedVersion") is None
     assert h.version_rows("demo") == []
     assert deployment(h, "demo") == {}
+
+
+def test_engine_options_never_reach_logs_status_events_or_configmaps(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    secret = "passkey-7f3c9e1d2b"
+    options = {**ENGINE_OPTIONS, "client": {"id": "1", "username": "a", "passkey": secret}}
+    h.start(Engine(name="hardcoded", binary=h.python_plugin, options=options))
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    bad = copy.deepcopy(EXPERIMENT_CONFIG)
+    bad["variables"]["config"][0]["field_source"] = "cookie"
+    h.patch_spec("demo", {"experimentEngine": {"config": bad}})
+    h.wait_status("demo", lambda s: s.get("phase") == "Failed", "Failed")
+    seen = {
+        "operator log": h.operator.log_path.read_text(),
+        "status": json.dumps(h.router("demo")),
+        "events": json.dumps(h.events("demo")),
+        "configmaps": json.dumps(h.kubectl_json("get", "configmaps")),
+        "versions": json.dumps(h.version_rows("demo")),
+    }
+    for where, text in seen.items():
+        assert secret not in text, where
+    assert "manager configured" in seen["operator log"]  # the plugin's own log lines are there
 
 
 def test_nop_engine_and_go_plugin_engine(operators: OperatorHarness) -> None:
