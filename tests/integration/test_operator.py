@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from devenv.operator import wait_for
+from devenv.operator import Engine, wait_for
 from devenv.postgres import PostgresServer
-from devenv.operator import Engine
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 
 pytestmark = pytest.mark.e2e
