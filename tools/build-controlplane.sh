@@ -91,6 +91,16 @@ mkdir -p "$work/bin" "$work/stats"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:--p=2} -buildvcs=false"
 
+# True once process $1 has exited, false if it still runs after $2 seconds.
+wait_for_exit() {
+  local pid=$1 seconds=$2
+  for ((i = 0; i < seconds; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 1
+  done
+  ! kill -0 "$pid" 2>/dev/null
+}
+
 # Runs one `go build` in a tools module, recording wall time and peak memory.
 # `out` is the bin dir (several packages) or a file path (one package).
 build_group() {
@@ -100,8 +110,13 @@ build_group() {
   local timer=()
   [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -v -o "$work/stats/$group.time")
   local started=$SECONDS
-  (cd "$modules/$group" && "${timer[@]}" go build -trimpath -ldflags "$ldflags" -o "$out" "$@") \
-    || die "go build failed for $group (module $modules/$group)"
+  (cd "$modules/$group" && "${timer[@]}" go build -trimpath -ldflags "$ldflags" -o "$out" "$@") &
+  local build=$!
+  # A cold build of Kubernetes takes minutes: say it is still going, rather than go quiet.
+  while ! wait_for_exit "$build" 30; do
+    echo "  ... still building $group ($((SECONDS - started)) s; the first build takes several minutes)" >&2
+  done
+  wait "$build" || die "go build failed for $group (module $modules/$group)"
   local peak="unknown"
   if [[ -f $work/stats/$group.time ]]; then
     peak="$(awk -F': ' '/Maximum resident set size/ { printf "%.0f MiB", $2 / 1024 }' "$work/stats/$group.time")"
