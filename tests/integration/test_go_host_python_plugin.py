@@ -24,7 +24,14 @@ from devenv.gopeers import (
     GoPeers,
 )
 from devenv.zipapp import build_hardcoded_plugin
-from plugin_host import PluginClient, PluginConfig
+from plugin_host import PluginClient, PluginConfig, RemoteError
+from tests.allocation_reference import (
+    EDGE_TRAFFIC,
+    NO_VARIANT,
+    TURING_TRAFFIC,
+    edge_cases,
+    runner_config,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -123,10 +130,10 @@ def test_register_metrics_collector_dials_back_the_go_host(
     assert [answer["ok"] for answer in answers] == [True, True, True], answers
 
 
-def unit_script(units: list[int]) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = [
-        {"call": "runner.Configure", "arg_text": HARDCODED_RUNNER_CONFIG_TEXT}
-    ]
+def unit_script(
+    units: list[int], config: str = HARDCODED_RUNNER_CONFIG_TEXT
+) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = [{"call": "runner.Configure", "arg_text": config}]
     calls += [
         {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {"client": {"id": unit}}}}
         for unit in units
@@ -144,6 +151,74 @@ def test_random_units_get_the_same_treatments_from_both_plugins(
     assert from_python == from_go
     names = {answer["result"]["Name"] for answer in from_go[1:]}
     assert names == {"control", "treatment-1"}  # both branches of the allocation are exercised
+
+
+EDGE_CONFIGS = pytest.mark.parametrize(
+    "traffic", [TURING_TRAFFIC, EDGE_TRAFFIC], ids=["turing-shares", "float32-edge-shares"]
+)
+
+
+@EDGE_CONFIGS
+def test_go_host_gets_the_same_treatments_on_every_variant_edge(
+    gopeers: GoPeers, python_plugin: str, traffic: dict[str, float]
+) -> None:
+    # Units in each variant's last bucket and the buckets on either side, found
+    # with a reference written apart from the plugin; Go's plugin is the judge.
+    cases = edge_cases(traffic)
+    script = unit_script([unit for _, unit, _ in cases], runner_config(traffic))
+    from_go = run_go_host(gopeers, str(gopeers.hardcoded_plugin), script)
+    from_python = run_go_host(gopeers, python_plugin, script)
+    expected = [
+        {"ok": False, "error": NO_VARIANT}
+        if name is None
+        else {"ok": True, "name": name, "config_text": json.dumps({"variant": name})}
+        for _, _, name in cases
+    ]
+
+    def answers(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        assert raw[0]["ok"], raw[0]  # Configure
+        return [
+            {"ok": False, "error": answer["error"]}
+            if not answer["ok"]
+            else {
+                "ok": True,
+                "name": answer["result"]["Name"],
+                "config_text": answer["config_text"],
+            }
+            for answer in raw[1:]
+        ]
+
+    assert answers(from_go) == expected
+    assert answers(from_python) == expected
+    assert from_python == from_go
+
+
+@EDGE_CONFIGS
+async def test_python_host_gets_the_same_treatments_on_every_variant_edge(
+    gopeers: GoPeers, python_plugin: str, traffic: dict[str, float]
+) -> None:
+    cases = edge_cases(traffic)
+
+    async def treatments(path: str) -> list[str | None]:
+        async with await PluginClient.start(PluginConfig(path=path)) as plugin:
+            runner = await plugin.runner()
+            await runner.configure(runner_config(traffic).encode())
+            names: list[str | None] = []
+            for _, unit, _ in cases:
+                payload = json.dumps({"client": {"id": unit}}).encode()
+                try:
+                    treatment = await runner.get_treatment_for_request({}, payload)
+                except RemoteError as exc:
+                    assert exc.message == NO_VARIANT
+                    names.append(None)
+                else:
+                    assert treatment.config == json.dumps({"variant": treatment.name}).encode()
+                    names.append(treatment.name)
+            return names
+
+    expected = [name for _, _, name in cases]
+    assert await treatments(str(gopeers.hardcoded_plugin)) == expected
+    assert await treatments(python_plugin) == expected
 
 
 async def test_python_host_sees_the_same_treatments_from_both_plugins(

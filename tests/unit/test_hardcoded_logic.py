@@ -24,6 +24,13 @@ from hardcoded.gojson import EngineError  # noqa: E402
 from hardcoded.runner import treatment_for_request  # noqa: E402
 
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG  # noqa: E402
+from tests.allocation_reference import (  # noqa: E402
+    EDGE_TRAFFIC,
+    NO_VARIANT,
+    TURING_TRAFFIC,
+    edge_cases,
+    runner_config,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -206,6 +213,20 @@ def test_float64_would_differ_for_0_5005() -> None:
 def test_allocation_boundaries(bucket: int, expected: str) -> None:
     shares = [("a", gojson.parse_float32("0.5005")), ("b", gojson.parse_float32("0.4995"))]
     assert cfg.allocate(bucket, shares) == expected
+
+
+@pytest.mark.parametrize("traffic", [TURING_TRAFFIC, EDGE_TRAFFIC], ids=["turing", "edges"])
+def test_units_on_and_next_to_every_variant_edge(traffic: dict[str, float]) -> None:
+    # Units found with the separately written reference; the whole request path.
+    config = runner_config(traffic).encode()
+    for bucket, unit, expected in edge_cases(traffic):
+        answer = treatment(config, json.dumps({"client": {"id": unit}}).encode())
+        if expected is None:
+            assert answer == NO_VARIANT, bucket
+        else:
+            assert answer == ("exp_edges", expected, json.dumps({"variant": expected}).encode()), (
+                bucket
+            )
 
 
 def test_allocation_falls_through_when_shares_do_not_reach_the_bucket() -> None:
