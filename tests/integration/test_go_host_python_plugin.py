@@ -118,7 +118,98 @@ def test_every_method_answers_exactly_like_the_go_plugin(
     assert not by_call[10]["ok"] and not by_call[20]["ok"]
 
 
-def test_register_metrics_collector_dials_back_the_go_host(
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+
+
+def run_go_host_events(
+    gopeers: GoPeers, plugin: str, script: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every line the Go host prints, call answers and collector events alike, in order."""
+    lines = "".join(json.dumps(call) + "\n" for call in script)
+    completed = subprocess.run(
+        [
+            str(gopeers.plugin_host),
+            *("--plugin", plugin, "--timeout", "20s", "--connect", "broker"),
+            *("call", "--script", "-"),
+        ],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def metrics_plugin(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # The Go host starts a plugin with no arguments: a script that runs ours.
+    launcher = tmp_path_factory.mktemp("plugins") / "metrics-plugin"
+    launcher.write_text(f"#!/bin/sh\nexec {sys.executable} {PLUGINS / 'metrics_plugin.py'}\n")
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def test_python_plugin_dials_back_the_go_hosts_collector_and_its_calls_arrive(
+    gopeers: GoPeers, metrics_plugin: str
+) -> None:
+    script = [
+        {"call": "runner.RegisterMetricsCollector"},
+        {"call": "runner.GetTreatmentForRequest", "arg": {"payload": {}}},
+    ]
+    lines = run_go_host_events(gopeers, metrics_plugin, script)
+    for line in lines:
+        line.pop("us", None)
+        if isinstance(line.get("request"), dict):
+            line["request"].pop("ElapsedMs", None)  # depends on the clock
+    # What the Go host's collector and registration helper received, as Go printed it.
+    assert lines == [
+        {
+            "event": "helper.Register",
+            "request": [
+                {
+                    "Name": "treatments_total",
+                    "Type": "counter",
+                    "Description": "Treatments given",
+                    "Labels": ["experiment", "treatment"],
+                    "Buckets": None,
+                },
+                {
+                    "Name": "latency_ms",
+                    "Type": "histogram",
+                    "Description": "",
+                    "Labels": ["experiment"],
+                    "Buckets": [0.5, 1, 2.5],
+                },
+            ],
+        },
+        {
+            "event": "collector.RecordGauge",
+            "request": {"Key": "ready", "Value": 0.25, "Labels": {"plugin": "metrics"}},
+        },
+        {"i": 0, "call": "runner.RegisterMetricsCollector", "ok": True, "result": None},
+        {
+            "event": "collector.Inc",
+            "request": {"Key": "treatments_total", "Labels": {"experiment": "e", "treatment": "t"}},
+        },
+        {
+            "event": "collector.MeasureDurationMsSince",
+            "request": {
+                "Key": "latency_ms",
+                "Starttime": "2031-07-08T09:10:11.123456+05:30",
+                "Labels": {"experiment": "e"},
+            },
+        },
+        {
+            "i": 1,
+            "call": "runner.GetTreatmentForRequest",
+            "ok": True,
+            "result": {"ExperimentName": "e", "Name": "t", "Config": {}},
+            "config_text": "{}",
+        },
+    ]
+
+
+def test_hardcoded_python_plugin_accepts_the_go_hosts_collector(
     gopeers: GoPeers, python_plugin: str
 ) -> None:
     script = [
