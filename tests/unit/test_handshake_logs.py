@@ -14,7 +14,7 @@ from plugin_host.handshake import (
     negotiate_version,
     parse_handshake,
 )
-from plugin_host.logs import StderrClassifier, parse_log_line
+from plugin_host.logs import PluginLogLine, StderrClassifier, parse_log_line
 from plugin_host.server import HclogFormatter
 
 pytestmark = pytest.mark.unit
@@ -59,9 +59,12 @@ def test_hclog_json_line() -> None:
         '{"@level":"warn","@message":"slow","@timestamp":"2026-11-28T03:59:08.071025Z",'
         '"@module":"hardcoded","unit":"42"}'
     )
-    assert parsed.level == logging.WARNING
-    assert parsed.message == "slow"
-    assert parsed.fields["@module"] == "hardcoded" and parsed.fields["unit"] == "42"
+    # As go-plugin's host: every other key is a field, and the timestamp is kept as one.
+    assert parsed == PluginLogLine(
+        logging.WARNING,
+        "slow",
+        {"@module": "hardcoded", "unit": "42", "timestamp": "2026-11-28T03:59:08.071025Z"},
+    )
 
 
 def test_json_with_bad_timestamp_is_plain_text() -> None:
@@ -72,8 +75,7 @@ def test_json_with_bad_timestamp_is_plain_text() -> None:
 
 def test_unknown_level_keeps_whole_line_at_debug() -> None:
     line = '{"@level":"loud","@message":"x","@timestamp":"2026-11-28T03:59:08.071025+05:30"}'
-    assert parse_log_line(line) == parse_log_line(line)
-    assert parse_log_line(line).level == logging.DEBUG and parse_log_line(line).message == line
+    assert parse_log_line(line) == PluginLogLine(logging.DEBUG, line, {})
 
 
 @pytest.mark.parametrize(
