@@ -134,3 +134,76 @@ def test_loopback_tcp_addresses_are_accepted(address: str, expected: tuple[str, 
 def test_other_tcp_addresses_are_refused(address: str) -> None:
     with pytest.raises(ProtocolError):
         loopback_tcp_address(address)
+
+
+def test_only_the_line_ending_is_stripped() -> None:
+    assert parse_log_line("plain text\r\n") == PluginLogLine(logging.DEBUG, "plain text")
+    assert parse_log_line("[INFO] spaced  \n") == PluginLogLine(logging.INFO, "spaced  ")
+    assert parse_log_line("\n  box X\n") == PluginLogLine(logging.DEBUG, "\n  box X")
+
+
+def test_json_line_without_a_message_has_an_empty_one() -> None:
+    line = '{"@level":"info","@timestamp":"2026-11-28T03:59:08.071025Z"}'
+    assert parse_log_line(line) == PluginLogLine(
+        logging.INFO, "", {"timestamp": "2026-11-28T03:59:08.071025Z"}
+    )
+
+
+def test_lines_after_a_go_fatal_error_are_errors_with_their_text() -> None:
+    classifier = StderrClassifier()
+    fatal = "fatal error: all goroutines are asleep - deadlock!"
+    assert classifier.classify(fatal) == PluginLogLine(logging.ERROR, fatal)
+    assert classifier.classify("goroutine 1 [chan receive]:") == PluginLogLine(
+        logging.ERROR, "goroutine 1 [chan receive]:"
+    )
+    assert StderrClassifier().classify("Fatal Error: not Go's") == PluginLogLine(
+        logging.DEBUG, "Fatal Error: not Go's"
+    )
+
+
+def protocol_error(call: object, *args: str) -> str:
+    assert callable(call)
+    with pytest.raises(ProtocolError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def test_handshake_error_texts() -> None:
+    assert protocol_error(parse_handshake, "hello") == "unrecognized remote plugin message: 'hello'"
+    exactly_200 = "x" * 200
+    assert protocol_error(parse_handshake, exactly_200) == (
+        f"unrecognized remote plugin message: {exactly_200!r}"
+    )
+    assert protocol_error(parse_handshake, "y" * 199 + "zz") == (
+        f"unrecognized remote plugin message: {'y' * 199 + 'z' + '...'!r}"
+    )
+    assert protocol_error(parse_handshake, "1|1|unix||netrpc|") == (
+        "empty address in plugin handshake"
+    )
+    assert protocol_error(parse_handshake, "1|1|udp|/p|netrpc|") == (
+        "unknown address type 'udp' in plugin handshake"
+    )
+    assert protocol_error(parse_handshake, "1|1|unix|/p|grpc") == (
+        "plugin speaks 'grpc'; only netrpc is supported"
+    )
+
+
+def test_handshake_fields_four_five_and_six() -> None:
+    assert parse_handshake("1|1|tcp|127.0.0.1:1234|netrpc|") == Handshake(
+        1, 1, "tcp", "127.0.0.1:1234", "netrpc", ""
+    )
+    assert parse_handshake("1|1|unix|/p|netrpc") == Handshake(1, 1, "unix", "/p", "netrpc", "")
+    assert parse_handshake("1|1|unix|/p||CERT") == Handshake(1, 1, "unix", "/p", "netrpc", "CERT")
+
+
+def test_tcp_address_error_texts_and_port_range() -> None:
+    assert loopback_tcp_address("127.0.0.1:65535") == ("127.0.0.1", 65535)
+    assert protocol_error(loopback_tcp_address, "127.0.0.1:65536") == (
+        "bad tcp address '127.0.0.1:65536' in plugin handshake"
+    )
+    assert protocol_error(loopback_tcp_address, "10.0.0.1:80") == (
+        "plugin handshake names '10.0.0.1:80'; only loopback addresses are dialed"
+    )
+    assert protocol_error(loopback_tcp_address, "localhost:80") == (
+        "plugin handshake names 'localhost:80'; only loopback addresses are dialed"
+    )

@@ -722,3 +722,55 @@ def test_validation_lists_every_failure_like_go_playground_validator() -> None:
 def test_sample_experiment_config_is_valid() -> None:
     options = cfg.parse_manager_config(SAMPLE_OPTIONS)
     validation.validate_experiment_config(options.engine, SAMPLE_EXPERIMENT_CONFIG)
+
+
+def test_experiment_summary_keeps_the_manager_fields() -> None:
+    manager_config = dict(HARDCODED_MANAGER_CONFIG)
+    manager_config["experiments"] = [
+        {**HARDCODED_MANAGER_CONFIG["experiments"][0], "client_id": "c1"}
+    ]
+    [experiment] = cfg.parse_manager_config(json.dumps(manager_config).encode()).experiments
+    assert experiment.summary() == cfg.Experiment(
+        "001", "exp_1", "c1", [cfg.Variant("control"), cfg.Variant("treatment-1")]
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Go on amd64 (checked with go1.26): uint32(v) is 0 at and beyond the int64
+    # range, even where the low 32 bits of the integer would not be.
+    [-(2.0**63), 2.0**63, -(2.0**63) - 2048.0, 2.0**63 + 2048.0, 2.0**64, 1e300],
+)
+def test_go_uint32_is_zero_outside_int64(value: float) -> None:
+    assert cfg.go_uint32(value) == 0
+
+
+def test_experiments_sharing_an_id_share_the_last_ones_variant_order() -> None:
+    # What the Go plugin answers (checked through the Go host): the first
+    # experiment walks the second's variant, which it lacks: traffic 0, no config.
+    segmenter = {"name": "client_id", "source": "payload", "value": "client.id"}
+    config = json.dumps(
+        {
+            "experiments": [
+                {
+                    "id": "1",
+                    "name": "first",
+                    "segmentation_configuration": segmenter,
+                    "variants_configuration": {
+                        "a": {"traffic": 1.0, "treatment_configuration": {"v": "a"}}
+                    },
+                },
+                {
+                    "id": "1",
+                    "name": "second",
+                    "segmentation_configuration": segmenter,
+                    "variants_configuration": {
+                        "b": {"traffic": 1.0, "treatment_configuration": {"v": "b"}}
+                    },
+                },
+            ]
+        }
+    ).encode()
+    # 232 hashes to bucket 0, 1993 to 8499.
+    assert treatment(config, b'{"client": {"id": 232}}') == ("first", "b", None)
+    assert treatment(config, b'{"client": {"id": 1993}}') == ("second", "b", b'{"v": "b"}')
