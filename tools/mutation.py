@@ -182,7 +182,9 @@ def main() -> int:
         counts.setdefault(name, Counter())
 
     summary = {}
-    print(f"\n{'module':<34} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>4} {'no test':>7} {'other':>5} {'score':>6}")
+    print(
+        f"\n{'module':<34} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>4} {'no test':>7} {'other':>5} {'score':>6}"
+    )
     for module, count in sorted(counts.items()):
         total = sum(count.values())
         other = total - sum(count[k] for k in ("killed", "equivalent", "survived", "no tests"))

@@ -108,6 +108,9 @@ type WithRaw struct {
 	Raw json.RawMessage
 }
 
+// Inner travels inside interface values, so gob must know it by name ("main.Inner").
+func init() { gob.Register(Inner{}) }
+
 // ----- types accepted by decode -----
 
 var types = map[string]func() interface{}{
@@ -119,6 +122,7 @@ var types = map[string]func() interface{}{
 	"uint64":                        func() interface{} { return new(uint64) },
 	"float32":                       func() interface{} { return new(float32) },
 	"float64":                       func() interface{} { return new(float64) },
+	"complex128":                    func() interface{} { return new(complex128) },
 	"string":                        func() interface{} { return new(string) },
 	"[]byte":                        func() interface{} { return new([]byte) },
 	"[]int":                         func() interface{} { return new([]int) },
@@ -281,6 +285,17 @@ func cases() []gcase {
 		one("struct_iface_nil", "WithIface", WithIface{}),
 		one("struct_iface_string", "WithIface", WithIface{V: "x"}),
 		one("struct_iface_int", "WithIface", WithIface{V: 42}),
+		one("struct_iface_negative_int", "WithIface", WithIface{V: -300}),
+		one("struct_iface_uint", "WithIface", WithIface{V: uint(7)}),
+		one("struct_iface_float", "WithIface", WithIface{V: 2.5}),
+		one("struct_iface_bool", "WithIface", WithIface{V: true}),
+		one("struct_iface_bytes", "WithIface", WithIface{V: []byte{1, 2}}),
+		one("struct_iface_complex", "WithIface", WithIface{V: complex(1, -2)}),
+		one("struct_iface_slice", "WithIface", WithIface{V: []int{5, -5}}),
+		one("struct_iface_struct", "WithIface", WithIface{V: Inner{B: "in", C: []int{1}}}),
+		one("struct_iface_zero_struct", "WithIface", WithIface{V: Inner{}}),
+		one("complex", "complex128", complex(1.5, -17)),
+		one("complex_zero", "complex128", complex(0, 0)),
 		one("time_utc", "time.Time", t0),
 		one("time_offset_0530", "time.Time", time.Date(2024, 1, 2, 8, 34, 5, 0, ist)),
 		one("time_offset_negative", "time.Time", time.Date(1999, 12, 31, 20, 30, 0, 1, westZone)),
@@ -356,6 +371,8 @@ func cases() []gcase {
 		gcase{"multi_helper_register_call", []string{"rpc.Request", "[]instrumentation.Metric"}, []interface{}{
 			rpc.Request{ServiceMethod: "Plugin.Register"}, metricList}},
 		gcase{"multi_ints", []string{"int", "int", "int"}, []interface{}{0, -1, math.MaxInt64}},
+		gcase{"multi_iface_struct_twice", []string{"WithIface", "WithIface"}, []interface{}{
+			WithIface{V: Inner{B: "first"}}, WithIface{V: Inner{C: []int{2}}}}},
 	)
 	return cs
 }
