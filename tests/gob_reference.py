@@ -44,6 +44,7 @@ SCHEMAS: dict[str, gob.GoType] = {
     "uint64": gob.UINT,
     "float32": gob.FLOAT,
     "float64": gob.FLOAT,
+    "complex128": gob.COMPLEX,
     "string": gob.STRING,
     "[]byte": gob.BYTES,
     "json.RawMessage": gob.BYTES,
