@@ -75,6 +75,7 @@ SCHEMAS: dict[str, gob.GoType] = {
     "rpcrunner.IncRequest": wire.INC_REQUEST,
     "rpcrunner.RecordGaugeRequest": wire.RECORD_GAUGE_REQUEST,
     "rpcrunner.MeasureDurationMsSinceRequest": wire.MEASURE_DURATION_REQUEST,
+    "WithTime": gob.Struct("WithTime", (gob.Field("T", gob.TIME),)),
     "instrumentation.Metric": wire.METRIC,
     "[]instrumentation.Metric": wire.METRICS,
 }

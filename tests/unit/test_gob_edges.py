@@ -4,11 +4,14 @@ author reads when a value does not decode)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from plugin_host import gob, wire
+from tests.gob_reference import load_fixture
 
 pytestmark = pytest.mark.unit
 
@@ -277,3 +280,248 @@ def test_encoding_the_wrong_python_type(gotype: gob.GoType, value: Any, text: st
 def test_bool_false_and_complex_bytes() -> None:
     assert encoded(gob.BOOL, False).hex(" ") == "03 02 00 00"
     assert decode(encoded(gob.COMPLEX, 1.5 - 17j), gob.COMPLEX) == 1.5 - 17j
+
+
+# ---------------------------------------------------------------------------
+# time.Time's binary form
+
+
+def time_form(version: int, seconds: int, nanos: int, minutes: int, extra: bytes = b"") -> bytes:
+    return (
+        bytes([version])
+        + seconds.to_bytes(8, "big", signed=True)
+        + nanos.to_bytes(4, "big", signed=True)
+        + minutes.to_bytes(2, "big", signed=True)
+        + extra
+    )
+
+
+def time_error(data: bytes) -> str:
+    with pytest.raises(gob.GobError) as caught:
+        gob.TIME.decode(data)
+    return str(caught.value)
+
+
+def test_time_binary_form_errors() -> None:
+    good = time_form(1, 63_000_000_000, 0, -1)
+    assert gob.TIME.decode(good).tzinfo is dt.UTC
+    assert time_error(good[:14]) == "time.Time: bad binary form of 14 bytes"
+    assert time_error(time_form(2, 63_000_000_000, 0, -1)) == (
+        "time.Time: bad binary form of 15 bytes"
+    )
+    assert time_error(time_form(1, 63_000_000_000, 0, 60, b"\x01")) == (
+        "time.Time: bad binary form of 16 bytes"
+    )
+    assert time_error(time_form(3, 63_000_000_000, 0, -1)) == (
+        "time.Time: bad binary form of 15 bytes"
+    )
+    assert gob.TIME.decode(time_form(1, 63_000_000_000, 999_999_999, -1)).microsecond == 999_999
+    assert time_error(time_form(1, 63_000_000_000, 1_000_000_000, -1)) == (
+        "time.Time: nanoseconds out of range"
+    )
+    assert time_error(time_form(1, 63_000_000_000, -1, -1)) == "time.Time: nanoseconds out of range"
+    assert time_error(time_form(1, 2**62, 0, -1)) == (
+        "time.Time: outside the range Python can represent"
+    )
+    assert time_error(time_form(1, 63_000_000_000, 0, 1440)) == "time.Time: bad zone offset"
+
+
+def test_time_encoding_needs_an_aware_datetime() -> None:
+    for value in (dt.datetime(2024, 1, 1), "2024-01-01"):
+        with pytest.raises(gob.GobError) as caught:
+            gob.TIME.encode(value)
+        assert str(caught.value) == "time.Time values must be timezone-aware datetimes"
+
+
+def test_a_zone_at_utc_that_is_not_utc_is_offset_zero() -> None:
+    # Go writes offset -1 only for time.UTC; any other zone at +00:00 is 0 minutes.
+    london_winter = dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(0), "GMT"))
+    assert gob.TIME.encode(london_winter)[-2:] == b"\x00\x00"
+    assert gob.TIME.encode(london_winter.replace(tzinfo=dt.UTC))[-2:] == b"\xff\xff"
+
+
+def test_zero_time_is_left_out_of_a_struct() -> None:
+    request = wire.MeasureDurationMsSinceRequest("k")
+    assert encoded(wire.MEASURE_DURATION_REQUEST, request).endswith(
+        frame(bytes.fromhex("ff 82 01 01 6b 00"))
+    )
+
+
+# ---------------------------------------------------------------------------
+# Type definitions from the peer
+
+
+def definition(body: str) -> bytes:
+    """A definition message for type id 65 (ff 81 is int -65)."""
+    return frame(bytes.fromhex("ff 81 " + body))
+
+
+def test_definition_error_texts() -> None:
+    assert error(definition("08 00")) == "bad wireType field 7"
+    assert error(definition("")) == "unexpected end of message"
+    assert error(definition("00")) == "empty wireType"
+    # a SliceT {CommonType{Id: 65}, Elem int}, then an ArrayT too
+    assert error(definition("02 01 02 ff 82 00 01 04 00 01 00 00")) == (
+        "wireType with more than one variant set"
+    )
+    assert error(definition("02 01 02 ff 82 00 02 04 00 00")) == (
+        "bad field 2 in a slice type definition"
+    )
+    assert error(definition("05 01 02 ff 82 00 01 04 00 00")) == (
+        "bad field 1 in a gob type definition"
+    )
+    assert error(definition("02 01 03 00 00 00")) == "bad CommonType field 2"
+    assert error(definition("01 01 02 ff 82 00 01 04 01 01 00 00")) == "negative array length"
+    assert error(frame(bytes.fromhex("7d 02 01 04 00 00"))) == "type id 63 is reserved"
+    assert error(definition("02 01 02 ff 82 00 01 04 00 00 01")) == (
+        "extra data in buffer after a type definition"
+    )
+
+
+def test_zero_length_array_is_a_type() -> None:
+    assert decode(encoded(gob.Array(gob.INT, 0), []), gob.Array(gob.INT, 0)) == []
+
+
+def test_struct_definition_field_counts() -> None:
+    three = gob.Struct("T", tuple(gob.Field(name, gob.INT) for name in "ABC"))
+    data = encoded(three, {"A": 1})
+    assert decode(data, None, gob.Limits(max_struct_fields=3)) == {"A": 1}
+    assert error(data, None, gob.Limits(max_struct_fields=2)) == "struct definition with 3 fields"
+    # Two fields claimed, the message ends after them: no room for the terminators.
+    assert error(definition("03 01 02 ff 82 00 01 02 00 00")) == "unexpected end of message"
+    # fieldType{Name omitted, Id int}: a field with no name; then {Name "A", Id omitted}
+    nameless = definition("03 01 02 ff 82 00 01 01 02 04 00 00 00") + frame(b"\xff\x82\x01\x02\x00")
+    assert decode(nameless) == {"": 1}
+    idless = definition("03 01 02 ff 82 00 01 01 01 01 41 00 00 00") + frame(
+        b"\xff\x82\x01\x02\x00"
+    )
+    assert error(idless) == "bad type id 0"
+    assert error(definition("03 01 02 ff 82 00 01 01 03 00 00 00")) == "bad fieldType field 2"
+
+
+def test_type_definition_limit_is_inclusive() -> None:
+    pair = gob.Struct("P", (gob.Field("A", gob.Slice(gob.INT)),))  # two definitions
+    data = encoded(pair, {"A": [1]})
+    assert decode(data, None, gob.Limits(max_types=2)) == {"A": [1]}
+    assert error(data, None, gob.Limits(max_types=1)) == "more than 1 type definitions"
+
+
+def test_a_value_waiting_for_its_second_message_counts_its_types_once() -> None:
+    # Go's WithIface{V: Inner{..}}: three types, the value split over two messages.
+    go_bytes = bytes.fromhex(load_fixture()["struct_iface_struct"]["hex"])
+    assert decode(go_bytes, None, gob.Limits(max_types=3))["V"].value == {"B": "in", "C": [1]}
+    decoder = gob.Decoder(gob.Limits(max_types=3))
+    decoder.feed(go_bytes[:-1])
+    assert decoder.next_value(None) is gob.Decoder.NEED_MORE
+    assert decoder.messages_pending()
+    decoder.feed(go_bytes[-1:])
+    assert decoder.next_value(None)["V"].value == {"B": "in", "C": [1]}
+    assert not decoder.messages_pending()
+    decoder = gob.Decoder(gob.Limits(max_types=3))
+    for byte in go_bytes:
+        decoder.feed(bytes([byte]))
+        value = decoder.next_value(None)
+    assert value["V"].value == {"B": "in", "C": [1]}
+
+
+# ---------------------------------------------------------------------------
+# Structs
+
+
+def test_struct_error_texts() -> None:
+    anonymous = gob.Struct("", (gob.Field("A", gob.INT),))
+    local = gob.Struct("L", (gob.Field("A", gob.STRING),))
+    assert error(encoded(anonymous, {"A": 1}), local) == (
+        "struct.A: type mismatch: int on the wire, string locally"
+    )
+    # field delta 2 where the struct has one field
+    assert error(HOLDER_DEFINITION + frame(b"\xff\x82\x02\x00\x00")) == (
+        "field number 1 out of range in struct H"
+    )
+
+    def only_positional(a: int) -> int:
+        return a
+
+    strict = gob.Struct("S", (gob.Field("A", gob.INT),), only_positional)
+    message = error(encoded(anonymous, {"A": 1}), strict)
+    assert message.startswith("cannot build S: "), message
+
+
+def test_a_struct_declared_here_decodes_to_its_factory() -> None:
+    @dataclasses.dataclass
+    class Point:
+        x: int = 0
+
+    point = gob.Struct("Point", (gob.Field("X", gob.INT, "x"),), Point)
+    assert point.by_name["X"].py_name == "x"
+    assert decode(encoded(point, Point(3)), point) == Point(3)
+
+
+def test_struct_field_depths_are_inclusive() -> None:
+    holder = gob.Struct("S", (gob.Field("A", gob.Slice(gob.INT)),))  # ints at depth 2
+    other = gob.Struct("S", (gob.Field("B", gob.INT),))  # A is unknown there: skipped
+    data = encoded(holder, {"A": [1]})
+    for local, path in ((holder, "S.A: "), (other, "")):
+        decode(data, local, gob.Limits(max_depth=2))
+        assert error(data, local, gob.Limits(max_depth=1)) == f"{path}value nested deeper than 1"
+
+
+def test_map_key_depth_is_counted() -> None:
+    by_array = gob.Map(gob.Array(gob.INT, 1), gob.INT)  # the key's int at depth 2
+    data = encoded(by_array, {(5,): 1})
+    assert error(data, None, gob.Limits(max_depth=1)) == "value nested deeper than 1"
+    assert error(data, None, gob.Limits(max_depth=2)) == "map key is not hashable"
+
+
+def test_interface_concrete_id_zero_and_generic_kinds() -> None:
+    assert error(holder_value(b"\x01x\x00\x01\x00")) == "bad type id 0"
+    inner = gob.Struct("Inner", (gob.Field("B", gob.STRING),))
+    decoded = decode(encoded(HOLDER, {"V": gob.InterfaceValue("main.Inner", inner, {"B": "b"})}))
+    assert decoded["V"].type is gob.INTERFACE  # a struct's declaration is not known here
+    assert error(encoded(gob.INT, 1), gob.INTERFACE) == (
+        "type mismatch: int on the wire, interface{} locally"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+
+def test_encoding_error_texts() -> None:
+    cases: list[tuple[gob.GoType, Any, str]] = [
+        (gob.UINT, -1, "uint out of range: -1"),
+        (gob.UINT, 2**64, f"uint out of range: {2**64}"),
+        (gob.INT, 2**63, f"int out of range: {2**63}"),
+        (
+            gob.Slice(gob.FLOAT),
+            [10**400],
+            "cannot encode []float: int too large to convert to float",
+        ),
+        (gob.Array(gob.INT, 3), None, "array needs 3 elements, got 0"),
+        (gob.Array(gob.INT, 3), [1], "array needs 3 elements, got 1"),
+        (gob.INTERFACE, "x", "interface values must be None or a named InterfaceValue"),
+        (
+            gob.INTERFACE,
+            gob.InterfaceValue("", gob.INT, 1),
+            "interface values must be None or a named InterfaceValue",
+        ),
+    ]
+    for gotype, value, text in cases:
+        with pytest.raises(gob.GobError) as caught:
+            encoded(gotype, value)
+        assert str(caught.value) == text
+
+
+def test_a_nil_struct_value_encodes_as_an_empty_one() -> None:
+    anonymous = gob.Struct("", (gob.Field("A", gob.INT),))
+    assert encoded(anonymous, None) == encoded(anonymous, {})
+
+
+def test_type_names_are_sent() -> None:
+    for gotype, value in [
+        (gob.Slice(gob.INT, "Ints"), [1]),
+        (gob.Array(gob.INT, 1, "Ints"), [1]),
+        (gob.Map(gob.STRING, gob.INT, "Ints"), {}),
+        (gob.GobEncoded("Ints", lambda v: b"", lambda b: None, lambda v: False), 0),
+    ]:
+        assert b"\x04Ints" in encoded(gotype, value)

@@ -156,6 +156,7 @@ TIME_DIFFERS = {
     "time_offset_negative",
     "time_year_9999_last",
     "time_minus_seconds_offset",
+    "struct_time",
 }
 
 
