@@ -525,3 +525,10 @@ def test_type_names_are_sent() -> None:
         (gob.GobEncoded("Ints", lambda v: b"", lambda b: None, lambda v: False), 0),
     ]:
         assert b"\x04Ints" in encoded(gotype, value)
+
+
+def test_a_nameless_gob_encoder_type_is_named_empty() -> None:
+    nameless = gob.GobEncoded("", lambda v: b"\x01", lambda b: b, lambda v: False)
+    assert error(encoded(nameless, 0), gob.STRING) == (
+        "type mismatch: GobEncoder  on the wire, string locally"
+    )
