@@ -147,7 +147,7 @@ def is_zero(go: dict[str, Any]) -> bool:
     if kind == "float":
         return bool(value == "0000000000000000")
     if kind == "string":
-        return value == ""
+        return bool(value == "")
     if kind in ("bytes", "slice"):
         return not value
     if kind in ("map", "ptr", "iface"):
