@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 # Go-built binaries (control plane, helm, Go peers) are cached outside the repo, by version.
 export TURNOUT_CACHE ?= $(HOME)/.cache/turnout
 
-.PHONY: help venv tools lint types contracts crds test test-fast demo bench clean
+.PHONY: help venv tools lint types contracts crds test test-fast demo bench mutation clean
 
 help:
 	@echo "make demo   - the operator on a local control plane with the example plugin and a sample Router"
 	@echo "make test   - lint, types, import contracts and every test tier"
 	@echo "make bench  - benchmarks (on demand)"
+	@echo "make mutation [MODULES='a.py b.py'] - mutation testing of pure modules (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
 	@echo "make crds   - regenerate crds/ from the Router models"
 
@@ -33,7 +34,8 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router
-	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate devenv
+	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate devenv tools/mutation.py \
+		tests/gob_reference.py tests/allocation_reference.py tests/failures.py
 
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
@@ -54,6 +56,12 @@ demo: $(STAMP) tools
 
 bench: $(STAMP) tools
 	PYTHONPATH=. $(PY) -m tests.bench
+
+# Mutation testing (mutmut) over the unit tests, on demand like the benchmarks.
+# MODULES: module files to mutate (default: the pure codecs and the hardcoded
+# example's allocation and config code). See docs/testing.md.
+mutation: $(STAMP)
+	$(PY) tools/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

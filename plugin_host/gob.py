@@ -633,6 +633,10 @@ class _Reader:
         return self.raw(self.uint()).decode("utf-8", "surrogateescape")
 
 
+class _Incomplete(Exception):
+    """A value continues in a message that has not arrived yet."""
+
+
 class Decoder:
     """Decodes the values of one connection direction.
 
@@ -648,6 +652,10 @@ class Decoder:
         self._buffer = bytearray()
         self._received_types = 0
         self._values_left = self.limits.max_values
+        # The frames taken and the types defined while decoding the current value,
+        # given back if the value turns out to continue in a message not yet here.
+        self._frames: list[bytes] = []
+        self._new_types: list[int] = []
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -655,6 +663,7 @@ class Decoder:
     def next_value(self, expected: GoType | None) -> Any:
         """Decode the next value as `expected` (None: decode generically, e.g. to skip it)."""
         while True:
+            self._frames, self._new_types = [], []
             message = self._next_message()
             if message is None:
                 return Decoder.NEED_MORE
@@ -668,6 +677,12 @@ class Decoder:
             self._values_left = self.limits.max_values
             try:
                 return self._decode_top(reader, type_id, expected)
+            except _Incomplete:
+                self._buffer[:0] = b"".join(self._frames)
+                for new_type in self._new_types:
+                    del self._wire[new_type]
+                self._received_types -= len(self._new_types)
+                return Decoder.NEED_MORE
             except GobValueError:
                 raise
             except GobError as exc:
@@ -697,6 +712,7 @@ class Decoder:
         if len(buffer) < start + length:
             return None
         message = bytes(buffer[start : start + length])
+        self._frames.append(bytes(buffer[: start + length]))
         del buffer[: start + length]
         return message
 
@@ -711,6 +727,7 @@ class Decoder:
         if self._received_types > self.limits.max_types:
             raise GobError(f"more than {self.limits.max_types} type definitions")
         self._wire[type_id] = self._read_wire_type(reader)
+        self._new_types.append(type_id)
 
     def _read_wire_type(self, reader: _Reader) -> WireType:
         field_number = -1
@@ -958,8 +975,12 @@ class Decoder:
         name = reader.string()
         if not name:
             return None
-        # Definitions of the concrete type may come inline, each one framed.
+        # Definitions of the concrete type may come inline, each one framed. Go
+        # ends the message after a definition it sends from inside a top-level
+        # value, and carries on with the rest of that value in the next message.
         while True:
+            if not reader.remaining() and reader.end == len(reader.data):
+                self._continue(reader)
             type_id = reader.int()
             if type_id >= 0:
                 break
@@ -977,6 +998,14 @@ class Decoder:
             raise GobError("corrupted data: non-zero delta in interface value")
         value = self._decode(inner, wire_id, None, depth + 1)
         return InterfaceValue(name, _generic_type(wire_id), value)
+
+    def _continue(self, reader: _Reader) -> None:
+        """Append the next message to `reader`, as Go's decoder does mid-interface."""
+        message = self._next_message()
+        if message is None:
+            raise _Incomplete
+        reader.data += message
+        reader.end = len(reader.data)
 
 
 def _generic_type(type_id: int) -> GoType:

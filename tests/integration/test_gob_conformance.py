@@ -1,10 +1,14 @@
-"""The gob codec against Go's encoding/gob: every vector Go produces decodes here, and
-what we encode back decodes in Go to the same values Go started from."""
+"""The gob codec against Go's encoding/gob, both ways, value by value.
+
+Go's side is `gob-vectors`: the bytes Go's encoder writes for each case and the
+value Go's decoder makes of them, printed with every value's Go kind (see
+tests/gob_reference.py). Python's decoding of Go's bytes must give Go's value,
+and Go's decoding of what Python encodes back must give Go's value again.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from functools import cache
 from typing import Any
@@ -13,53 +17,18 @@ import pytest
 
 from devenv.gopeers import GoPeers
 from plugin_host import gob, wire
-from plugin_host.netrpc import REQUEST, RESPONSE
+from plugin_host.netrpc import REQUEST
+from tests.gob_reference import (
+    SCHEMAS,
+    case_mismatches,
+    decode_case,
+    fixture_form,
+    load_fixture,
+    to_microseconds,
+    typed,
+)
 
 pytestmark = pytest.mark.interop
-
-# Go type name (as gob-vectors reports it) -> our declaration of the same type.
-SCHEMAS: dict[str, gob.GoType] = {
-    "bool": gob.BOOL,
-    "int": gob.INT,
-    "int64": gob.INT,
-    "uint": gob.UINT,
-    "uint32": gob.UINT,
-    "uint64": gob.UINT,
-    "float32": gob.FLOAT,
-    "float64": gob.FLOAT,
-    "string": gob.STRING,
-    "[]byte": gob.BYTES,
-    "json.RawMessage": gob.BYTES,
-    "interface{}": gob.INTERFACE,
-    "time.Time": gob.TIME,
-    "struct{}": wire.EMPTY,
-    "[]string": gob.Slice(gob.STRING),
-    "[]int": gob.Slice(gob.INT),
-    "[]float64": gob.Slice(gob.FLOAT),
-    "[]uint32": wire.BROKER_IDS,
-    "[3]int": gob.Array(gob.INT, 3),
-    "map[string]string": wire.STRING_MAP,
-    "map[string]int": gob.Map(gob.STRING, gob.INT),
-    "http.Header": gob.Map(gob.STRING, gob.Slice(gob.STRING)),
-    "rpc.Request": REQUEST,
-    "rpc.Response": RESPONSE,
-    "manager.Client": wire.CLIENT,
-    "manager.Engine": wire.ENGINE,
-    "manager.Experiment": wire.EXPERIMENT,
-    "manager.Variable": wire.VARIABLE,
-    "[]manager.Client": wire.CLIENTS,
-    "[]manager.Experiment": wire.EXPERIMENTS,
-    "[]manager.Variable": wire.VARIABLES,
-    "map[string][]manager.Variable": wire.VARIABLES_BY_EXPERIMENT,
-    "runner.GetTreatmentOptions": wire.GET_TREATMENT_OPTIONS,
-    "runner.Treatment": wire.TREATMENT,
-    "rpcrunner.GetTreatmentRequest": wire.GET_TREATMENT_REQUEST,
-    "rpcrunner.IncRequest": wire.INC_REQUEST,
-    "rpcrunner.RecordGaugeRequest": wire.RECORD_GAUGE_REQUEST,
-    "rpcrunner.MeasureDurationMsSinceRequest": wire.MEASURE_DURATION_REQUEST,
-    "instrumentation.Metric": wire.METRIC,
-    "[]instrumentation.Metric": wire.METRICS,
-}
 
 
 @cache
@@ -79,64 +48,50 @@ def go_decode(binary: str, requests: list[dict[str, Any]]) -> list[dict[str, Any
     return [json.loads(line) for line in output.splitlines()]
 
 
-def decode_stream(hexbytes: str, types: list[gob.GoType | None]) -> list[Any]:
-    decoder = gob.Decoder()
-    decoder.feed(bytes.fromhex(hexbytes))
-    values = [decoder.next_value(gotype) for gotype in types]
-    assert gob.Decoder.NEED_MORE not in values
-    assert not decoder.messages_pending()
-    return values
+def test_committed_vectors_are_what_go_prints(gopeers: GoPeers) -> None:
+    # The unit tests check Python against the committed copy; it must be Go's.
+    live = fixture_form(go_vectors(str(gopeers.gob_vectors)))
+    committed = load_fixture()
+    assert sorted(live) == sorted(committed)
+    stale = [name for name in live if live[name] != committed[name]]
+    assert not stale, (
+        f"{stale[:5]} differ: gob-vectors --detailed | python -m tests.gob_reference "
+        "> tests/unit/go_gob_vectors.json"
+    )
 
 
-# Python datetimes hold microseconds; Go's nanoseconds below that are dropped.
-_FRACTION = re.compile(r"(T\d\d:\d\d:\d\d)\.(\d{1,9})")
-
-
-def microseconds(value: Any) -> Any:
-    text = json.dumps(value, sort_keys=True)
-
-    def trim(match: re.Match[str]) -> str:
-        digits = match.group(2)[:6].rstrip("0")
-        return f"{match.group(1)}.{digits}" if digits else match.group(1)
-
-    return json.loads(_FRACTION.sub(trim, text))
-
-
-def test_every_go_vector_decodes_generically(gopeers: GoPeers) -> None:
+def test_every_go_vector_decodes_generically_to_gos_value(gopeers: GoPeers) -> None:
     vectors = go_vectors(str(gopeers.gob_vectors))
-    assert len(vectors) > 100
-    for name, vector in vectors.items():
-        try:
-            decode_stream(vector["hex"], [None] * len(vector["types"]))
-        except gob.GobError as exc:  # pragma: no cover - the assertion names the case
-            pytest.fail(f"{name}: {exc}")
+    assert len(vectors) >= 150
+    mismatches = {name: case_mismatches(case, generic=True) for name, case in vectors.items()}
+    assert {name: found for name, found in mismatches.items() if found} == {}
 
 
-def test_typed_roundtrip_through_go_gives_go_values(gopeers: GoPeers) -> None:
+def test_typed_decoding_and_reencoding_give_gos_values_both_ways(gopeers: GoPeers) -> None:
     binary = str(gopeers.gob_vectors)
-    vectors = go_vectors(binary)
-    cases = {
-        name: vector
-        for name, vector in vectors.items()
-        if all(type_name in SCHEMAS for type_name in vector["types"])
-    }
-    assert len(cases) > 80
+    cases = {name: case for name, case in go_vectors(binary).items() if typed(case)}
+    assert len(cases) >= 130
+    # Python's decoding of Go's bytes is Go's value...
+    mismatches = {name: case_mismatches(case, generic=False) for name, case in cases.items()}
+    assert {name: found for name, found in mismatches.items() if found} == {}
+    # ...and Go's decoding of what we encode from it is Go's value again.
     requests = []
-    for name, vector in cases.items():
-        types = [SCHEMAS[type_name] for type_name in vector["types"]]
-        values = decode_stream(vector["hex"], list(types))
+    for case in cases.values():
+        types = [SCHEMAS[type_name] for type_name in case["types"]]
+        values = decode_case(case, generic=False)
         encoder = gob.Encoder()  # one encoder for the whole case, as one connection would
         encoded = b"".join(
             encoder.encode(gotype, value) for gotype, value in zip(types, values, strict=True)
         )
-        requests.append({"types": vector["types"], "hex": encoded.hex(), "case": name})
-    answers = go_decode(binary, [{"types": r["types"], "hex": r["hex"]} for r in requests])
-    mismatches = []
-    for request, answer in zip(requests, answers, strict=True):
-        expected = microseconds(cases[request["case"]]["decoded"])
-        if not answer.get("ok") or microseconds(answer["values"]) != expected:
-            mismatches.append((request["case"], answer, expected))
-    assert not mismatches, mismatches[:3]
+        requests.append({"types": case["types"], "hex": encoded.hex()})
+    answers = go_decode(binary, requests)
+    differing = [
+        (name, answer)
+        for (name, case), answer in zip(cases.items(), answers, strict=True)
+        if not answer.get("ok")
+        or to_microseconds(answer["tagged"]) != to_microseconds(case["tagged"])
+    ]
+    assert not differing, differing[:3]
 
 
 def test_go_rejects_nothing_we_send_for_turing_calls(gopeers: GoPeers) -> None:

@@ -64,11 +64,47 @@ async def test_go_plugin_reports_to_python_host(gopeers: GoPeers) -> None:
         runner = await plugin.runner()
         await runner.configure(HARDCODED_RUNNER_CONFIG_TEXT)
         await runner.register_metrics_collector(recorder)
+        before = dt.datetime.now(dt.UTC)
         treatment = await runner.get_treatment_for_request({}, b'{"client": {"id": 4}}')
+        after = dt.datetime.now(dt.UTC)
         assert treatment.name == "control"
-    kinds = {kind for kind, _ in recorder.events}
-    assert {"register", "inc", "measure"} <= kinds, recorder.events
-    registered = next(value for kind, value in recorder.events if kind == "register")
-    assert isinstance(registered, list) and all(isinstance(metric, Metric) for metric in registered)
-    measured = next(value for kind, value in recorder.events if kind == "measure")
-    assert isinstance(measured, MeasureDurationMsSinceRequest) and measured.starttime.year >= 2026
+    # The values tests/gopeers/cmd/hardcoded-plugin sends, as its source has them.
+    assert recorder.events[:4] == [
+        (
+            "register",
+            [
+                Metric(
+                    "turnout_gopeer_treatments_total",
+                    "counter",
+                    "Treatments returned by the Go test plugin",
+                    ["experiment", "treatment"],
+                ),
+                Metric(
+                    "turnout_gopeer_treatment_duration_ms",
+                    "histogram",
+                    "Time spent choosing a treatment",
+                    ["experiment"],
+                    [0.05, 0.1, 0.5, 1.0, 5.0],
+                ),
+                Metric("turnout_gopeer_ready", "gauge", "1 once registered", ["plugin"]),
+            ],
+        ),
+        ("gauge", RecordGaugeRequest("turnout_gopeer_ready", 1.0, {"plugin": "hardcoded"})),
+        (
+            "inc",
+            IncRequest(
+                "turnout_gopeer_treatments_total", {"experiment": "exp_1", "treatment": "control"}
+            ),
+        ),
+        ("measure", recorder.events[3][1]),
+    ]
+    measured = recorder.events[3][1]
+    assert isinstance(measured, MeasureDurationMsSinceRequest)
+    assert (measured.key, measured.labels) == (
+        "turnout_gopeer_treatment_duration_ms",
+        {"experiment": "exp_1"},
+    )
+    # Go's time.Now() taken inside the call: no clock reading decides pass or
+    # fail, only the order of three instants (a wrong epoch or zone breaks it).
+    assert before <= measured.starttime <= after, (before, measured.starttime, after)
+    assert len(recorder.events) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -81,12 +82,42 @@ async def test_ping_and_every_manager_method(go_plugin: PluginClient) -> None:
     assert [(v.name, v.required, v.type) for v in variables["001"]] == [("client", True, "unit")]
 
 
-async def test_manager_errors_come_back_as_remote_errors(go_plugin: PluginClient) -> None:
+def go_host_error(gopeers: GoPeers, *call: str) -> str:
+    """The error text Turing's own client code gets from the Go plugin for one manager call."""
+    completed = subprocess.run(
+        [
+            *(str(gopeers.plugin_host), "--plugin", str(gopeers.hardcoded_plugin)),
+            *("--manager-config", json.dumps(HARDCODED_MANAGER_CONFIG), "call", *call),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [answer] = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert answer["ok"] is False, answer
+    error: str = answer["error"]
+    return error
+
+
+async def test_manager_errors_come_back_as_remote_errors(
+    gopeers: GoPeers, go_plugin: PluginClient
+) -> None:
     manager = await go_plugin.manager()
     await manager.configure(HARDCODED_MANAGER_CONFIG)
     with pytest.raises(RemoteError) as caught:
         await manager.validate_experiment_config({"experiments": "not-a-list"})
-    assert caught.value.message  # Turing's own text, passed through unchanged
+    # Turing's own text, passed through unchanged: what the Go host gets for the same call.
+    go_text = go_host_error(
+        gopeers, "manager.ValidateExperimentConfig", json.dumps({"experiments": "not-a-list"})
+    )
+    assert go_text == (
+        "json: cannot unmarshal string into Go struct field "
+        "TuringExperimentConfig.experiments of type []manager.Experiment"
+    )
+    assert caught.value.message == go_text
+    assert caught.value.method == "Plugin.ValidateExperimentConfig"
+    assert str(caught.value) == f"Plugin.ValidateExperimentConfig: {go_text}"
     # The connection is still good after a plugin-level error.
     assert (await manager.get_engine_info()).name == "plugin-example"
 

@@ -12,6 +12,7 @@ import pytest
 from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT, GoPeers
 from plugin_host import PluginClient, PluginConfig, PluginStartError, TransportError
 from plugin_host.supervisor import PluginSupervisor, SupervisorSettings
+from tests.failures import LONG_CALL_TIMEOUT, assert_failed_on_the_transport
 
 pytestmark = pytest.mark.interop
 
@@ -38,12 +39,14 @@ async def test_crashed_plugin_is_replaced_and_reconfigured(gopeers: GoPeers) -> 
     config = PluginConfig(
         path=str(gopeers.hardcoded_plugin),
         env={"TURNOUT_TEST_FAULT": "crash@GetTreatmentForRequest"},
+        call_timeout=LONG_CALL_TIMEOUT,
     )
     supervisor = PluginSupervisor(config, on_start=configure)
     try:
         first = await supervisor.client()
-        with pytest.raises(TransportError):
+        with pytest.raises(TransportError) as caught:
             await (await first.runner()).get_treatment_for_request({}, PAYLOAD)
+        assert_failed_on_the_transport(caught.value)
         await first.process.wait()
         second = await supervisor.client()
         assert second is not first and second.process.pid != first.process.pid

@@ -191,14 +191,6 @@ def test_time_values_roundtrip_with_zones() -> None:
     assert decoded.starttime.utcoffset() == dt.timedelta(hours=5, minutes=30)
 
 
-def test_time_binary_form_matches_go() -> None:
-    # time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC).MarshalBinary()
-    when = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
-    raw = gob.TIME.encode(when)
-    assert raw[0] == 1 and raw[-2:] == b"\xff\xff" and len(raw) == 15
-    assert gob.TIME.decode(raw) == when
-
-
 def test_interface_values_roundtrip() -> None:
     value = gob.InterfaceValue("main.T", INNER, Inner(7))
     holder = gob.Struct("H", (gob.Field("V", gob.INTERFACE),))

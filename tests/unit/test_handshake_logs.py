@@ -14,7 +14,7 @@ from plugin_host.handshake import (
     negotiate_version,
     parse_handshake,
 )
-from plugin_host.logs import StderrClassifier, parse_log_line
+from plugin_host.logs import PluginLogLine, StderrClassifier, parse_log_line
 from plugin_host.server import HclogFormatter
 
 pytestmark = pytest.mark.unit
@@ -59,9 +59,12 @@ def test_hclog_json_line() -> None:
         '{"@level":"warn","@message":"slow","@timestamp":"2026-11-28T03:59:08.071025Z",'
         '"@module":"hardcoded","unit":"42"}'
     )
-    assert parsed.level == logging.WARNING
-    assert parsed.message == "slow"
-    assert parsed.fields["@module"] == "hardcoded" and parsed.fields["unit"] == "42"
+    # As go-plugin's host: every other key is a field, and the timestamp is kept as one.
+    assert parsed == PluginLogLine(
+        logging.WARNING,
+        "slow",
+        {"@module": "hardcoded", "unit": "42", "timestamp": "2026-11-28T03:59:08.071025Z"},
+    )
 
 
 def test_json_with_bad_timestamp_is_plain_text() -> None:
@@ -72,8 +75,7 @@ def test_json_with_bad_timestamp_is_plain_text() -> None:
 
 def test_unknown_level_keeps_whole_line_at_debug() -> None:
     line = '{"@level":"loud","@message":"x","@timestamp":"2026-11-28T03:59:08.071025+05:30"}'
-    assert parse_log_line(line) == parse_log_line(line)
-    assert parse_log_line(line).level == logging.DEBUG and parse_log_line(line).message == line
+    assert parse_log_line(line) == PluginLogLine(logging.DEBUG, line, {})
 
 
 @pytest.mark.parametrize(
@@ -132,3 +134,76 @@ def test_loopback_tcp_addresses_are_accepted(address: str, expected: tuple[str, 
 def test_other_tcp_addresses_are_refused(address: str) -> None:
     with pytest.raises(ProtocolError):
         loopback_tcp_address(address)
+
+
+def test_only_the_line_ending_is_stripped() -> None:
+    assert parse_log_line("plain text\r\n") == PluginLogLine(logging.DEBUG, "plain text")
+    assert parse_log_line("[INFO] spaced  \n") == PluginLogLine(logging.INFO, "spaced  ")
+    assert parse_log_line("\n  box X\n") == PluginLogLine(logging.DEBUG, "\n  box X")
+
+
+def test_json_line_without_a_message_has_an_empty_one() -> None:
+    line = '{"@level":"info","@timestamp":"2026-11-28T03:59:08.071025Z"}'
+    assert parse_log_line(line) == PluginLogLine(
+        logging.INFO, "", {"timestamp": "2026-11-28T03:59:08.071025Z"}
+    )
+
+
+def test_lines_after_a_go_fatal_error_are_errors_with_their_text() -> None:
+    classifier = StderrClassifier()
+    fatal = "fatal error: all goroutines are asleep - deadlock!"
+    assert classifier.classify(fatal) == PluginLogLine(logging.ERROR, fatal)
+    assert classifier.classify("goroutine 1 [chan receive]:") == PluginLogLine(
+        logging.ERROR, "goroutine 1 [chan receive]:"
+    )
+    assert StderrClassifier().classify("Fatal Error: not Go's") == PluginLogLine(
+        logging.DEBUG, "Fatal Error: not Go's"
+    )
+
+
+def protocol_error(call: object, *args: str) -> str:
+    assert callable(call)
+    with pytest.raises(ProtocolError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def test_handshake_error_texts() -> None:
+    assert protocol_error(parse_handshake, "hello") == "unrecognized remote plugin message: 'hello'"
+    exactly_200 = "x" * 200
+    assert protocol_error(parse_handshake, exactly_200) == (
+        f"unrecognized remote plugin message: {exactly_200!r}"
+    )
+    assert protocol_error(parse_handshake, "y" * 199 + "zz") == (
+        f"unrecognized remote plugin message: {'y' * 199 + 'z' + '...'!r}"
+    )
+    assert protocol_error(parse_handshake, "1|1|unix||netrpc|") == (
+        "empty address in plugin handshake"
+    )
+    assert protocol_error(parse_handshake, "1|1|udp|/p|netrpc|") == (
+        "unknown address type 'udp' in plugin handshake"
+    )
+    assert protocol_error(parse_handshake, "1|1|unix|/p|grpc") == (
+        "plugin speaks 'grpc'; only netrpc is supported"
+    )
+
+
+def test_handshake_fields_four_five_and_six() -> None:
+    assert parse_handshake("1|1|tcp|127.0.0.1:1234|netrpc|") == Handshake(
+        1, 1, "tcp", "127.0.0.1:1234", "netrpc", ""
+    )
+    assert parse_handshake("1|1|unix|/p|netrpc") == Handshake(1, 1, "unix", "/p", "netrpc", "")
+    assert parse_handshake("1|1|unix|/p||CERT") == Handshake(1, 1, "unix", "/p", "netrpc", "CERT")
+
+
+def test_tcp_address_error_texts_and_port_range() -> None:
+    assert loopback_tcp_address("127.0.0.1:65535") == ("127.0.0.1", 65535)
+    assert protocol_error(loopback_tcp_address, "127.0.0.1:65536") == (
+        "bad tcp address '127.0.0.1:65536' in plugin handshake"
+    )
+    assert protocol_error(loopback_tcp_address, "10.0.0.1:80") == (
+        "plugin handshake names '10.0.0.1:80'; only loopback addresses are dialed"
+    )
+    assert protocol_error(loopback_tcp_address, "localhost:80") == (
+        "plugin handshake names 'localhost:80'; only loopback addresses are dialed"
+    )

@@ -24,6 +24,13 @@ from hardcoded.gojson import EngineError  # noqa: E402
 from hardcoded.runner import treatment_for_request  # noqa: E402
 
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG  # noqa: E402
+from tests.allocation_reference import (  # noqa: E402
+    EDGE_TRAFFIC,
+    NO_VARIANT,
+    TURING_TRAFFIC,
+    edge_cases,
+    runner_config,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -206,6 +213,20 @@ def test_float64_would_differ_for_0_5005() -> None:
 def test_allocation_boundaries(bucket: int, expected: str) -> None:
     shares = [("a", gojson.parse_float32("0.5005")), ("b", gojson.parse_float32("0.4995"))]
     assert cfg.allocate(bucket, shares) == expected
+
+
+@pytest.mark.parametrize("traffic", [TURING_TRAFFIC, EDGE_TRAFFIC], ids=["turing", "edges"])
+def test_units_on_and_next_to_every_variant_edge(traffic: dict[str, float]) -> None:
+    # Units found with the separately written reference; the whole request path.
+    config = runner_config(traffic).encode()
+    for bucket, unit, expected in edge_cases(traffic):
+        answer = treatment(config, json.dumps({"client": {"id": unit}}).encode())
+        if expected is None:
+            assert answer == NO_VARIANT, bucket
+        else:
+            assert answer == ("exp_edges", expected, json.dumps({"variant": expected}).encode()), (
+                bucket
+            )
 
 
 def test_allocation_falls_through_when_shares_do_not_reach_the_bucket() -> None:
@@ -701,3 +722,55 @@ def test_validation_lists_every_failure_like_go_playground_validator() -> None:
 def test_sample_experiment_config_is_valid() -> None:
     options = cfg.parse_manager_config(SAMPLE_OPTIONS)
     validation.validate_experiment_config(options.engine, SAMPLE_EXPERIMENT_CONFIG)
+
+
+def test_experiment_summary_keeps_the_manager_fields() -> None:
+    manager_config = dict(HARDCODED_MANAGER_CONFIG)
+    manager_config["experiments"] = [
+        {**HARDCODED_MANAGER_CONFIG["experiments"][0], "client_id": "c1"}
+    ]
+    [experiment] = cfg.parse_manager_config(json.dumps(manager_config).encode()).experiments
+    assert experiment.summary() == cfg.Experiment(
+        "001", "exp_1", "c1", [cfg.Variant("control"), cfg.Variant("treatment-1")]
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Go on amd64 (checked with go1.26): uint32(v) is 0 at and beyond the int64
+    # range, even where the low 32 bits of the integer would not be.
+    [-(2.0**63), 2.0**63, -(2.0**63) - 2048.0, 2.0**63 + 2048.0, 2.0**64, 1e300],
+)
+def test_go_uint32_is_zero_outside_int64(value: float) -> None:
+    assert cfg.go_uint32(value) == 0
+
+
+def test_experiments_sharing_an_id_share_the_last_ones_variant_order() -> None:
+    # What the Go plugin answers (checked through the Go host): the first
+    # experiment walks the second's variant, which it lacks: traffic 0, no config.
+    segmenter = {"name": "client_id", "source": "payload", "value": "client.id"}
+    config = json.dumps(
+        {
+            "experiments": [
+                {
+                    "id": "1",
+                    "name": "first",
+                    "segmentation_configuration": segmenter,
+                    "variants_configuration": {
+                        "a": {"traffic": 1.0, "treatment_configuration": {"v": "a"}}
+                    },
+                },
+                {
+                    "id": "1",
+                    "name": "second",
+                    "segmentation_configuration": segmenter,
+                    "variants_configuration": {
+                        "b": {"traffic": 1.0, "treatment_configuration": {"v": "b"}}
+                    },
+                },
+            ]
+        }
+    ).encode()
+    # 232 hashes to bucket 0, 1993 to 8499.
+    assert treatment(config, b'{"client": {"id": 232}}') == ("first", "b", None)
+    assert treatment(config, b'{"client": {"id": 1993}}') == ("second", "b", b'{"v": "b"}')

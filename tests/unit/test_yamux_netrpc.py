@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 import socket
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin_host import gob, wire
-from plugin_host.broker import MuxBroker
+from plugin_host.broker import ID_FORMAT, MuxBroker
 from plugin_host.errors import CallTimeoutError, ProtocolError, RemoteError, TransportError
 from plugin_host.netrpc import Method, MethodError, RpcClient, RpcServer
 from plugin_host.yamux import (
@@ -29,6 +28,7 @@ from plugin_host.yamux import (
     YamuxConfig,
     YamuxError,
 )
+from tests.failures import LONG_CALL_TIMEOUT, assert_failed_on_the_transport
 
 pytestmark = pytest.mark.unit
 
@@ -300,13 +300,17 @@ async def test_call_timeout_and_late_answer_is_dropped(rpc: RpcClient) -> None:
 async def test_connection_loss_fails_pending_calls(
     sessions: tuple[Session, Session], rpc: RpcClient
 ) -> None:
-    pending = asyncio.create_task(rpc.call("Plugin.Hang", gob.INTERFACE, None, gob.STRING))
+    pending = asyncio.create_task(
+        rpc.call("Plugin.Hang", gob.INTERFACE, None, gob.STRING, timeout=LONG_CALL_TIMEOUT)
+    )
     await asyncio.sleep(0.05)
     sessions[1].close()
-    with pytest.raises(TransportError):
-        await asyncio.wait_for(pending, 5)
-    with pytest.raises(TransportError):
-        await rpc.call("Plugin.Echo", ECHO, {"Text": "x"}, gob.STRING)
+    with pytest.raises(TransportError) as caught:
+        await pending
+    assert_failed_on_the_transport(caught.value)
+    with pytest.raises(TransportError) as caught:
+        await rpc.call("Plugin.Echo", ECHO, {"Text": "x"}, gob.STRING, timeout=LONG_CALL_TIMEOUT)
+    assert_failed_on_the_transport(caught.value)
 
 
 # ---------------------------------------------------------------------------
@@ -343,9 +347,40 @@ async def test_broker_dial_without_acceptor_times_out(sessions: tuple[Session, S
     running.cancel()
 
 
-def test_broker_ids_are_little_endian() -> None:
-    assert struct.pack("<I", 1) == b"\x01\x00\x00\x00"
+def test_broker_id_format_is_four_bytes_little_endian() -> None:
+    # go-plugin's MuxBroker: binary.Write(conn, binary.LittleEndian, uint32 id).
+    assert ID_FORMAT.size == 4
+    assert ID_FORMAT.pack(0x01020304) == bytes.fromhex("04 03 02 01")
     assert wire.BROKER_IDS.elem is gob.UINT
+
+
+async def test_broker_dial_writes_the_id_little_endian_and_checks_the_ack(
+    sessions: tuple[Session, Session],
+) -> None:
+    client_session, server_session = sessions
+    dialing = asyncio.create_task(MuxBroker(client_session).dial(0x01020304))
+    raw = await server_session.accept_stream()  # the peer, without a broker of ours
+    assert await raw.read_exactly(4) == bytes.fromhex("04 03 02 01")
+    await raw.write(bytes.fromhex("04 03 02 01"))
+    dialed = await dialing
+    await dialed.write(b"after the ack")
+    assert await raw.read_exactly(13) == b"after the ack"
+
+
+async def test_broker_accept_reads_a_little_endian_id_and_acks_it(
+    sessions: tuple[Session, Session],
+) -> None:
+    client_session, server_session = sessions
+    broker = MuxBroker(server_session)
+    running = asyncio.create_task(broker.run())
+    accepting = asyncio.create_task(broker.accept(0x0A0B0C0D))
+    raw = await client_session.open_stream()
+    await raw.write(bytes.fromhex("0d 0c 0b 0a"))
+    accepted = await accepting
+    assert await raw.read_exactly(4) == bytes.fromhex("0d 0c 0b 0a")
+    await accepted.write(b"x")
+    assert await raw.read_exactly(1) == b"x"
+    running.cancel()
 
 
 async def test_keepalive_closes_a_session_whose_peer_stops_answering() -> None:

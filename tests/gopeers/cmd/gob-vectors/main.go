@@ -7,16 +7,19 @@
 //	    fresh gob.Encoder (several values for the multi-value cases). Each case
 //	    is encoded in a fresh child process, so user type ids start where they
 //	    do in a newly started process. --detailed maps each name to
-//	    {"hex","types","values","decoded"} instead: the values encoded, and
-//	    what Go's decoder gives back for the hex (empty slices and maps inside
-//	    values come back nil, for example), both as printed by decode.
+//	    {"hex","types","values","decoded","tagged"} instead: the values
+//	    encoded, and what Go's decoder gives back for the hex (empty slices
+//	    and maps inside values come back nil, for example), both as printed by
+//	    decode; "tagged" is the decoded values again with every value naming
+//	    its Go kind (see jsonout.Tagged), exact enough to check another
+//	    decoder's result against.
 //	gob-vectors types
 //	    The type names that decode accepts.
 //	gob-vectors decode
 //	    Reads lines from stdin, each either "TYPE HEX" or a JSON object
 //	    {"type":"TYPE","hex":"..."} / {"types":["T1","T2"],"hex":"..."}, and
-//	    prints one JSON line per input: {"ok":true,"values":[...]} or
-//	    {"ok":false,"error":"..."}. With one type, values are decoded until the
+//	    prints one JSON line per input: {"ok":true,"values":[...],"tagged":[...]}
+//	    or {"ok":false,"error":"..."}. With one type, values are decoded until the
 //	    input ends; with "types", one value of each in order, and leftover
 //	    bytes are an error.
 //	gob-vectors case NAME
@@ -105,6 +108,9 @@ type WithRaw struct {
 	Raw json.RawMessage
 }
 
+// Inner travels inside interface values, so gob must know it by name ("main.Inner").
+func init() { gob.Register(Inner{}) }
+
 // ----- types accepted by decode -----
 
 var types = map[string]func() interface{}{
@@ -116,6 +122,7 @@ var types = map[string]func() interface{}{
 	"uint64":                        func() interface{} { return new(uint64) },
 	"float32":                       func() interface{} { return new(float32) },
 	"float64":                       func() interface{} { return new(float64) },
+	"complex128":                    func() interface{} { return new(complex128) },
 	"string":                        func() interface{} { return new(string) },
 	"[]byte":                        func() interface{} { return new([]byte) },
 	"[]int":                         func() interface{} { return new([]int) },
@@ -230,6 +237,8 @@ func cases() []gcase {
 		one("rpc_response_error", "rpc.Response", rpc.Response{ServiceMethod: "Plugin.GetTreatmentForRequest", Seq: 300, Error: "no experiment configured for the unit"}),
 		one("measure_duration_ms_since", "rpcrunner.MeasureDurationMsSinceRequest", &metricsrpc.MeasureDurationMsSinceRequest{Key: "turnout_gopeer_treatment_duration_ms", Starttime: t0, Labels: map[string]string{"experiment": "exp_1"}}),
 		one("measure_duration_ms_since_ist", "rpcrunner.MeasureDurationMsSinceRequest", &metricsrpc.MeasureDurationMsSinceRequest{Key: "k", Starttime: time.Date(2024, 6, 30, 23, 59, 59, 999, ist)}),
+		one("measure_duration_ms_since_far_future_west", "rpcrunner.MeasureDurationMsSinceRequest", &metricsrpc.MeasureDurationMsSinceRequest{Key: "k", Starttime: time.Date(9000, 1, 2, 3, 4, 5, 6000, westZone), Labels: map[string]string{}}),
+		one("measure_duration_ms_since_1900", "rpcrunner.MeasureDurationMsSinceRequest", &metricsrpc.MeasureDurationMsSinceRequest{Key: "k", Starttime: time.Date(1900, 2, 28, 23, 0, 0, 0, time.UTC)}),
 		one("record_gauge", "rpcrunner.RecordGaugeRequest", &metricsrpc.RecordGaugeRequest{Key: "turnout_gopeer_ready", Value: 1.5, Labels: map[string]string{"plugin": "hardcoded"}}),
 		one("record_gauge_zero_value", "rpcrunner.RecordGaugeRequest", &metricsrpc.RecordGaugeRequest{Key: "g", Labels: map[string]string{}}),
 		one("inc", "rpcrunner.IncRequest", &metricsrpc.IncRequest{Key: "turnout_gopeer_treatments_total", Labels: map[string]string{"treatment": "control"}}),
@@ -276,11 +285,31 @@ func cases() []gcase {
 		one("struct_iface_nil", "WithIface", WithIface{}),
 		one("struct_iface_string", "WithIface", WithIface{V: "x"}),
 		one("struct_iface_int", "WithIface", WithIface{V: 42}),
+		one("struct_iface_negative_int", "WithIface", WithIface{V: -300}),
+		one("struct_iface_uint", "WithIface", WithIface{V: uint(7)}),
+		one("struct_iface_float", "WithIface", WithIface{V: 2.5}),
+		one("struct_iface_bool", "WithIface", WithIface{V: true}),
+		one("struct_iface_bytes", "WithIface", WithIface{V: []byte{1, 2}}),
+		one("struct_iface_complex", "WithIface", WithIface{V: complex(1, -2)}),
+		one("struct_iface_slice", "WithIface", WithIface{V: []int{5, -5}}),
+		one("struct_iface_struct", "WithIface", WithIface{V: Inner{B: "in", C: []int{1}}}),
+		one("struct_iface_zero_struct", "WithIface", WithIface{V: Inner{}}),
+		one("complex", "complex128", complex(1.5, -17)),
+		one("complex_zero", "complex128", complex(0, 0)),
 		one("time_utc", "time.Time", t0),
 		one("time_offset_0530", "time.Time", time.Date(2024, 1, 2, 8, 34, 5, 0, ist)),
 		one("time_offset_negative", "time.Time", time.Date(1999, 12, 31, 20, 30, 0, 1, westZone)),
 		one("time_offset_seconds", "time.Time", time.Date(1900, 1, 1, 0, 0, 0, 0, oddZone)),
 		one("time_zero", "time.Time", time.Time{}),
+		one("time_unix_epoch", "time.Time", time.Unix(0, 0).UTC()),
+		one("time_before_unix_epoch", "time.Time", time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC)),
+		one("time_year_1_second_1", "time.Time", time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)),
+		one("time_year_1_east", "time.Time", time.Date(1, 1, 2, 9, 0, 0, 0, time.FixedZone("", 9*3600))),
+		one("time_year_9999_last", "time.Time", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)),
+		one("time_year_9999_west", "time.Time", time.Date(9999, 12, 31, 10, 0, 0, 999000, time.FixedZone("", -12*3600))),
+		one("time_plus_14", "time.Time", time.Date(2100, 3, 1, 0, 0, 0, 1000, time.FixedZone("", 14*3600))),
+		one("time_minus_seconds_offset", "time.Time", time.Date(1850, 6, 1, 12, 0, 0, 0, time.FixedZone("", -(4*3600+56*60+2)))),
+		one("struct_time_ist", "WithTime", WithTime{T: time.Date(2024, 6, 30, 23, 59, 59, 999999000, ist)}),
 		one("struct_time_zero", "WithTime", WithTime{}),
 		one("struct_time", "WithTime", WithTime{T: t0}),
 	}
@@ -342,6 +371,8 @@ func cases() []gcase {
 		gcase{"multi_helper_register_call", []string{"rpc.Request", "[]instrumentation.Metric"}, []interface{}{
 			rpc.Request{ServiceMethod: "Plugin.Register"}, metricList}},
 		gcase{"multi_ints", []string{"int", "int", "int"}, []interface{}{0, -1, math.MaxInt64}},
+		gcase{"multi_iface_struct_twice", []string{"WithIface", "WithIface"}, []interface{}{
+			WithIface{V: Inner{B: "first"}}, WithIface{V: Inner{C: []int{2}}}}},
 	)
 	return cs
 }
@@ -439,11 +470,11 @@ func main() {
 				values[i] = jsonout.Convert(v)
 			}
 			in := decodeInput{Types: c.types, Hex: h}
-			decoded, derr := decode(in)
+			decoded, tagged, derr := decode(in)
 			if derr != nil {
 				fatalf("%s: decoding our own bytes: %v", c.name, derr)
 			}
-			out[c.name] = map[string]interface{}{"hex": h, "types": c.types, "values": values, "decoded": decoded}
+			out[c.name] = map[string]interface{}{"hex": h, "types": c.types, "values": values, "decoded": decoded, "tagged": tagged}
 		} else {
 			out[c.name] = h
 		}
@@ -488,8 +519,8 @@ func decodeLines(r io.Reader, w io.Writer) {
 			}
 			in.Type, in.Hex = strings.TrimSpace(line[:i]), line[i+1:]
 		}
-		values, err := decode(in)
-		res := map[string]interface{}{"ok": err == nil, "values": values}
+		values, tagged, err := decode(in)
+		res := map[string]interface{}{"ok": err == nil, "values": values, "tagged": tagged}
 		if in.Type != "" {
 			res["type"] = in.Type
 		} else {
@@ -502,14 +533,14 @@ func decodeLines(r io.Reader, w io.Writer) {
 	}
 }
 
-func decode(in decodeInput) ([]interface{}, error) {
+func decode(in decodeInput) ([]interface{}, []interface{}, error) {
+	values, tagged := []interface{}{}, []interface{}{}
 	data, err := hex.DecodeString(strings.TrimSpace(in.Hex))
 	if err != nil {
-		return nil, fmt.Errorf("bad hex: %w", err)
+		return nil, nil, fmt.Errorf("bad hex: %w", err)
 	}
 	r := bytes.NewReader(data)
 	dec := gob.NewDecoder(r)
-	values := []interface{}{}
 	decodeOne := func(typ string) error {
 		mk, ok := types[typ]
 		if !ok {
@@ -520,29 +551,30 @@ func decode(in decodeInput) ([]interface{}, error) {
 			return err
 		}
 		values = append(values, jsonout.Convert(reflect.ValueOf(p).Elem().Interface()))
+		tagged = append(tagged, jsonout.Tagged(reflect.ValueOf(p).Elem().Interface()))
 		return nil
 	}
 	if len(in.Types) > 0 {
 		for _, t := range in.Types {
 			if err := decodeOne(t); err != nil {
-				return values, err
+				return values, tagged, err
 			}
 		}
 		if r.Len() > 0 {
-			return values, fmt.Errorf("%d bytes left over", r.Len())
+			return values, tagged, fmt.Errorf("%d bytes left over", r.Len())
 		}
-		return values, nil
+		return values, tagged, nil
 	}
 	if in.Type == "" {
-		return nil, errors.New("no type given")
+		return nil, nil, errors.New("no type given")
 	}
 	for {
 		err := decodeOne(in.Type)
 		if err == io.EOF && len(values) > 0 {
-			return values, nil
+			return values, tagged, nil
 		}
 		if err != nil {
-			return values, err
+			return values, tagged, err
 		}
 	}
 }
