@@ -105,7 +105,9 @@ def configure(workdir: Path, modules: list[str], source_paths: list[str]) -> Non
     if "tool" in tomllib.loads(text) and "mutmut" in tomllib.loads(text)["tool"]:
         raise SystemExit("pyproject.toml already has a [tool.mutmut] table; this script owns it")
     # What the tests import besides the mutated packages (mutmut adds tests/ itself).
-    also_copy = [p for p in ("plugin_host", "src", "devenv", "examples") if p not in source_paths]
+    also_copy = [
+        p for p in ("plugin_host", "src", "devenv", "examples", "crds") if p not in source_paths
+    ]
     pyproject.write_text(
         text
         + "\n[tool.mutmut]\n"
