@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devenv.cluster import Cluster
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +43,30 @@ def test_demo_deploys_the_sample_router_and_a_second_version(cluster: object) ->
     assert last[4] == "http://sample-router.turnout-demo.svc.cluster.local/v1/predict"
     assert "deployment.apps/sample-router" in out
     assert "configmap/sample-router-v2" in out
+
+
+def test_demo_uses_an_existing_cluster_and_database_when_given(
+    cluster: Cluster, migrated_database: str
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "TURNOUT_DATABASE_URL": migrated_database,
+    }
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "examples/demo.py"), "--exit"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = completed.stdout
+    assert completed.returncode == 0, f"{out}\n{completed.stderr}"
+    assert f"==> using the cluster in KUBECONFIG={cluster.kubeconfig}" in out
+    assert "==> using the database in TURNOUT_DATABASE_URL" in out
+    assert "starting a local control plane" not in out
+    # The Router is in the given cluster, Deployed at version 2.
+    router = cluster.kubectl("get", "router", "sample", "-n", "turnout-demo", "-o", "json").stdout
+    assert '"deployedVersion": 2' in router
