@@ -32,8 +32,8 @@ from typing import Any, cast
 from pydantic import JsonValue, ValidationError
 
 from plugin_host import PluginError, RemoteError
-from turnout_operator import builders
-from turnout_operator.api import Phase, RouterSpec, RouterStatus
+from turnout_operator import builders, verdicts
+from turnout_operator.api import RouterSpec, RouterStatus
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
@@ -75,8 +75,6 @@ StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 
 # How soon to look again at a rollout in progress when no watch event arrives first.
 ROLLOUT_POLL_SECONDS = 30.0
-
-_OK_SPEC = Check(True, "SpecValid", "the spec and the experiment config are valid")
 
 
 @dataclass(frozen=True)
@@ -128,6 +126,10 @@ def _revision(resource_version: str) -> int | None:
     a number that only grows. Where it is not a number, nothing is assumed.
     """
     return int(resource_version) if resource_version.isdigit() else None
+
+
+def _number(record: VersionRecord | None) -> int | None:
+    return record.number if record is not None else None
 
 
 def now_rfc3339() -> str:
@@ -209,7 +211,9 @@ class Reconciler:
         try:
             spec = RouterSpec.model_validate(router.spec)
         except ValidationError as error:
-            return self._rejected(previous, "InvalidSpec", describe_validation_error(error)), None
+            return verdicts.rejected(
+                previous, "InvalidSpec", describe_validation_error(error)
+            ), None
         if spec.suspend:
             return await self._suspend(router, previous)
 
@@ -218,7 +222,7 @@ class Reconciler:
             engine = self.engines.get(spec.experiment_engine.type)
             if engine is None:
                 configured = ", ".join([NOP_ENGINE, *self.engines.names()])
-                return self._rejected(
+                return verdicts.rejected(
                     previous,
                     "UnknownEngine",
                     f"spec.experimentEngine.type: engine {spec.experiment_engine.type!r} is not "
@@ -250,7 +254,7 @@ class Reconciler:
                     )
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
-            return self._database_down(previous, str(error)), self.retry_seconds
+            return verdicts.database_down(previous, str(error)), self.retry_seconds
 
     async def _ask_engine(
         self, engine: EngineHandle | None, spec: RouterSpec, previous: RouterStatus
@@ -266,7 +270,7 @@ class Reconciler:
                 raw = await manager.get_experiment_runner_config(cast(Any, config))
         except RemoteError as error:
             return Stop(
-                self._rejected(
+                verdicts.rejected(
                     previous,
                     "ExperimentConfigInvalid",
                     f"spec.experimentEngine.config: engine {engine.name!r} rejected it: "
@@ -275,12 +279,12 @@ class Reconciler:
                 None,
             )
         except PluginError as error:
-            return Stop(self._engine_down(previous, engine, str(error)), self.retry_seconds)
+            return Stop(verdicts.engine_down(previous, engine.name, str(error)), self.retry_seconds)
         try:
             runner_config: JsonValue = json.loads(raw) if raw else None
         except ValueError:
             return Stop(
-                self._rejected(
+                verdicts.rejected(
                     previous,
                     "EngineError",
                     f"engine {engine.name!r} returned a runner config that is not JSON",
@@ -299,20 +303,27 @@ class Reconciler:
         events: list[Event],
     ) -> tuple[Verdict, float | None]:
         endpoint = builders.endpoint(router.identity, self.build)
-        engine_check = self._engine_check(engine)
+        engine_state = self._engine_check(engine)
         already_failed = (
             record.status == VersionStatus.FAILED
             and previous.current_version == record.number
             and previous.observed_generation == router.generation
         )
         if already_failed:
-            return await self._hold_failed(router, previous, record, endpoint, engine_check)
+            # This spec's version failed already: keep the last deployed one in place.
+            restored = await self._restore_deployed(router, exclude=record.number)
+            reason = record.error or "rollout failed"
+            return verdicts.rollout_failed(
+                record.number, reason, _number(restored), previous, endpoint, engine_state
+            ), None
 
         objects = self._objects_of(router, record)
         try:
             deployment = await self._ensure(router, objects)
         except KubeError as error:
-            return self._apply_failed(previous, record, endpoint, engine_check, error)
+            return verdicts.apply_failed(
+                previous, record.number, endpoint, engine_state, error.message
+            ), self.retry_seconds
         state = rollout_state(deployment, objects.config_hash)
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED:
@@ -322,66 +333,27 @@ class Reconciler:
                     Event("Normal", "VersionDeployed", f"version {record.number} is serving")
                 )
             await self._collect_configmaps(router, keep={record.number})
-            return Verdict(
-                phase=Phase.DEPLOYED,
-                message=f"version {record.number} is serving at {endpoint}",
-                ready=Check(True, "Deployed", f"version {record.number}: {state.message}"),
-                progressing=Check(False, "RolloutComplete", state.message),
-                deployed_version=record.number,
-                events=tuple(events),
-                current_version=record.number,
-                endpoint=endpoint,
-                replicas=state.ready_replicas,
-                config_valid=_OK_SPEC,
-                engine_available=engine_check,
+            return verdicts.deployed(
+                record.number, endpoint, state, engine_state, tuple(events)
             ), None
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
             restored = await self._restore_deployed(router, exclude=record.number)
-            return self._failed_verdict(
-                record.number, state.message, restored, previous, endpoint, engine_check, events
+            return verdicts.rollout_failed(
+                record.number,
+                state.message,
+                _number(restored),
+                previous,
+                endpoint,
+                engine_state,
+                tuple(events),
             ), None
-        serving = previous.deployed_version
-        return Verdict(
-            phase=Phase.DEPLOYING,
-            message=f"rolling out version {record.number}: {state.message}",
-            ready=(
-                Check(True, "PreviousVersionServing", f"version {serving} serves meanwhile")
-                if serving is not None
-                else Check(False, "Deploying", f"version {record.number}: {state.message}")
-            ),
-            progressing=Check(True, "RollingOut", f"version {record.number}: {state.message}"),
-            deployed_version=serving,
-            events=tuple(events),
-            current_version=record.number,
-            endpoint=endpoint,
-            replicas=state.ready_replicas,
-            config_valid=_OK_SPEC,
-            engine_available=engine_check,
+        return verdicts.deploying(
+            record.number, endpoint, state, previous, engine_state, tuple(events)
         ), ROLLOUT_POLL_SECONDS
 
     # --- failed rollouts ---
-
-    async def _hold_failed(
-        self,
-        router: RouterObject,
-        previous: RouterStatus,
-        record: VersionRecord,
-        endpoint: str,
-        engine_check: Check,
-    ) -> tuple[Verdict, float | None]:
-        """The spec's version already failed: keep the last deployed version's objects in place."""
-        restored = await self._restore_deployed(router, exclude=record.number)
-        return self._failed_verdict(
-            record.number,
-            record.error or "rollout failed",
-            restored,
-            previous,
-            endpoint,
-            engine_check,
-            [],
-        ), None
 
     async def _restore_deployed(
         self, router: RouterObject, *, exclude: int
@@ -394,43 +366,6 @@ class Reconciler:
                 await self._ensure(router, self._objects_of(router, candidate))
                 return candidate
         return None
-
-    def _failed_verdict(
-        self,
-        number: int,
-        reason: str,
-        restored: VersionRecord | None,
-        previous: RouterStatus,
-        endpoint: str,
-        engine_check: Check,
-        events: list[Event],
-    ) -> Verdict:
-        serving = restored.number if restored else None
-        tail = (
-            f"version {serving} is serving again"
-            if serving is not None
-            else "no earlier version to fall back to"
-        )
-        message = (
-            f"version {number} failed to roll out: {reason}; {tail}. Change the spec to retry."
-        )
-        return Verdict(
-            phase=Phase.FAILED,
-            message=message,
-            ready=(
-                Check(True, "PreviousVersionServing", message)
-                if serving is not None
-                else Check(False, "RolloutFailed", message)
-            ),
-            progressing=Check(False, "RolloutFailed", message),
-            config_valid=_OK_SPEC,
-            engine_available=engine_check,
-            current_version=number,
-            deployed_version=serving,
-            endpoint=endpoint if serving is not None else previous.endpoint,
-            replicas=previous.replicas,
-            events=tuple(events),
-        )
 
     # --- applying objects ---
 
@@ -504,121 +439,17 @@ class Reconciler:
             with measure("db"):
                 await self.store.mark_undeployed(router.ref)
         except StoreUnavailableError as error:
-            return self._database_down(previous, str(error)), self.retry_seconds
+            return verdicts.database_down(previous, str(error)), self.retry_seconds
         except KubeError as error:
-            return self._database_down(
-                previous, f"cannot remove the workload: {error}"
+            return verdicts.apply_failed(
+                previous, None, None, verdicts.NOT_CHECKED, error.message
             ), self.retry_seconds
-        message = (
-            "suspended: no router pods; the versions are kept. Set spec.suspend to false to resume."
-        )
-        return Verdict(
-            phase=Phase.UNDEPLOYED,
-            message=message,
-            ready=Check(False, "Suspended", message),
-            progressing=Check(False, "Suspended", message),
-            config_valid=_OK_SPEC,
-            engine_available=Check(None, "Suspended", "not checked while suspended"),
-            current_version=previous.current_version,
-            deployed_version=None,
-            endpoint=None,
-            replicas=0,
-        ), None
-
-    # --- verdicts for passes that stop early ---
+        return verdicts.suspended(previous), None
 
     def _engine_check(self, engine: EngineHandle | None) -> Check:
         if engine is None:
-            return Check(True, "Builtin", "nop: no experiment; requests go to spec.fallbackRoute")
-        if engine.is_running():
-            return Check(True, "PluginRunning", f"engine {engine.name!r} is running")
-        return Check(
-            False,
-            "PluginDown",
-            f"engine {engine.name!r} is not running: {engine.last_error or 'starting'}; "
-            "existing versions keep serving, new ones wait for it",
-        )
-
-    def _rejected(self, previous: RouterStatus, reason: str, message: str) -> Verdict:
-        """A problem only a spec change fixes; whatever serves keeps serving."""
-        serving = previous.deployed_version
-        return Verdict(
-            phase=Phase.FAILED,
-            message=message,
-            ready=(
-                Check(True, "PreviousVersionServing", f"version {serving} keeps serving; {message}")
-                if serving is not None
-                else Check(False, reason, message)
-            ),
-            progressing=Check(False, reason, "fix the spec; nothing is rolled out until then"),
-            config_valid=Check(False, reason, message),
-            engine_available=Check(None, "NotChecked", "the spec is not valid"),
-            current_version=previous.current_version,
-            deployed_version=serving,
-            endpoint=previous.endpoint if serving is not None else None,
-            replicas=previous.replicas,
-        )
-
-    def _waiting(self, previous: RouterStatus, reason: str, message: str, engine: Check) -> Verdict:
-        serving = previous.deployed_version
-        return Verdict(
-            # Pending even when an older version serves: the spec's change has not happened yet.
-            phase=Phase.PENDING,
-            message=message,
-            ready=(
-                Check(True, "PreviousVersionServing", f"version {serving} keeps serving; {message}")
-                if serving is not None
-                else Check(False, reason, message)
-            ),
-            progressing=Check(True, reason, message),
-            config_valid=Check(None, reason, "not checked yet: " + message),
-            engine_available=engine,
-            current_version=previous.current_version,
-            deployed_version=serving,
-            endpoint=previous.endpoint,
-            replicas=previous.replicas,
-        )
-
-    def _engine_down(self, previous: RouterStatus, engine: EngineHandle, error: str) -> Verdict:
-        message = f"engine {engine.name!r} is unavailable: {error}; retrying"
-        return self._waiting(
-            previous, "EngineUnavailable", message, Check(False, "PluginDown", message)
-        )
-
-    def _database_down(self, previous: RouterStatus, error: str) -> Verdict:
-        return self._waiting(
-            previous,
-            "DatabaseUnavailable",
-            f"versions database unavailable: {error}; retrying",
-            Check(None, "NotChecked", "waiting for the database"),
-        )
-
-    def _apply_failed(
-        self,
-        previous: RouterStatus,
-        record: VersionRecord,
-        endpoint: str,
-        engine_check: Check,
-        error: KubeError,
-    ) -> tuple[Verdict, float | None]:
-        message = f"the API server refused version {record.number}'s objects: {error.message}"
-        serving = previous.deployed_version
-        return Verdict(
-            phase=Phase.FAILED,
-            message=message,
-            ready=(
-                Check(True, "PreviousVersionServing", message)
-                if serving is not None
-                else Check(False, "ApplyFailed", message)
-            ),
-            progressing=Check(False, "ApplyFailed", message),
-            config_valid=_OK_SPEC,
-            engine_available=engine_check,
-            current_version=record.number,
-            deployed_version=serving,
-            endpoint=endpoint,
-            replicas=previous.replicas,
-        ), self.retry_seconds
+            return verdicts.engine_check(None, True, None)
+        return verdicts.engine_check(engine.name, engine.is_running(), engine.last_error)
 
     # --- status and Events ---
 
