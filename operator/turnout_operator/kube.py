@@ -224,3 +224,34 @@ class Kube:
     async def router_uids(self, namespaces: list[str]) -> set[str]:
         """The uid of every Router that exists (in the watched namespaces)."""
         return await asyncio.to_thread(self._router_uids_sync, namespaces)
+
+    def _list_sync(
+        self, prefix: str, plural: str, namespaces: list[str], selector: str
+    ) -> list[dict[str, Any]]:
+        paths = (
+            [f"{prefix}/namespaces/{ns}/{plural}" for ns in namespaces]
+            if namespaces
+            else [f"{prefix}/{plural}"]
+        )
+        items: list[dict[str, Any]] = []
+        for path in paths:
+            listing = self._request(
+                "GET", path, query=[("labelSelector", selector), ("resourceVersion", "0")]
+            )
+            kind = str(listing.get("kind", "")).removesuffix("List")
+            api_version = str(listing.get("apiVersion", ""))
+            for item in listing.get("items", []):
+                # List items come without their kind; the cache is keyed by it.
+                items.append({"apiVersion": api_version, "kind": kind, **item})
+        return items
+
+    async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
+        """Every ConfigMap, Service, Deployment and HPA matching `selector` (from the watch cache)."""
+        found: list[dict[str, Any]] = []
+        for (_, kind), (prefix, plural) in _RESOURCES.items():
+            if kind == "Router":
+                continue
+            found.extend(
+                await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
+            )
+        return found

@@ -111,6 +111,7 @@ async def router_loop(
     meta = body.get("metadata", {})
     namespace, name = meta.get("namespace", ""), meta.get("name", "")
     wake = runtime.wakers.register(namespace, name)
+    first = True
     try:
         while not stopped:
             wake.clear()
@@ -122,6 +123,10 @@ async def router_loop(
             except Exception:
                 log.exception("reconcile failed", extra={"namespace": namespace, "router": name})
                 delay = runtime.settings.retry_seconds
+            if first:
+                # Says when a (re)started operator has looked at each Router once.
+                log.info("router loop started", extra={"namespace": namespace, "router": name})
+                first = False
             timeout = delay if delay is not None else runtime.settings.resync_seconds
             await _sleep(wake, stopped, timeout)
     finally:

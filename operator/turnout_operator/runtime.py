@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from turnout_operator.builders import BuildSettings
-from turnout_operator.children import ChildCache, Wakers
+from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.kube import Kube, load_api_client
@@ -81,9 +81,22 @@ class Runtime:
         store = VersionStore.connect(settings.database_url.get_secret_value())
         kube = factory() if factory else Kube(load_api_client())
         runtime = cls(settings, engines, store, kube, post_event)
+        await runtime.prime_cache()
         await engines.start_all()
         runtime.start_background()
         return runtime
+
+    async def prime_cache(self) -> None:
+        """Load the objects Turnout owns before any Router loop starts.
+
+        Without it the loops that start first after a restart would find the cache empty
+        and apply every object again. Watch events keep the cache current from here on.
+        """
+        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        owned = await self.kube.list_owned(self.settings.namespace_list(), selector)
+        for body in owned:
+            self.cache.observe(None, body)
+        log.info("owned objects loaded", extra={"objects": len(owned)})
 
     async def sweep_forever(self) -> None:
         """Now and then, mark undeployed the versions of Routers deleted while the DB was down."""

@@ -377,6 +377,51 @@ def test_operator_killed_mid_reconcile_converges_without_duplicate_versions(
         assert [r["number"] for r in h.version_rows(f"r{index}")] == [1]
 
 
+def _log_messages(h: OperatorHarness, process_index: int) -> list[dict[str, Any]]:
+    records = []
+    for line in h.started[process_index].log_path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def test_a_restarted_operator_finds_its_routers_as_they_were_and_writes_nothing(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    first = h.start()
+    for index in range(3):
+        h.apply(router_manifest(name=f"r{index}"))
+    for index in range(3):
+        h.wait_deployed(f"r{index}", 1)
+    first.stop()
+    versions_before = {f"r{i}": h.router(f"r{i}")["metadata"]["resourceVersion"] for i in range(3)}
+
+    h.start(workdir=h.workdir / "second")
+    wait_for(
+        lambda: (
+            {
+                r.get("router")
+                for r in _log_messages(h, 1)
+                if r.get("message") == "router loop started"
+            }
+            >= {"r0", "r1", "r2"}
+        ),
+        60,
+        "the restarted operator's first pass over every Router",
+        h.operator,
+    )
+    messages = _log_messages(h, 1)
+    loaded = [r for r in messages if r.get("message") == "owned objects loaded"]
+    assert loaded and loaded[0]["objects"] == 9  # 3 Routers x (ConfigMap, Deployment, Service)
+    assert [r for r in messages if r.get("message") in ("applied", "reconciled")] == []
+    # Not even the status was written again.
+    for name, version in versions_before.items():
+        assert h.router(name)["metadata"]["resourceVersion"] == version
+
+
 def _children(pid: int) -> list[int]:
     """Child pids of a process, from /proc (the operator's plugin processes)."""
     from pathlib import Path
