@@ -19,7 +19,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httptools
 
@@ -121,7 +121,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport; uvloop's implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._state.connections.add(self)
         self._arm_idle_timer()

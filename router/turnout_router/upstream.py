@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from typing import Final
+from typing import Final, cast
 
 import httptools
 
@@ -75,7 +75,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport; uvloop's implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
