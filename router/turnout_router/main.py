@@ -93,6 +93,8 @@ def main() -> int:
         log.error("router config rejected", extra={"error": str(exc)})
         print(f"turnout_router: {exc}", file=sys.stderr)
         return 2
+    if settings.event_loop == "asyncio":
+        return asyncio.run(serve(settings, config))
     import uvloop  # the loop of choice; see docs/router.md
 
     return uvloop.run(serve(settings, config))

@@ -1,6 +1,11 @@
-"""`make bench`: every benchmark, one after the other."""
+"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one)."""
 
-from tests.bench import plugin_rpc
+import sys
+
+from tests.bench import plugin_rpc, router
+
+BENCHMARKS = {"plugin_rpc": plugin_rpc.main, "router": router.main}
 
 if __name__ == "__main__":
-    plugin_rpc.main()
+    for name in sys.argv[1:] or list(BENCHMARKS):
+        BENCHMARKS[name]()
