@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Upstream:
     """An upstream that answers JSON naming itself, echoing the request id and body.
 
-    `hold` set: requests wait until it is cleared (a slow upstream, without clocks).
+    After `block()`, requests wait until `release()` (a slow upstream, without clocks).
     """
 
     name: str
@@ -60,6 +60,11 @@ class Upstream:
             status=self.status,
             headers={"X-Upstream": self.name},
         )
+
+    def block(self) -> None:
+        """Hold every request from now on until `release()`."""
+        self.hold = True
+        self._release.clear()
 
     def release(self) -> None:
         self.hold = False
@@ -168,7 +173,7 @@ class RouterProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._listening.wait(wait):
+        if not self._listening.wait(wait) or not self.port:
             self.stop()
             raise RuntimeError(f"router did not start:\n{self.output()}")
         return self
