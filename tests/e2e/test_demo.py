@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_deploys_the_sample_router_and_a_second_version(cluster: object) -> None:
     # `cluster` only makes sure the control plane binaries are built; the demo starts its own.
-    env = {key: value for key, value in os.environ.items() if key not in ("KUBECONFIG", "TURNOUT_DATABASE_URL")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("KUBECONFIG", "TURNOUT_DATABASE_URL")
+    }
     completed = subprocess.run(
         [sys.executable, str(ROOT / "examples/demo.py"), "--exit"],
         cwd=ROOT,

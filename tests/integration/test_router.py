@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import struct
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from devenv.gopeers import GoPeers, fnv1a_32
+from devenv.gopeers import GoPeers
+from tests.cases.treatments import reference_variant, runner_config
 from tests.substrate.router_process import (
     GarbageUpstream,
     RouterProcess,
@@ -30,38 +30,6 @@ from tests.substrate.router_process import (
 )
 
 pytestmark = pytest.mark.interop
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = json.loads((ROOT / "examples/plugins/hardcoded/sample_engine_options.json").read_text())
-
-
-def runner_config() -> dict[str, Any]:
-    """The sample engine's exp_1 (treatment configs carry route_name), split on payload client.id."""
-    experiment = dict(SAMPLE["experiments"][0])
-    experiment["segmentation_configuration"] = {
-        "name": "client_id",
-        "source": "payload",
-        "value": "client.id",
-    }
-    return {"experiments": [experiment]}
-
-
-def _float32(x: float) -> float:
-    value: float = struct.unpack("f", struct.pack("f", x))[0]
-    return value
-
-
-def reference_variant(client_id: int) -> str:
-    """exp_1's variant for a unit: FNV-1a of the unit's text, bucket modulo 10000,
-    walked over the float32 traffic shares (control 0.85, treatment-1 0.15)."""
-    bucket = fnv1a_32(str(client_id).encode()) % 10000
-    total = 0
-    for name, traffic in (("control", 0.85), ("treatment-1", 0.15)):
-        total += int(_float32(_float32(traffic) * 10000))
-        if bucket <= total:
-            return name
-    raise AssertionError("shares sum to 1")
-
 
 # ----- fixtures -----
 
@@ -353,15 +321,16 @@ async def test_traffic_rules_on_header_and_payload(
     unit = next(u for u in range(1, 100) if reference_variant(u) == "treatment-1")
     # The header rule allows treatment-1: the treatment's route is taken.
     status, headers, body = await post(http, router, {"client": {"id": unit}}, {"x-country": "ID"})
+    assert status == 200
     assert (body["route"], headers["Turnout-Traffic-Rule"]) == ("treatment-1", "country")
     # The payload rule does not allow treatment-1: fallback.
-    status, headers, body = await post(
+    _, headers, body = await post(
         http, router, {"client": {"id": unit}, "customer": {"tier": "gold"}}
     )
     assert (body["route"], headers["Turnout-Traffic-Rule"]) == ("control", "tier")
     assert headers["Turnout-Route-Reason"] == "route-not-allowed"
     # Neither rule: the default rule.
-    status, headers, body = await post(http, router, {"client": {"id": unit}}, {"X-Country": "SG"})
+    _status, headers, body = await post(http, router, {"client": {"id": unit}}, {"X-Country": "SG"})
     assert (body["route"], headers["Turnout-Traffic-Rule"]) == ("control", "default")
     text = await metrics_text(http, router)
     for rule in ("country", "tier", "default"):
@@ -528,7 +497,7 @@ async def test_the_router_timeout_bounds_the_whole_request(
     upstreams["control"].block()
     config = router_config(upstreams, None, server={"timeout": "300ms"})
     router = await start_router(routers, tmp_path, config)
-    status, headers, body = await post(http, router, {"a": 1})
+    status, _headers, body = await post(http, router, {"a": 1})
     upstreams["control"].release()
     assert status == 504
     assert "router's timeout of 300ms" in body["error"]["message"]
@@ -561,8 +530,7 @@ async def test_bad_requests_get_clear_json_errors(
     reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
     chunk = b"64\r\n" + b"x" * 100 + b"\r\n"
     writer.write(
-        b"POST /v1/predict HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + chunk * 20
+        b"POST /v1/predict HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 20
     )
     answer = await reader.read()
     writer.close()

@@ -55,8 +55,11 @@ class Upstream:
         if self.hold:
             await self._release.wait()
         return web.json_response(
-            {"route": self.name, "request_id": request.headers.get("Turing-Req-ID"),
-             "echo": json.loads(body) if body else None},
+            {
+                "route": self.name,
+                "request_id": request.headers.get("Turing-Req-ID"),
+                "echo": json.loads(body) if body else None,
+            },
             status=self.status,
             headers={"X-Upstream": self.name},
         )
@@ -79,7 +82,7 @@ class Upstream:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self
 
     async def stop(self) -> None:
