@@ -2,9 +2,13 @@
 
 import sys
 
-from tests.bench import plugin_rpc, router
+from tests.bench import plugin_rpc, router, router_parts
 
-BENCHMARKS = {"plugin_rpc": plugin_rpc.main, "router": router.main}
+BENCHMARKS = {
+    "plugin_rpc": plugin_rpc.main,
+    "router_parts": router_parts.main,
+    "router": router.main,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(BENCHMARKS):
