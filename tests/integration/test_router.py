@@ -591,3 +591,41 @@ async def test_sigterm_with_requests_in_flight_loses_none(
     ]
     assert await asyncio.to_thread(router.wait) == 0
     assert not Path(f"/proc/{plugin}").exists()  # the plugin was stopped too
+
+
+# ----- metrics -----
+
+
+async def test_metrics_cover_requests_engine_and_the_plugins_own(
+    gopeers: GoPeers,
+    upstreams: dict[str, Upstream],
+    http: aiohttp.ClientSession,
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    # TURNOUT_TEST_METRICS makes the Go plugin register a collector and report to it.
+    router = await start_router(
+        routers,
+        tmp_path,
+        router_config(upstreams, go_engine(gopeers)),
+        env={"TURNOUT_TEST_METRICS": "1"},
+    )
+    for unit in range(1, 21):
+        await post(http, router, {"client": {"id": unit}})
+    expected = {
+        route: sum(reference_variant(unit) == route for unit in range(1, 21))
+        for route in ("control", "treatment-1")
+    }
+    text = await metrics_text(http, router)
+    for route, count in expected.items():
+        assert (
+            f'turnout_router_requests_total{{route="{route}",rule="none",status="200"}} {count}.0'
+            in text
+        )
+        assert (
+            f'turnout_router_route_choices_total{{reason="treatment",route="{route}"}} {count}.0'
+            in text
+        )
+    assert "turnout_router_engine_call_duration_seconds_count 20.0" in text
+    assert "turnout_router_plugin_up 1.0" in text
+    assert "turnout_plugin_" in text
