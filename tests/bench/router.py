@@ -30,6 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devenv.gopeers import locate
 from devenv.procs import free_port
@@ -48,7 +49,7 @@ SAMPLE_OPTIONS = json.loads(
 )
 
 
-def runner_config() -> dict[str, object]:
+def runner_config() -> dict[str, Any]:
     """The sample engine's exp_1, split by payload client.id, treatments naming routes."""
     experiment = dict(SAMPLE_OPTIONS["experiments"][0])
     experiment["segmentation_configuration"] = {
@@ -74,6 +75,10 @@ def _duration_us(text: str) -> float:
     if match is None:
         raise ValueError(f"wrk latency {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _seconds(duration: str) -> float:
+    return _duration_us(duration) / 1e6
 
 
 def wrk(url: str, connections: int, script: Path, duration: str = DURATION) -> Run:
@@ -140,6 +145,20 @@ def wait_http(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not become ready")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in children]
 
 
 def children_rss_kib(pid: int) -> int:
@@ -276,21 +295,20 @@ def main() -> None:
                 url = f"http://127.0.0.1:{port}/v1/predict"
                 wait_http(url, "POST", BODY.encode())
                 wrk(url, 8, script, "1s")
+                runs = {1: wrk(url, 1, script)}
+                plugins = child_pids(router.pid)
+                before = [cpu_seconds(pid) for pid in [router.pid, *plugins]]
+                runs[32] = wrk(url, 32, script)
+                after = [cpu_seconds(pid) for pid in [router.pid, *plugins]]
+                requests = runs[32].rps * _seconds(DURATION)
+                cpu = [(b - a) / requests * 1e6 for a, b in zip(before, after, strict=True)]
                 memory = f"{rss_kib(router.pid) / 1024:.0f} MiB"
-                plugin = children_rss_kib(router.pid)
-                if plugin:
-                    memory += f" (+ plugin {plugin / 1024:.0f} MiB)"
-                rows.append((name, {c: wrk(url, c, script) for c in CONNECTIONS}, memory))
-                rows[-1] = (
-                    name,
-                    rows[-1][1],
-                    f"{rss_kib(router.pid) / 1024:.0f} MiB after load"
-                    + (
-                        f" (+ plugin {children_rss_kib(router.pid) / 1024:.0f} MiB)"
-                        if plugin
-                        else ""
-                    ),
-                )
+                if plugins:
+                    memory += f" (+ plugin {children_rss_kib(router.pid) / 1024:.0f} MiB)"
+                memory += f"; CPU/request {cpu[0]:.0f} µs router"
+                if plugins:
+                    memory += f" + {sum(cpu[1:]):.0f} µs plugin"
+                rows.append((name, runs, memory))
                 print(f"  measured {name}", file=sys.stderr)
                 stop(router)
         finally:
@@ -308,20 +326,21 @@ def print_table(rows: list[tuple[str, dict[int, Run], str]]) -> None:
     print(f"\nRouter data plane: wrk JSON POST over loopback, {DURATION} per cell, "
           f"proxy pinned to CPU {PROXY_CPU}, wrk and upstream to CPU {LOAD_CPU}")  # fmt: skip
     header = (
-        f"{'case':42} {'p50@1':>8} {'+p50@1':>8} {'+p99@1':>8} {'p50@32':>8} {'+p50@32':>8} "
-        f"{'+p99@32':>8} {'req/s@32':>9} {'vs nginx':>9} {'vs naive':>9}  memory"
+        f"{'case':42} {'p50@1':>7} {'+p50@1':>7} {'p99@1':>7} {'p50@32':>7} {'+p50@32':>8} "
+        f"{'p99@32':>7} {'req/s@32':>9} {'vs nginx':>9} {'vs naive':>9}  memory, CPU"
     )
     print(header)
     for name, runs, memory in rows:
         one, many = runs[1], runs[32]
         print(
-            f"{name:42} {one.p50_us:8.0f} {one.p50_us - direct[1].p50_us:8.0f} "
-            f"{one.p99_us - direct[1].p99_us:8.0f} {many.p50_us:8.0f} "
-            f"{many.p50_us - direct[32].p50_us:8.0f} {many.p99_us - direct[32].p99_us:8.0f} "
+            f"{name:42} {one.p50_us:7.0f} {one.p50_us - direct[1].p50_us:7.0f} {one.p99_us:7.0f} "
+            f"{many.p50_us:7.0f} {many.p50_us - direct[32].p50_us:8.0f} {many.p99_us:7.0f} "
             f"{many.rps:9.0f} {many.rps / nginx[32].rps:8.2f}x {many.rps / naive[32].rps:8.2f}x  {memory}"
         )
     print(
-        "latencies in µs; + is added over direct; req/s at 32 connections is the maximum throughput"
+        "latencies in µs; + is p50 added over direct; p99 absolute (wrk and the upstream share "
+        "a CPU, so p99 at one connection is noisy); req/s at 32 connections is the maximum "
+        "throughput; CPU per request measured over the 32-connection run"
     )
     go = by_name["turnout_router, Go plugin"]
     print(
