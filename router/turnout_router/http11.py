@@ -37,7 +37,8 @@ HOP_BY_HOP: Final = frozenset(
 )
 # Rewritten by the router rather than passed on.
 # Rewritten by the router rather than passed on; the request id is always the router's.
-_REWRITTEN: Final = frozenset({b"host", b"content-length", b"turing-req-id"})
+# Expect is answered by the router itself, which sends the body at once.
+_REWRITTEN: Final = frozenset({b"host", b"content-length", b"turing-req-id", b"expect"})
 _DROP_UPSTREAM: Final = HOP_BY_HOP | _REWRITTEN
 _DROP_DOWNSTREAM: Final = HOP_BY_HOP | {b"content-length", b"turing-req-id"}
 

@@ -135,7 +135,7 @@ class Router:
             return self._reject(
                 405, f"use POST on {self.config.server.path}", ((b"Allow", b"POST"),)
             )
-        if method in (b"GET", b"HEAD"):
+        if method == b"GET":
             if path == LIVE_PATH:
                 return _OK_LIVE
             if path == READY_PATH:

@@ -188,7 +188,11 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         limit = self._state.max_body_bytes
         for name, value in self._headers:
-            if len(name) == 14 and name.lower() == b"content-length":
+            if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+                # curl and others wait (a second, for curl) for this before sending a body.
+                if self._transport is not None and not self.closed:
+                    self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif len(name) == 14 and name.lower() == b"content-length":
                 try:
                     too_large = int(value) > limit
                 except ValueError:

@@ -536,6 +536,19 @@ async def test_bad_requests_get_clear_json_errors(
     answer = await reader.read()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 413 ")
+    # Expect: 100-continue is answered at once, and not passed upstream.
+    reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+    writer.write(
+        b"POST /v1/predict HTTP/1.1\r\nHost: r\r\nContent-Length: 8\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    interim = await reader.readuntil(b"\r\n\r\n")
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b'{"a": 2}')
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert "Expect" not in upstreams["control"].received[-1]["headers"]
     # Not HTTP at all, on a raw socket.
     reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
     writer.write(b"HELLO\x00\x01 there\r\n\r\n")
