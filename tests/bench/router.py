@@ -61,6 +61,15 @@ def runner_config() -> dict[str, Any]:
 
 
 @dataclass
+class Row:
+    name: str
+    runs: dict[int, Run]
+    cpu_us: float | None = None
+    """CPU time of the proxy (and its plugin) per request over the 32-connection run."""
+    memory: str = ""
+
+
+@dataclass
 class Run:
     p50_us: float
     p99_us: float
@@ -161,14 +170,6 @@ def child_pids(pid: int) -> list[int]:
     return [int(child) for child in children]
 
 
-def children_rss_kib(pid: int) -> int:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return 0
-    return sum(rss_kib(child) for child in children)
-
-
 def main() -> None:
     missing = [tool for tool in ("wrk", "nginx", "taskset") if shutil.which(tool) is None]
     if missing:
@@ -206,11 +207,25 @@ def main() -> None:
             upstream = f"http://127.0.0.1:{up_port}/predict"
             wait_http(upstream, "POST", BODY.encode())
 
-            rows: list[tuple[str, dict[int, Run], str]] = []
+            rows: list[Row] = []
 
-            def measure(name: str, url: str, memory: str = "") -> None:
+            def measure(name: str, url: str, pid: int | None = None) -> None:
                 wrk(url, 8, script, "1s")  # warm-up: connections, pools, caches
-                rows.append((name, {c: wrk(url, c, script) for c in CONNECTIONS}, memory))
+                runs = {1: wrk(url, 1, script)}
+                pids = [] if pid is None else [pid, *child_pids(pid)]
+                before = [cpu_seconds(each) for each in pids]
+                runs[32] = wrk(url, 32, script)
+                after = [cpu_seconds(each) for each in pids]
+                requests = runs[32].rps * _seconds(DURATION)
+                cpu = [(b - a) / requests * 1e6 for a, b in zip(before, after, strict=True)]
+                row = Row(name, runs)
+                if pids:
+                    row.cpu_us = sum(cpu)
+                    row.memory = f"{sum(rss_kib(each) for each in pids) / 1024:.0f} MiB"
+                    if len(cpu) > 1 and name.startswith("turnout_router"):
+                        row.memory += f" (plugin {rss_kib(pids[1]) / 1024:.0f} MiB)"
+                        row.memory += f"; CPU {cpu[0]:.0f} µs router + {cpu[1]:.0f} µs plugin"
+                rows.append(row)
                 print(f"  measured {name}", file=sys.stderr)
 
             measure("direct (baseline)", upstream)
@@ -233,7 +248,9 @@ def main() -> None:
             )
             processes.append(nginx_proxy)
             wait_http(f"http://127.0.0.1:{proxy_port}/v1/predict", "POST", BODY.encode())
-            measure("nginx reverse proxy", f"http://127.0.0.1:{proxy_port}/v1/predict")
+            measure(
+                "nginx reverse proxy", f"http://127.0.0.1:{proxy_port}/v1/predict", nginx_proxy.pid
+            )
             stop(nginx_proxy)
 
             naive_port = free_port()
@@ -246,11 +263,7 @@ def main() -> None:
             processes.append(naive)
             naive_url = f"http://127.0.0.1:{naive_port}/v1/predict"
             wait_http(naive_url, "POST", BODY.encode())
-            measure(
-                "naive aiohttp+uvloop proxy, no engine",
-                naive_url,
-                f"{rss_kib(naive.pid) / 1024:.0f} MiB",
-            )
+            measure("naive aiohttp+uvloop proxy, no engine", naive_url, naive.pid)
             stop(naive)
 
             routes = [
@@ -294,22 +307,7 @@ def main() -> None:
                 wait_http(f"http://127.0.0.1:{port}/v1/internal/ready")
                 url = f"http://127.0.0.1:{port}/v1/predict"
                 wait_http(url, "POST", BODY.encode())
-                wrk(url, 8, script, "1s")
-                runs = {1: wrk(url, 1, script)}
-                plugins = child_pids(router.pid)
-                before = [cpu_seconds(pid) for pid in [router.pid, *plugins]]
-                runs[32] = wrk(url, 32, script)
-                after = [cpu_seconds(pid) for pid in [router.pid, *plugins]]
-                requests = runs[32].rps * _seconds(DURATION)
-                cpu = [(b - a) / requests * 1e6 for a, b in zip(before, after, strict=True)]
-                memory = f"{rss_kib(router.pid) / 1024:.0f} MiB"
-                if plugins:
-                    memory += f" (+ plugin {children_rss_kib(router.pid) / 1024:.0f} MiB)"
-                memory += f"; CPU/request {cpu[0]:.0f} µs router"
-                if plugins:
-                    memory += f" + {sum(cpu[1:]):.0f} µs plugin"
-                rows.append((name, runs, memory))
-                print(f"  measured {name}", file=sys.stderr)
+                measure(name, url, router.pid)
                 stop(router)
         finally:
             for process in processes:
@@ -318,35 +316,49 @@ def main() -> None:
     print_table(rows)
 
 
-def print_table(rows: list[tuple[str, dict[int, Run], str]]) -> None:
-    direct = rows[0][1]
-    by_name = {name: runs for name, runs, _ in rows}
+def print_table(rows: list[Row]) -> None:
+    direct = rows[0].runs
+    by_name = {row.name: row for row in rows}
     nginx = by_name["nginx reverse proxy"]
     naive = by_name["naive aiohttp+uvloop proxy, no engine"]
     print(f"\nRouter data plane: wrk JSON POST over loopback, {DURATION} per cell, "
           f"proxy pinned to CPU {PROXY_CPU}, wrk and upstream to CPU {LOAD_CPU}")  # fmt: skip
-    header = (
-        f"{'case':42} {'p50@1':>7} {'+p50@1':>7} {'p99@1':>7} {'p50@32':>7} {'+p50@32':>8} "
-        f"{'p99@32':>7} {'req/s@32':>9} {'vs nginx':>9} {'vs naive':>9}  memory, CPU"
+    print(
+        f"{'case':40} {'p50@1':>6} {'+p50@1':>7} {'+p99@1':>7} {'p50@32':>7} {'+p50@32':>8} "
+        f"{'+p99@32':>8} {'req/s@32':>9} {'ratio':>13} {'CPU µs/req':>10} {'req/s/core':>10} "
+        f"{'ratio':>13}  memory"
     )
-    print(header)
-    for name, runs, memory in rows:
-        one, many = runs[1], runs[32]
+    for row in rows:
+        one, many = row.runs[1], row.runs[32]
+        capacity = 1e6 / row.cpu_us if row.cpu_us else None
+        ratio = f"{many.rps / nginx.runs[32].rps:4.2f}/{many.rps / naive.runs[32].rps:4.2f}x"
+        if capacity is not None and nginx.cpu_us and naive.cpu_us:
+            core = f"{capacity:10.0f} {nginx.cpu_us / row.cpu_us:4.2f}/{naive.cpu_us / row.cpu_us:4.2f}x"  # type: ignore[operator]
+            cpu = f"{row.cpu_us:10.1f}"
+        else:
+            core, cpu = f"{'':10} {'':13}", f"{'':10}"
         print(
-            f"{name:42} {one.p50_us:7.0f} {one.p50_us - direct[1].p50_us:7.0f} {one.p99_us:7.0f} "
-            f"{many.p50_us:7.0f} {many.p50_us - direct[32].p50_us:8.0f} {many.p99_us:7.0f} "
-            f"{many.rps:9.0f} {many.rps / nginx[32].rps:8.2f}x {many.rps / naive[32].rps:8.2f}x  {memory}"
+            f"{row.name:40} {one.p50_us:6.0f} {one.p50_us - direct[1].p50_us:7.0f} "
+            f"{one.p99_us - direct[1].p99_us:7.0f} {many.p50_us:7.0f} "
+            f"{many.p50_us - direct[32].p50_us:8.0f} {many.p99_us - direct[32].p99_us:8.0f} "
+            f"{many.rps:9.0f} {ratio:>13} {cpu} {core}  {row.memory}"
         )
     print(
-        "latencies in µs; + is p50 added over direct; p99 absolute (wrk and the upstream share "
-        "a CPU, so p99 at one connection is noisy); req/s at 32 connections is the maximum "
-        "throughput; CPU per request measured over the 32-connection run"
+        "latencies in µs, + is added over direct (direct p99: "
+        f"{direct[1].p99_us:.0f} at 1, {direct[32].p99_us:.0f} at 32 connections); req/s at 32 "
+        "connections is the measured maximum; ratio is to nginx/to the naive proxy; CPU µs/req is "
+        "the proxy's (with its plugin) CPU time per request, and req/s/core its inverse: the "
+        "throughput of one whole core, less sensitive to other load on the machine"
     )
     go = by_name["turnout_router, Go plugin"]
+    added = go.runs[1].p50_us - direct[1].p50_us
     print(
-        f"goals: added p50 at 1 connection with the Go engine {go[1].p50_us - direct[1].p50_us:.0f} µs "
-        f"(goal < 1000); Go engine throughput {go[32].rps:.0f} req/s (goal >= 10000, "
-        f"{go[32].rps / naive[32].rps:.2f}x the naive proxy without engine)"
+        f"goals: Go engine adds {added:.0f} µs at p50 with one connection (goal < 1000); "
+        f"{go.runs[32].rps:.0f} req/s measured, "
+        f"{(1e6 / go.cpu_us) if go.cpu_us else float('nan'):.0f} per core (goal >= 10000, "
+        f"and over twice the naive proxy without engine: "
+        f"{go.runs[32].rps / naive.runs[32].rps:.2f}x measured, "
+        f"{(naive.cpu_us or 0) / (go.cpu_us or 1):.2f}x per core)"
     )
 
 
