@@ -141,6 +141,9 @@ class Router:
             if path == READY_PATH:
                 return self._ready()
             if path == METRICS_PATH:
+                if self.engine is not None:
+                    # Read at scrape time: a death is noticed by calls, not announced.
+                    self.metrics.plugin_up.set(1 if self.engine.serving else 0)
                 return http11.response(
                     200,
                     ((b"Content-Type", CONTENT_TYPE_LATEST.encode()),),

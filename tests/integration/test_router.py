@@ -431,6 +431,7 @@ async def test_readiness_reports_a_plugin_that_cannot_start(
         assert "fallback" in (await response.json())["detail"]
     async with http.get(f"{router.url}/v1/internal/live") as response:
         assert response.status == 200
+    assert "turnout_router_plugin_up 0.0" in await metrics_text(http, router)
     status, headers, body = await post(http, router, {"client": {"id": 1}})
     assert (status, body["route"], headers["Turnout-Route-Reason"]) == (
         200,
