@@ -146,6 +146,11 @@ class HttpProtocol(asyncio.Protocol):
             if self._too_large:
                 return  # already answered; the rest of the body is ignored
             self._refuse(400, f"malformed HTTP request: {exc}")
+            return
+        if not self._busy:
+            # Part of a request, or nothing to do: a caller that stops sending
+            # mid-request must not hold the connection forever.
+            self._arm_idle_timer()
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer a request that cannot be parsed, and close: the stream is out of step."""
@@ -165,6 +170,9 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
 
     def _arm_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if not self.closed:
             self._idle_timer = self._loop.call_later(
                 self._state.keepalive_seconds, self.close_if_idle

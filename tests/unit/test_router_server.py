@@ -87,3 +87,16 @@ def test_a_body_over_the_limit_is_refused_and_the_connection_closed() -> None:
     big = b"POST /v1/predict HTTP/1.1\r\nHost: r\r\nContent-Length: 101\r\n\r\n" + b"x" * 101
     written, closed, seen = serve([big])
     assert written.startswith(b"HTTP/1.1 413 ") and closed and not seen
+
+
+@pytest.mark.timeout(30)
+async def test_a_caller_that_stops_mid_request_is_disconnected() -> None:
+    state = ServerState(lambda request: response(200, [], b"{}"), 100, 0.01, lambda status: None)
+    protocol = HttpProtocol(state)
+    transport = Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(REQUEST[:20])
+    while not transport.closed:  # the idle timer closes it; pytest-timeout guards the loop
+        await asyncio.sleep(0.005)
+    assert transport.written == b""
+    protocol.connection_lost(None)
