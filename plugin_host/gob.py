@@ -117,15 +117,24 @@ class Struct(GoType):
     Struct types compare by identity: two declarations are two Go types.
     """
 
-    __slots__ = ("by_name", "factory", "fields", "name")
+    __slots__ = ("by_name", "encode_fields", "factory", "fields", "name")
 
     def __init__(
-        self, name: str, fields: tuple[Field, ...], factory: Callable[..., Any] | None = None
+        self,
+        name: str,
+        fields: tuple[Field, ...],
+        factory: Callable[..., Any] | None = None,
+        *,
+        encode_fields: Callable[[bytearray, Any], None] | None = None,
     ) -> None:
         self.name = name
         self.fields = fields
         self.factory = factory
         self.by_name: Mapping[str, Field] = {f.go_name: f for f in fields}
+        self.encode_fields = encode_fields
+        """Optional hand-written encoder of a value's fields (deltas, values, the final 0),
+        for structs on a hot path; it must write exactly what the generic encoder writes
+        (tests compare the two). The generic encoder walks the field list for every value."""
 
     def __repr__(self) -> str:
         return f"Struct({self.name!r})"
@@ -455,6 +464,9 @@ class Encoder:
     # -- values -------------------------------------------------------------
 
     def _encode_struct(self, out: bytearray, gotype: Struct, value: Any) -> None:
+        if gotype.encode_fields is not None:
+            gotype.encode_fields(out, value)
+            return
         last = -1
         as_dict = gotype.factory is None
         for index, struct_field in enumerate(gotype.fields):
@@ -574,6 +586,11 @@ def _encode_string(out: bytearray, value: str) -> None:
 def _encode_bytes(out: bytearray, value: bytes) -> None:
     encode_uint(out, len(value))
     out += value
+
+
+# Public names for the hand-written struct encoders (Struct.encode_fields) of other modules.
+encode_string: Final = _encode_string
+encode_bytes: Final = _encode_bytes
 
 
 def _frame(out: bytearray, body: bytearray) -> None:

@@ -28,8 +28,25 @@ from plugin_host.yamux import Stream
 
 log = logging.getLogger(__name__)
 
+
+def _encode_request_fields(out: bytearray, value: Any) -> None:
+    # Every call sends this header; see gob.Struct.encode_fields. Zero values are left out.
+    method, seq = (value.get("ServiceMethod"), value.get("Seq")) if value else (None, None)
+    last = -1
+    if method:
+        out.append(1)
+        gob.encode_string(out, method)
+        last = 0
+    if seq:
+        gob.encode_uint(out, 1 - last)
+        gob.encode_uint(out, seq)
+    out.append(0)
+
+
 REQUEST: Final = gob.Struct(
-    "Request", (gob.Field("ServiceMethod", gob.STRING), gob.Field("Seq", gob.UINT))
+    "Request",
+    (gob.Field("ServiceMethod", gob.STRING), gob.Field("Seq", gob.UINT)),
+    encode_fields=_encode_request_fields,
 )
 RESPONSE: Final = gob.Struct(
     "Response",

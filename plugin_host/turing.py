@@ -210,13 +210,20 @@ class RunnerClient:
             loop.create_task(accept_and_serve(helper_id, _helper_server(collector))),
         ]
         self._serving = tasks  # keep references: they serve for the plugin's lifetime
-        await self.rpc.call(
-            "Plugin.RegisterMetricsCollector",
-            wire.BROKER_IDS,
-            [collector_id, helper_id],
-            gob.INTERFACE,
-            timeout=self.timeout,
-        )
+        try:
+            await self.rpc.call(
+                "Plugin.RegisterMetricsCollector",
+                wire.BROKER_IDS,
+                [collector_id, helper_id],
+                gob.INTERFACE,
+                timeout=self.timeout,
+            )
+        except BaseException:
+            # A plugin without the method (Turing's own examples) never dials back:
+            # the accepting tasks would otherwise fail later, with nobody to hear it.
+            for task in tasks:
+                task.cancel()
+            raise
 
 
 # ---------------------------------------------------------------------------

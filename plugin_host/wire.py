@@ -222,14 +222,49 @@ GET_TREATMENT_OPTIONS: Final = gob.Struct(
     (F("TuringRequestID", gob.STRING, "turing_request_id"),),
     GetTreatmentOptions,
 )
+
+
+def _encode_get_treatment_request_fields(out: bytearray, value: GetTreatmentRequest) -> None:
+    # A router sends one per request; see gob.Struct.encode_fields. Zero values are left out,
+    # a non-nil map is sent even when empty, the nested Options struct always.
+    last = -1
+    header = value.header
+    if header is not None:
+        out.append(1)
+        gob.encode_uint(out, len(header))
+        for key, values in header.items():
+            gob.encode_string(out, key)
+            items = values or ()  # as the generic encoder treats a nil slice
+            gob.encode_uint(out, len(items))
+            for item in items:
+                gob.encode_string(out, item)
+        last = 0
+    payload = value.payload
+    if payload:
+        gob.encode_uint(out, 1 - last)
+        gob.encode_bytes(out, bytes(payload))
+        last = 1
+    options = value.options
+    if options is not None:
+        gob.encode_uint(out, 2 - last)
+        request_id = options.turing_request_id
+        if request_id:
+            out.append(1)
+            gob.encode_string(out, request_id)
+        out.append(0)
+    out.append(0)
+
+
+GET_TREATMENT_REQUEST_FIELDS: Final = (
+    F("Header", gob.Map(gob.STRING, gob.Slice(gob.STRING), "Header"), "header"),
+    F("Payload", gob.BYTES, "payload"),
+    F("Options", GET_TREATMENT_OPTIONS, "options"),
+)
 GET_TREATMENT_REQUEST: Final = gob.Struct(
     "GetTreatmentRequest",
-    (
-        F("Header", gob.Map(gob.STRING, gob.Slice(gob.STRING), "Header"), "header"),
-        F("Payload", gob.BYTES, "payload"),
-        F("Options", GET_TREATMENT_OPTIONS, "options"),
-    ),
+    GET_TREATMENT_REQUEST_FIELDS,
     GetTreatmentRequest,
+    encode_fields=_encode_get_treatment_request_fields,
 )
 TREATMENT: Final = gob.Struct(
     "Treatment",

@@ -19,7 +19,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from plugin_host.errors import ProtocolError, TransportError
 
@@ -268,6 +268,11 @@ class Session(asyncio.Protocol):
         self._remote_go_away = False
         self._write_paused = False
         self._write_resumed = asyncio.Event()
+        # Frames written in one turn of the event loop leave in one write: with many
+        # concurrent calls that is one system call, and one wake-up of the peer,
+        # instead of one per frame.
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
         self._write_resumed.set()
         self._pings: dict[int, asyncio.Future[None]] = {}
         self._ping_id = 0
@@ -276,7 +281,8 @@ class Session(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport; uvloop's implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         if not self._connected.done():
             self._connected.set_result(None)
@@ -388,6 +394,7 @@ class Session(asyncio.Protocol):
             self._keepalive.cancel()
         self._write_resumed.set()
         if self._transport is not None:
+            self._flush()  # frames already accepted still go out, as they would have
             self._transport.close()
 
     def _forget(self, stream: Stream) -> None:
@@ -397,13 +404,28 @@ class Session(asyncio.Protocol):
     def _send_frame(self, frame_type: int, flags: int, stream_id: int, length: int) -> None:
         if self._transport is None or self._closed.is_set():
             return
-        self._transport.write(HEADER.pack(VERSION, frame_type, flags, stream_id, length))
+        self._write(HEADER.pack(VERSION, frame_type, flags, stream_id, length))
 
     def _send_data(self, stream: Stream, data: memoryview) -> None:
         if self._transport is None or self._closed.is_set():
             raise StreamClosedError(f"yamux session closed: {self._close_reason}")
         header = HEADER.pack(VERSION, TYPE_DATA, stream._take_flags(), stream.id, len(data))
-        self._transport.write(header + data)
+        self._write(header + data)
+
+    def _write(self, frame: bytes) -> None:
+        self._outgoing.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._outgoing or self._transport is None:
+            return
+        data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
+        self._outgoing.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def _send_window_update(self, stream: Stream, delta: int, flags: int) -> None:
         self._send_frame(TYPE_WINDOW_UPDATE, flags | stream._take_flags(), stream.id, delta)

@@ -408,6 +408,13 @@ class EngineRuntime(Model):
     runner_config: JsonValue = Field(
         description="What the engine's manager returned; handed to the runner's Configure."
     )
+    timeout: Duration = Field(
+        default="100ms",
+        description=(
+            "Time budget of one GetTreatmentForRequest call; past it the request takes the "
+            "fallback route. Turing has none: a slow engine there eats the whole router timeout."
+        ),
+    )
 
 
 class ServerConfig(Model):
@@ -417,6 +424,11 @@ class ServerConfig(Model):
     path: str = Field(default="/v1/predict", pattern=r"^/")
     timeout: Duration = Field(
         default="10s", description="Upper bound on a whole request through the router."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="Largest request body accepted; a larger one is answered 413 (default 1 MiB).",
     )
 
 

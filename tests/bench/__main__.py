@@ -1,8 +1,17 @@
-"""`make bench`: every benchmark, one after the other."""
+"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one)."""
 
-from tests.bench import operator_latency, plugin_rpc
+import sys
+
+from tests.bench import operator_latency, plugin_rpc, router, router_parts
+
+BENCHMARKS = {
+    "plugin_rpc": plugin_rpc.main,
+    "operator_latency": operator_latency.main,
+    "router_parts": router_parts.main,
+    "router": router.main,
+}
 
 if __name__ == "__main__":
-    plugin_rpc.main()
-    print()
-    operator_latency.main()
+    for name in sys.argv[1:] or list(BENCHMARKS):
+        BENCHMARKS[name]()
+        print()

@@ -126,7 +126,7 @@ NOP_CONFIG_WIRE: dict[str, Any] = {
     "router": "models/fraud",
     "version": 1,
     "experimentEngine": None,
-    "server": {"port": 8080, "path": "/v1/predict", "timeout": "10s"},
+    "server": {"port": 8080, "path": "/v1/predict", "timeout": "10s", "maxBodyBytes": 1048576},
 }
 ENGINE_CONFIG_WIRE: dict[str, Any] = {
     "routes": [
@@ -155,8 +155,9 @@ ENGINE_CONFIG_WIRE: dict[str, Any] = {
         "runnerConfig": {
             "experiments": [{"name": "exp_1", "treatments": ["control", "treatment-a"]}]
         },
+        "timeout": "100ms",
     },
-    "server": {"port": 8080, "path": "/v1/predict", "timeout": "2s"},
+    "server": {"port": 8080, "path": "/v1/predict", "timeout": "2s", "maxBodyBytes": 1048576},
 }
 
 

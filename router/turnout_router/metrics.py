@@ -1,0 +1,195 @@
+"""The router's Prometheus metrics, and the plugin's own, served on /metrics.
+
+Label children are looked up once per label combination and kept: a
+`labels()` call costs more than the observation itself, and the hot path
+records every request.
+
+Requests are counted and timed by route, status and traffic rule also when
+they time out (Turing's router loses those). The plugin's metrics arrive over
+`RegisterMetricsCollector`: the plugin declares them (`Register`) and then
+reports values; each becomes a Prometheus metric named
+`turnout_plugin_<name>`, so a plugin cannot clash with the router's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from plugin_host import (
+    IncRequest,
+    MeasureDurationMsSinceRequest,
+    Metric,
+    MetricsCollector,
+    RecordGaugeRequest,
+)
+
+log = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+_ENGINE_BUCKETS: Final = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+
+
+class RouterMetrics:
+    """Every metric of one router process, in its own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "turnout_router_requests",
+            "Requests answered, by route taken, HTTP status and traffic rule.",
+            ["route", "status", "rule"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "turnout_router_request_duration_seconds",
+            "Time from a whole request received to its response written, by route, status, rule.",
+            ["route", "status", "rule"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.choices = Counter(
+            "turnout_router_route_choices",
+            "Routes chosen and why: treatment, or the reason for the fallback route.",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.engine_latency = Histogram(
+            "turnout_router_engine_call_duration_seconds",
+            "GetTreatmentForRequest round trips, errors and timeouts included.",
+            buckets=_ENGINE_BUCKETS,
+            registry=r,
+        )
+        self.engine_failures = Counter(
+            "turnout_router_engine_failures",
+            "Treatment calls that gave no treatment: error, timeout or unavailable.",
+            ["kind"],
+            registry=r,
+        )
+        self.plugin_restarts = Counter(
+            "turnout_router_plugin_restarts",
+            "Times the plugin was started again after it died or stopped answering pings.",
+            registry=r,
+        )
+        self.plugin_up = Gauge(
+            "turnout_router_plugin_up", "1 while a configured plugin is serving.", registry=r
+        )
+        self.rejected = Counter(
+            "turnout_router_rejected_requests",
+            "Requests refused before routing (bad JSON, too large, wrong method or path).",
+            ["status"],
+            registry=r,
+        )
+        self._request_children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self._choice_children: dict[tuple[str, str], Any] = {}
+        self._failure_children: dict[str, Any] = {}
+        self._rejected_children: dict[int, Any] = {}
+        self.observe_engine = self.engine_latency.observe
+
+    def request(self, route: str, status: int, rule: str, seconds: float) -> None:
+        key = (route, status, rule)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (route, str(status), rule)
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def choice(self, route: str, reason: str) -> None:
+        child = self._choice_children.get((route, reason))
+        if child is None:
+            child = self._choice_children[(route, reason)] = self.choices.labels(route, reason)
+        child.inc()
+
+    def engine_failure(self, kind: str) -> None:
+        child = self._failure_children.get(kind)
+        if child is None:
+            child = self._failure_children[kind] = self.engine_failures.labels(kind)
+        child.inc()
+
+    def rejection(self, status: int) -> None:
+        child = self._rejected_children.get(status)
+        if child is None:
+            child = self._rejected_children[status] = self.rejected.labels(str(status))
+        child.inc()
+
+
+_NAME_UNSAFE: Final = re.compile(r"[^a-zA-Z0-9_]")
+PLUGIN_PREFIX: Final = "turnout_plugin_"
+
+
+class PluginMetrics(MetricsCollector):
+    """The host side of RegisterMetricsCollector: the plugin's metrics as Prometheus metrics.
+
+    Metrics the plugin did not Register first are created on first use, with the
+    labels of that first report; a report whose labels do not fit is dropped
+    with a debug log rather than failing the plugin's call.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self._metrics: dict[str, tuple[Any, tuple[str, ...]]] = {}
+
+    def _create(self, metric: Metric) -> None:
+        if metric.name in self._metrics:
+            return
+        name = PLUGIN_PREFIX + _NAME_UNSAFE.sub("_", metric.name)
+        labels = tuple(_NAME_UNSAFE.sub("_", label) for label in metric.labels)
+        doc = metric.description or f"Reported by the experiment engine plugin: {metric.name}."
+        kind = metric.type.lower()
+        try:
+            if kind == "counter":
+                created: Any = Counter(name, doc, labels, registry=self._registry)
+            elif kind == "histogram":
+                buckets = tuple(metric.buckets) or Histogram.DEFAULT_BUCKETS
+                created = Histogram(name, doc, labels, buckets=buckets, registry=self._registry)
+            else:
+                created = Gauge(name, doc, labels, registry=self._registry)
+        except ValueError as exc:
+            log.warning("plugin metric refused", extra={"metric": metric.name, "error": str(exc)})
+            return
+        self._metrics[metric.name] = (created, tuple(metric.labels))
+
+    def _child(self, key: str, kind: str, labels: dict[str, str] | None) -> Any:
+        given = labels or {}
+        if key not in self._metrics:
+            self._create(Metric(name=key, type=kind, labels=sorted(given)))
+        entry = self._metrics.get(key)
+        if entry is None:
+            return None
+        metric, names = entry
+        if set(given) != set(names):
+            log.debug("plugin metric labels do not match", extra={"metric": key})
+            return None
+        return metric.labels(*(given[name] for name in names)) if names else metric
+
+    async def register(self, metrics: list[Metric]) -> None:
+        for metric in metrics:
+            self._create(metric)
+
+    async def measure_duration_ms_since(self, request: MeasureDurationMsSinceRequest) -> None:
+        child = self._child(request.key, "histogram", request.labels)
+        if child is not None and hasattr(child, "observe"):
+            elapsed = dt.datetime.now(dt.UTC) - request.starttime
+            # Turing's collector records milliseconds.
+            child.observe(elapsed.total_seconds() * 1000)
+
+    async def record_gauge(self, request: RecordGaugeRequest) -> None:
+        child = self._child(request.key, "gauge", request.labels)
+        if child is not None and hasattr(child, "set"):
+            child.set(request.value)
+
+    async def inc(self, request: IncRequest) -> None:
+        child = self._child(request.key, "counter", request.labels)
+        if child is not None:
+            child.inc()
