@@ -40,6 +40,7 @@ def test_options_never_show_in_repr_str_or_model_dump_json() -> None:
     assert "s3cr3t" not in repr(engine)
     assert "s3cr3t" not in str(engine)
     assert "s3cr3t" not in f"{engine.options}"
+    assert repr(engine.options) == str(engine.options) == "SecretOptions(<hidden>)"
 
 
 def test_a_bare_list_and_an_empty_file_are_accepted() -> None:
