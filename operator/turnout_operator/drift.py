@@ -114,10 +114,7 @@ def _differs(want: Any, have: Any, path: tuple[str | int, ...]) -> bool:
             return len(want) > 0
         if not isinstance(have, Sequence) or isinstance(have, str) or len(have) != len(want):
             return True
-        return any(
-            _differs(value, item, (*path, index))
-            for index, (value, item) in enumerate(zip(want, have, strict=True))
-        )
+        return any(_differs(value, have[index], (*path, index)) for index, value in enumerate(want))
     return _scalar_differs(want, have, path)
 
 

@@ -29,8 +29,26 @@ class RolloutState:
     ready_replicas: int
 
 
+def _field(obj: Any, *path: str) -> Any:
+    """The value at `path` in nested mappings, or None where a key on the way is absent.
+
+    The API server omits zero and empty fields: a Deployment straight after creation
+    has no `status` counts at all, and one scaled to zero none either.
+    """
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _count(deployment: Mapping[str, Any], *path: str) -> int:
+    """A replica count or generation; absent means 0."""
+    return int(_field(deployment, *path) or 0)
+
+
 def _condition(deployment: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for condition in deployment.get("status", {}).get("conditions", None) or []:
+    for condition in _field(deployment, "status", "conditions") or []:
         if condition.get("type") == kind:
             return condition  # type: ignore[no-any-return]
     return None
@@ -40,25 +58,24 @@ def rollout_state(deployment: Mapping[str, Any] | None, config_hash: str) -> Rol
     """Where the rollout of the version with `config_hash` stands."""
     if deployment is None:
         return RolloutState(RolloutPhase.PROGRESSING, "waiting for the Deployment", 0)
-    spec = deployment.get("spec", {})
-    status = deployment.get("status", {}) or {}
-    ready = int(status.get("readyReplicas", 0) or 0)
-    template_hash = (spec.get("template", {}).get("metadata", {}).get("annotations", {}) or {}).get(
-        CONFIG_HASH_ANNOTATION
+    ready = _count(deployment, "status", "readyReplicas")
+    template_hash = _field(
+        deployment, "spec", "template", "metadata", "annotations", CONFIG_HASH_ANNOTATION
     )
     if template_hash != config_hash:
         return RolloutState(RolloutPhase.PROGRESSING, "the Deployment is being updated", ready)
-    generation = int(deployment.get("metadata", {}).get("generation", 0) or 0)
-    if int(status.get("observedGeneration", 0) or 0) < generation:
+    generation = _count(deployment, "metadata", "generation")
+    if _count(deployment, "status", "observedGeneration") < generation:
         return RolloutState(RolloutPhase.PROGRESSING, "waiting for the rollout to start", ready)
     progressing = _condition(deployment, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         detail = progressing.get("message") or "progress deadline exceeded"
         return RolloutState(RolloutPhase.FAILED, f"rollout made no progress: {detail}", ready)
-    wanted = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    updated = int(status.get("updatedReplicas", 0) or 0)
-    total = int(status.get("replicas", 0) or 0)
-    available = int(status.get("availableReplicas", 0) or 0)
+    replicas = _field(deployment, "spec", "replicas")
+    wanted = 1 if replicas is None else int(replicas)
+    updated = _count(deployment, "status", "updatedReplicas")
+    total = _count(deployment, "status", "replicas")
+    available = _count(deployment, "status", "availableReplicas")
     if updated < wanted:
         return RolloutState(
             RolloutPhase.PROGRESSING, f"{updated} of {wanted} new pods created", ready

@@ -141,7 +141,8 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
     events: list[Event] = []
     told: set[str] = set()
     old = {condition.type: condition for condition in previous.conditions}
-    for condition in sorted(new.conditions, key=lambda c: _EVENT_ORDER.get(c.type, 99)):
+    # `new` comes from build_status: one condition of each of the four types.
+    for condition in sorted(new.conditions, key=lambda c: _EVENT_ORDER[c.type]):
         before = old.get(condition.type)
         if before is not None and (before.status, before.reason) == (
             condition.status,

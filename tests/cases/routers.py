@@ -255,6 +255,10 @@ VALID_ROUTERS: list[ValidRouter] = [
     ),
     # No default rule: the fallback route counts as covered.
     ValidRouter("rules-cover-all-but-fallback", spec(trafficRules=[rule("b")])),
+    ValidRouter(
+        "default-rule-lists-every-route",
+        spec(trafficRules=[rule("a", "b")], defaultTrafficRule={"routes": ["a", "b"]}),
+    ),
     ValidRouter("mappings", spec(experimentEngine=ENGINE, experimentMappings=MAPPINGS)),
     ValidRouter(
         "large-free-form-config",

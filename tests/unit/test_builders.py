@@ -247,6 +247,17 @@ def test_config_hash_is_stable_when_nothing_changes() -> None:
     assert config_hash(engine_config(reordered)) == config_hash(engine_config())
 
 
+def test_config_hash_keeps_non_ascii_text_as_utf_8() -> None:
+    runner = {"experiments": [{"name": "expérience", "treatments": ["contrôle"]}]}
+    wire = {
+        **ENGINE_CONFIG_WIRE,
+        "experimentEngine": {**ENGINE_CONFIG_WIRE["experimentEngine"], "runnerConfig": runner},
+    }
+    text = json.dumps(wire, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert '"expérience"' in text
+    assert config_hash(engine_config(runner)) == hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_config_hash_changes_with_the_runner_config() -> None:
     changed = {"experiments": [{"name": "exp_1", "treatments": ["control"]}]}
     assert config_hash(engine_config(changed)) != config_hash(engine_config())
@@ -275,6 +286,38 @@ def test_configmap_is_immutable_named_and_labelled_by_version() -> None:
     }
     assert list(data) == ["router.yaml"]
     assert yaml.safe_load(data["router.yaml"]) == ENGINE_CONFIG_WIRE
+
+
+def test_configmap_file_text_keeps_the_models_order_and_unicode() -> None:
+    # A version's ConfigMap is immutable: its text must not change between releases,
+    # or the operator would find drift it cannot apply.
+    assert build_configmap(IDENTITY, nop_config())["data"]["router.yaml"] == (
+        "routes:\n"
+        "- id: control\n"
+        "  endpoint: http://model-a.models:8080/predict\n"
+        "  timeout: 5s\n"
+        "fallbackRoute: control\n"
+        "trafficRules: []\n"
+        "defaultTrafficRule: null\n"
+        "routeNamePath: null\n"
+        "experimentMappings: []\n"
+        "router: models/fraud\n"
+        "version: 1\n"
+        "experimentEngine: null\n"
+        "server:\n"
+        "  port: 8080\n"
+        "  path: /v1/predict\n"
+        "  timeout: 10s\n"
+    )
+    runner = {"experiments": [{"name": "expérience"}]}
+    text = build_configmap(IDENTITY, engine_config(runner))["data"]["router.yaml"]
+    assert "  runnerConfig:\n    experiments:\n    - name: expérience\n" in text
+
+
+def test_container_port_setting_reaches_the_router_config() -> None:
+    settings = BuildSettings(router_image="r", container_port=9000)
+    config = build_router_config(IDENTITY, NOP_SPEC, 1, None, None, settings)
+    assert config.server.port == 9000
 
 
 @pytest.mark.parametrize("config", [nop_config(), engine_config()], ids=["nop", "engine"])

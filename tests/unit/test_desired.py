@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 import pytest
+import yaml
 
 from turnout_operator.api import RouterSpec
 from turnout_operator.builders import BuildSettings, RouterIdentity
-from turnout_operator.desired import desired_objects, engine_document, version_inputs
+from turnout_operator.desired import (
+    desired_objects,
+    engine_document,
+    spec_document,
+    version_inputs,
+)
 from turnout_operator.engine_config import parse_engines
+from turnout_operator.rollout import CONFIG_HASH_ANNOTATION
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +100,103 @@ def test_nop_rows_rebuild_without_a_plugin() -> None:
     assert made.engine == {"type": "nop"}
     objects = desired_objects(IDENTITY, 1, made.spec, engine_document(made, None, None), SETTINGS)
     assert "initContainers" not in objects.deployment["spec"]["template"]["spec"]
+
+
+def test_the_spec_document_is_the_camelcase_spec_with_defaults_and_without_nulls() -> None:
+    assert inputs(SPEC).spec == {
+        "routes": [
+            {"id": "a", "endpoint": "http://a/x", "timeout": "5s"},
+            {"id": "b", "endpoint": "http://b/x", "timeout": "1s"},
+        ],
+        "fallbackRoute": "a",
+        "trafficRules": [],
+        "routeNamePath": "route_name",
+        "experimentMappings": [],
+        "experimentEngine": {"type": "hardcoded", "config": {"experiments": [{"id": "1"}]}},
+        "replicas": 2,
+        "timeout": "10s",
+    }
+
+
+def test_the_spec_document_is_plain_json_data() -> None:
+    # A traffic rule's fieldSource is an enum in the model; the row must hold a plain string.
+    rule = {
+        "name": "nl",
+        "conditions": [{"fieldSource": "header", "field": "X-Country", "values": ["NL"]}],
+        "routes": ["b"],
+    }
+    spec = RouterSpec.model_validate({**SPEC, "trafficRules": [rule]})
+    (condition,) = spec_document(spec)["trafficRules"][0]["conditions"]
+    assert type(condition["fieldSource"]) is str
+    assert yaml.safe_dump(condition, sort_keys=True) == (
+        "field: X-Country\nfieldSource: header\noperator: in\nvalues:\n- NL\n"
+    )
+
+
+def test_the_version_hash_is_sha256_of_the_canonical_json() -> None:
+    # Recorded versions are found by this hash: its form must not change between releases,
+    # or every Router would get a new version when the operator is upgraded.
+    canonical = (
+        '{"engine":{"livenessPeriodSeconds":7,"pluginImage":"plugin:1","type":"hardcoded"},'
+        '"routerImage":"turnout:1",'
+        '"spec":{"experimentEngine":{"config":{"experiments":[{"id":"1"}]},"type":"hardcoded"},'
+        '"experimentMappings":[],"fallbackRoute":"a","replicas":2,"routeNamePath":"route_name",'
+        '"routes":[{"endpoint":"http://a/x","id":"a","timeout":"5s"},'
+        '{"endpoint":"http://b/x","id":"b","timeout":"1s"}],"timeout":"10s","trafficRules":[]}}'
+    )
+    made = inputs(SPEC)
+    assert made.config_hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert made.router_image == "turnout:1"
+
+
+def test_the_engine_document_adds_the_configs_to_the_engine_part() -> None:
+    row = engine_document(inputs(SPEC), {"experiments": [{"id": "1"}]}, {"runner": 1})
+    assert row == {
+        "type": "hardcoded",
+        "pluginImage": "plugin:1",
+        "livenessPeriodSeconds": 7,
+        "config": {"experiments": [{"id": "1"}]},
+        "runnerConfig": {"runner": 1},
+    }
+
+
+def liveness_line(objects: Any) -> str:
+    (line,) = (
+        line.strip()
+        for line in objects.configmap["data"]["router.yaml"].splitlines()
+        if "livenessPeriodSeconds" in line
+    )
+    return str(line)
+
+
+def test_a_rows_liveness_period_reaches_the_router_and_defaults_to_turings() -> None:
+    made = inputs(SPEC)
+    row = engine_document(made, None, None)
+    assert liveness_line(desired_objects(IDENTITY, 1, made.spec, row, SETTINGS)) == (
+        "livenessPeriodSeconds: 7.0"
+    )
+    del row["livenessPeriodSeconds"]
+    assert liveness_line(desired_objects(IDENTITY, 1, made.spec, row, SETTINGS)) == (
+        "livenessPeriodSeconds: 10.0"
+    )
+
+
+def test_rebuilt_service_hpa_and_config_hash() -> None:
+    scaled = {k: v for k, v in SPEC.items() if k != "replicas"}
+    scaled["autoscaling"] = {"minReplicas": 2, "maxReplicas": 5}
+    made = inputs(scaled)
+    objects = desired_objects(IDENTITY, 2, made.spec, engine_document(made, None, {}), SETTINGS)
+    assert objects.service["kind"] == "Service"
+    assert objects.service["metadata"]["name"] == "demo-router"
+    assert objects.service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert objects.hpa is not None
+    assert objects.hpa["metadata"]["name"] == "demo-router"
+    assert objects.hpa["metadata"]["namespace"] == "ns"
+    assert objects.hpa["spec"]["minReplicas"] == 2
+    assert objects.hpa["spec"]["maxReplicas"] == 5
+    # The rollout is judged by this hash: it must be the one in the pod template.
+    template = objects.deployment["spec"]["template"]["metadata"]
+    assert len(objects.config_hash) == 64
+    assert template["annotations"][CONFIG_HASH_ANNOTATION] == objects.config_hash

@@ -188,6 +188,18 @@ def test_quantities_compare_as_numbers_only_where_they_are_quantities() -> None:
     assert differs({"labels": {"size": "1k"}}, {"labels": {"size": "1000"}})
 
 
+def test_only_integers_equal_the_strings_of_their_digits() -> None:
+    assert differs({"value": 0.5}, {"value": "0.5"})
+    assert differs({"value": "0.5"}, {"value": 0.5})
+
+
+def test_a_list_differs_from_anything_but_a_list() -> None:
+    # Not even from a string or a map of the same length, element for element.
+    assert differs({"command": ["a", "b"]}, {"command": "ab"})
+    assert differs({"command": ["a"]}, {"command": {"a": 1}})
+    assert differs({"command": ["a"]}, {"command": 1})
+
+
 def test_empty_lists_equal_absent_ones_but_empty_maps_do_not() -> None:
     assert not differs({"spec": {"args": []}}, {"spec": {}})
     assert differs({"spec": {"emptyDir": {}}}, {"spec": {"hostPath": {"path": "/"}}})

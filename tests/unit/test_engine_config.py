@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.engine_config import EngineFileError, parse_engines
+from turnout_operator.engine_config import EngineFileError, SecretOptions, parse_engines
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +40,7 @@ def test_options_never_show_in_repr_str_or_model_dump_json() -> None:
     assert "s3cr3t" not in repr(engine)
     assert "s3cr3t" not in str(engine)
     assert "s3cr3t" not in f"{engine.options}"
+    assert repr(engine.options) == str(engine.options) == "SecretOptions(<hidden>)"
 
 
 def test_a_bare_list_and_an_empty_file_are_accepted() -> None:
@@ -72,3 +73,48 @@ def test_bad_files_are_refused_naming_the_entry_and_never_the_secret(
         parse_engines(text)
     assert message in str(error.value)
     assert "s3cr3t" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- rpcPlugin: {image: i}\n", "engine '#0': name: Field required"),
+        (
+            "- name: a\n  rpcPlugin: {image: i}\n- s3cr3t\n",
+            "engine '#1': entry: Input should be a valid dictionary or instance of EngineConfig",
+        ),
+        ("- name: a\n  rpcPlugin: {}\n", "engine 'a': rpcPlugin.image: Field required"),
+        (
+            "- name: Bad_Name\n  options: {passkey: s3cr3t}\n",
+            "engine 'Bad_Name': name: String should match pattern "
+            "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'; rpcPlugin: Field required",
+        ),
+        (
+            "experimentEngines: {a: 1}\n",
+            "engines file must hold a list of engines (experimentEngines)",
+        ),
+        (
+            "- {name: b, rpcPlugin: {image: i}}\n- {name: a, rpcPlugin: {image: i}}\n"
+            "- {name: b, rpcPlugin: {image: j}}\n- {name: a, rpcPlugin: {image: j}}\n",
+            "engine names must be unique; repeated: a, b",
+        ),
+    ],
+)
+def test_error_messages_whole(text: str, message: str) -> None:
+    with pytest.raises(EngineFileError) as error:
+        parse_engines(text)
+    assert str(error.value) == message
+
+
+def test_a_values_file_without_engines_configures_none() -> None:
+    assert parse_engines("turing:\n  replicaCount: 1\n") == []
+
+
+def test_engines_compare_and_hash_by_their_options_without_showing_them() -> None:
+    (one,) = parse_engines(TURING_VALUES)
+    (same,) = parse_engines(TURING_VALUES)
+    (other,) = parse_engines(TURING_VALUES.replace("s3cr3t-passkey", "another"))
+    assert one == same
+    assert one != other
+    assert len({one, same, other}) == 2
+    assert SecretOptions({"passkey": "x"}) != {"passkey": "x"}

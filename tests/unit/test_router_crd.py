@@ -13,9 +13,22 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tests.cases.routers import INVALID_ROUTERS, VALID_ROUTERS, InvalidRouter, ValidRouter, spec
+from tests.cases.routers import (
+    INVALID_ROUTERS,
+    VALID_ROUTERS,
+    InvalidRouter,
+    ValidRouter,
+    route,
+    spec,
+)
 from turnout_operator.api.crd import build_crd, crd_yaml, router_schema
-from turnout_operator.api.router import RouterSpec, name_problems, spec_error_messages
+from turnout_operator.api.router import (
+    AUTOSCALING_BOUNDS,
+    RouterSpec,
+    name_problems,
+    spec_error_messages,
+)
+from turnout_router.config import ROUTE_IDS_NOT_UNIQUE, cel, duration_seconds
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +73,62 @@ def test_models_refuse_invalid_router_naming_the_field(case: InvalidRouter) -> N
 @pytest.mark.parametrize("case", VALID_ROUTERS, ids=lambda case: case.id)
 def test_models_accept_valid_router(case: ValidRouter) -> None:
     assert model_messages(case.name, case.spec) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "messages"),
+    [
+        # A cross-field rule's message already names its field: given as it is.
+        ({"routes": [route("a"), route("a")]}, [ROUTE_IDS_NOT_UNIQUE]),
+        # Every problem is told, the ones after a cross-field rule's too.
+        (
+            {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}, "timeout": "soon"},
+            [
+                AUTOSCALING_BOUNDS,
+                "spec.timeout: 'soon' is not a duration: use a number with a unit, "
+                "such as 500ms, 2s or 1m30s (units ns, us, ms, s, m, h)",
+            ],
+        ),
+        (
+            {"routes": [route("a"), route("b", endpoint="ftp://b")], "replicas": -1},
+            [
+                "spec.routes[1].endpoint: String should match pattern '^https?://[^\\s]+$'",
+                "spec.replicas: Input should be greater than or equal to 0",
+            ],
+        ),
+    ],
+)
+def test_model_messages_whole(changes: dict[str, Any], messages: list[str]) -> None:
+    assert model_messages("example", spec(**changes)) == messages
+
+
+def test_a_duration_has_at_most_32_characters() -> None:
+    longest = "0001h0001m0001s0001ms0001us001ns"
+    assert len(longest) == 32
+    assert model_messages("example", spec(timeout=longest)) == []
+    assert model_messages("example", spec(timeout="0" + longest)) == [
+        "spec.timeout: a duration has at most 32 characters"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("2s", 2.0), ("250ms", 0.25), ("1m30s", 90.0), ("1h", 3600.0), ("1.5us", 1.5e-6)],
+)
+def test_duration_seconds(text: str, seconds: float) -> None:
+    assert duration_seconds(text) == seconds
+
+
+def test_cel_rule_entries() -> None:
+    assert cel("self.a <= self.b", "spec.a: at most b", ".a") == {
+        "rule": "self.a <= self.b",
+        "message": "spec.a: at most b",
+        "fieldPath": ".a",
+    }
+    assert cel("self.a > 0", "spec.a: positive") == {
+        "rule": "self.a > 0",
+        "message": "spec.a: positive",
+    }
 
 
 def test_every_crd_rule_has_an_invalid_example() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from turnout_operator.api import Phase, RouterStatus
+from turnout_operator.api import Condition, Phase, RouterStatus
 from turnout_operator.status import (
     Check,
+    Event,
     Verdict,
     build_status,
     same_status,
@@ -49,18 +51,40 @@ def invalid() -> Verdict:
 
 
 def test_first_status_has_all_four_conditions_with_the_generation() -> None:
-    status = build_status(RouterStatus(), deployed(), generation=7, now=T0)
-    body = status_body(status)
-    assert body["phase"] == "Deployed"
-    assert body["observedGeneration"] == 7
-    assert {c["type"]: c["status"] for c in body["conditions"]} == {
-        "Ready": "True",
-        "Progressing": "False",
-        "ConfigValid": "True",
-        "EngineAvailable": "True",
+    status = build_status(RouterStatus(), deployed(3), generation=7, now=T0)
+
+    def condition(kind: str, state: str, reason: str, message: str = "") -> dict[str, object]:
+        return {
+            "type": kind,
+            "status": state,
+            "reason": reason,
+            "message": message,
+            "observedGeneration": 7,
+            "lastTransitionTime": T0,
+        }
+
+    assert status_body(status) == {
+        "phase": "Deployed",
+        "observedGeneration": 7,
+        "currentVersion": 3,
+        "deployedVersion": 3,
+        "endpoint": "http://x",
+        "replicas": 2,
+        "message": "version 3 is serving",
+        "conditions": [
+            condition("Ready", "True", "Deployed", "2 of 2 pods available"),
+            condition("Progressing", "False", "RolloutComplete", "done"),
+            condition("ConfigValid", "True", "SpecValid"),
+            condition("EngineAvailable", "True", "PluginRunning"),
+        ],
     }
-    assert {c["lastTransitionTime"] for c in body["conditions"]} == {T0}
-    assert {c["observedGeneration"] for c in body["conditions"]} == {7}
+
+
+def test_the_status_body_is_plain_json_data() -> None:
+    # No enum members: the body must survive any serialiser, even YAML's safe one.
+    body = status_body(build_status(RouterStatus(), deployed(), 1, T0))
+    assert type(body["phase"]) is str
+    assert yaml.safe_dump({"phase": body["phase"]}) == "phase: Deployed\n"
 
 
 def test_unchanged_conditions_keep_their_transition_time() -> None:
@@ -156,3 +180,37 @@ def test_removed_fields_are_written_as_nulls() -> None:
     body = status_body(status)
     assert body["endpoint"] is None
     assert "endpoint" in body
+
+
+def test_a_problem_reason_on_a_true_condition_is_no_warning() -> None:
+    # Waiting for an unavailable engine: Progressing=True says the operator is on it.
+    config_valid = Condition(type="ConfigValid", status="Unknown", reason="EngineUnavailable")
+    before = RouterStatus(
+        conditions=[
+            config_valid,
+            Condition(type="Progressing", status="False", reason="RolloutComplete"),
+        ]
+    )
+    after = RouterStatus(
+        conditions=[
+            config_valid,
+            Condition(
+                type="Progressing", status="True", reason="EngineUnavailable", message="waiting"
+            ),
+        ]
+    )
+    assert transition_events(before, after) == [
+        Event("Normal", "EngineUnavailable", "Progressing=True: waiting")
+    ]
+
+
+def test_event_messages_keep_the_condition_message_whole() -> None:
+    before = RouterStatus(conditions=[Condition(type="Ready", status="True", reason="Deployed")])
+    after = RouterStatus(
+        conditions=[
+            Condition(type="Ready", status="False", reason="Deploying", message="0 of 1 on node X")
+        ]
+    )
+    assert transition_events(before, after) == [
+        Event("Normal", "Deploying", "Ready=False: 0 of 1 on node X")
+    ]
