@@ -308,6 +308,7 @@ def test_configmap_file_text_keeps_the_models_order_and_unicode() -> None:
         "  port: 8080\n"
         "  path: /v1/predict\n"
         "  timeout: 10s\n"
+        "  maxBodyBytes: 1048576\n"
     )
     runner = {"experiments": [{"name": "expérience"}]}
     text = build_configmap(IDENTITY, engine_config(runner))["data"]["router.yaml"]
