@@ -185,6 +185,11 @@ INVALID_ROUTERS: list[InvalidRouter] = [
         "spec.routes[0].timeout",
     ),
     InvalidRouter("duration-zero", spec(timeout="0s"), DURATION_NOT_POSITIVE),
+    InvalidRouter(
+        "engine-timeout-without-unit",
+        spec(experimentEngine={"type": "nop", "timeout": "100"}),
+        "spec.experimentEngine.timeout",
+    ),
     InvalidRouter("unknown-field", spec(colour="blue"), "spec.colour"),
     InvalidRouter("name-too-long", spec(), NAME_TOO_LONG, name="r" * 41),
     InvalidRouter("name-starts-with-digit", spec(), NAME_NOT_DNS_LABEL, name="1router"),

@@ -315,6 +315,22 @@ def test_configmap_file_text_keeps_the_models_order_and_unicode() -> None:
     assert "  runnerConfig:\n    experiments:\n    - name: expérience\n" in text
 
 
+def test_the_engine_time_budget_comes_from_the_spec_or_the_routers_default() -> None:
+    default = engine_config().experiment_engine
+    assert default is not None
+    assert default.timeout == "100ms"
+    budget = spec_with(
+        ENGINE_SPEC,
+        experimentEngine={
+            **ENGINE_SPEC.experiment_engine.model_dump(by_alias=True),
+            "timeout": "250ms",
+        },
+    )
+    config = build_router_config(IDENTITY, budget, 7, ENGINE, RUNNER_CONFIG, SETTINGS)
+    assert config.experiment_engine is not None
+    assert config.experiment_engine.timeout == "250ms"
+
+
 def test_container_port_setting_reaches_the_router_config() -> None:
     settings = BuildSettings(router_image="r", container_port=9000)
     config = build_router_config(IDENTITY, NOP_SPEC, 1, None, None, settings)

@@ -93,6 +93,13 @@ class ExperimentEngineSpec(Model):
             "the runner in each router pod. Its shape is the engine's; see its documentation."
         ),
     )
+    timeout: Duration | None = Field(
+        default=None,
+        description=(
+            "Time budget of one treatment request to the engine in the router pods; past it "
+            "the request takes spec.fallbackRoute (default 100ms)."
+        ),
+    )
 
 
 # The pattern Kubernetes' own OpenAPI gives resource.Quantity: a number with an
