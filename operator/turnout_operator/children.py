@@ -79,6 +79,10 @@ class Wakers:
     def unregister(self, namespace: str, name: str) -> None:
         self._events.pop((namespace, name), None)
 
+    def wake_all(self) -> None:
+        for event in self._events.values():
+            event.set()
+
     def wake(self, namespace: str, name: str) -> None:
         event = self._events.get((namespace, name))
         if event is not None:

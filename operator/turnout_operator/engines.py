@@ -126,6 +126,9 @@ class EngineRegistry:
     def names(self) -> list[str]:
         return sorted(self._handles)
 
+    def handles(self) -> list[EngineHandle]:
+        return [self._handles[name] for name in self.names()]
+
     async def start_all(self) -> None:
         """Start every plugin once, so problems show at startup; failures are retried later."""
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from plugin_host import PluginError
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
 from turnout_operator.engine_config import EngineConfig, parse_engines
@@ -22,6 +23,9 @@ from turnout_operator.settings import OperatorSettings
 from turnout_operator.store import VersionStore
 
 log = logging.getLogger(__name__)
+
+ENGINE_WATCH_SECONDS = 1.0
+"""How often engine plugins are checked; an in-memory check, no call to the plugin."""
 
 
 def load_engines(settings: OperatorSettings) -> list[EngineConfig]:
@@ -57,7 +61,7 @@ class Runtime:
         self.kube = kube
         self.cache = ChildCache()
         self.wakers = Wakers()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(
             kube=kube,
             store=store,
@@ -112,14 +116,48 @@ class Runtime:
                 log.warning("sweep of deleted routers failed", extra={"error": str(error)})
             await asyncio.sleep(self.settings.resync_seconds)
 
+    async def watch_engines(self) -> None:
+        """Keep every engine's plugin running, and tell the Routers when one goes or comes back.
+
+        The supervisor restarts a plugin only when someone asks for it; asking here (its
+        backoff spaces the attempts) brings a plugin back even while no Router needs it,
+        and waking the loops updates their EngineAvailable condition without waiting for
+        the resync.
+        """
+        running = {handle.name: handle.is_running() for handle in self.engines.handles()}
+        while True:
+            await asyncio.sleep(ENGINE_WATCH_SECONDS)
+            changed = False
+            for handle in self.engines.handles():
+                if not handle.is_running():
+                    with contextlib.suppress(PluginError):
+                        await handle.manager()
+                now = handle.is_running()
+                if now != running[handle.name]:
+                    running[handle.name] = now
+                    changed = True
+                    if now:
+                        log.info("engine plugin is back", extra={"engine": handle.name})
+                    else:
+                        log.warning(
+                            "engine plugin is down",
+                            extra={"engine": handle.name, "error": handle.last_error},
+                        )
+            if changed:
+                self.wakers.wake_all()
+
     def start_background(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever())
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self.sweep_forever()),
+            loop.create_task(self.watch_engines()),
+        ]
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
         await self.engines.close()
         await self.store.close()
         self.kube.close()

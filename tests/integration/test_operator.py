@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import signal
 from typing import Any
 
@@ -446,8 +447,6 @@ def test_plugin_down_then_back(operators: OperatorHarness) -> None:
     good = binary.read_bytes()
     binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
     (plugin_pid,) = _children(h.operator.pid)
-    import os
-
     os.kill(plugin_pid, signal.SIGKILL)
     changed = copy.deepcopy(EXPERIMENT_CONFIG)
     changed["experiments"].append({"id": "002", "name": "exp_2"})
@@ -530,3 +529,45 @@ def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
         "the sweep to mark version 1 undeployed",
         h.operator,
     )
+
+
+def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start(h.python_engine(liveness_period_seconds=1))
+    binary = h.workdir / "plugins" / "hardcoded"
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+
+    good = binary.read_bytes()
+    binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
+    (plugin_pid,) = _children(h.operator.pid)
+    os.kill(plugin_pid, signal.SIGKILL)
+    # Nobody touches the Router: the operator notices on its own.
+    status = h.wait_status(
+        "demo",
+        lambda s: any(
+            c["type"] == "EngineAvailable" and c["status"] == "False"
+            for c in s.get("conditions", [])
+        ),
+        "EngineAvailable=False on an idle Router",
+    )
+    engine = h.condition("demo", "EngineAvailable")
+    assert engine["reason"] == "PluginDown"
+    assert engine["message"].startswith("engine 'hardcoded' is not running: ")
+    assert status["phase"] == "Deployed"  # version 1 keeps serving: its pods run their own plugin
+    assert h.condition("demo", "Ready")["status"] == "True"
+    assert any(e["reason"] == "PluginDown" and e["type"] == "Warning" for e in h.events("demo"))
+
+    binary.write_bytes(good)
+    h.wait_status(
+        "demo",
+        lambda s: any(
+            c["type"] == "EngineAvailable" and c["status"] == "True"
+            for c in s.get("conditions", [])
+        ),
+        "EngineAvailable=True again",
+        timeout=120,
+    )
+    assert [r["number"] for r in h.version_rows("demo")] == [1]
