@@ -122,7 +122,11 @@ class OperatorHarness:
         )
 
     def wait_status(
-        self, name: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 90
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = 180,
     ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             status = self.status(name)
@@ -131,7 +135,7 @@ class OperatorHarness:
         result: dict[str, Any] = wait_for(check, timeout, what, self.operator)
         return result
 
-    def wait_deployed(self, name: str, version: int, timeout: float = 90) -> dict[str, Any]:
+    def wait_deployed(self, name: str, version: int, timeout: float = 180) -> dict[str, Any]:
         return self.wait_status(
             name,
             lambda s: s.get("phase") == "Deployed" and s.get("deployedVersion") == version,
