@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -434,20 +435,30 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_plugin_down_then_back(operators: OperatorHarness) -> None:
-    h = operators
+def _deploy_then_break_the_engine(h: OperatorHarness) -> Callable[[], None]:
+    """Router demo Deployed, then its engine's plugin breaks for good; returns the repair.
+
+    The binary is replaced by one that is not a plugin and the running process is
+    killed, so every restart the supervisor tries fails.
+    """
     h.start(h.python_engine(liveness_period_seconds=1))
-    plugins = h.workdir / "plugins"
-    binary = plugins / "hardcoded"
+    binary = h.workdir / "plugins" / "hardcoded"
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
-
-    # The plugin breaks for good: its binary is replaced by one that is not a plugin,
-    # and the running process dies. The supervisor's restarts fail.
     good = binary.read_bytes()
     binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
     (plugin_pid,) = _children(h.operator.pid)
     os.kill(plugin_pid, signal.SIGKILL)
+
+    def repair() -> None:
+        binary.write_bytes(good)
+
+    return repair
+
+
+def test_plugin_down_then_back(operators: OperatorHarness) -> None:
+    h = operators
+    repair = _deploy_then_break_the_engine(h)
     changed = copy.deepcopy(EXPERIMENT_CONFIG)
     changed["experiments"].append({"id": "002", "name": "exp_2"})
     h.patch_spec("demo", {"experimentEngine": {"config": changed}})
@@ -466,7 +477,7 @@ def test_plugin_down_then_back(operators: OperatorHarness) -> None:
     assert h.condition("demo", "Ready")["reason"] == "PreviousVersionServing"
 
     # The plugin is back: the change goes through without anyone touching the Router.
-    binary.write_bytes(good)
+    repair()
     h.wait_deployed("demo", 2, timeout=120)
     assert [r["number"] for r in h.version_rows("demo")] == [1, 2]
     assert h.condition("demo", "EngineAvailable")["status"] == "True"
@@ -535,15 +546,7 @@ def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
     operators: OperatorHarness,
 ) -> None:
     h = operators
-    h.start(h.python_engine(liveness_period_seconds=1))
-    binary = h.workdir / "plugins" / "hardcoded"
-    h.apply(router_manifest())
-    h.wait_deployed("demo", 1)
-
-    good = binary.read_bytes()
-    binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
-    (plugin_pid,) = _children(h.operator.pid)
-    os.kill(plugin_pid, signal.SIGKILL)
+    repair = _deploy_then_break_the_engine(h)
     # Nobody touches the Router: the operator notices on its own.
     status = h.wait_status(
         "demo",
@@ -560,7 +563,7 @@ def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
     assert h.condition("demo", "Ready")["status"] == "True"
     assert any(e["reason"] == "PluginDown" and e["type"] == "Warning" for e in h.events("demo"))
 
-    binary.write_bytes(good)
+    repair()
     h.wait_status(
         "demo",
         lambda s: any(
