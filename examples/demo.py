@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -87,7 +88,22 @@ def wait_deployed(cluster: Any, version: int, operator: Any) -> dict[str, Any]:
     return status
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end the demo through its cleanup.
+
+    A shell that starts the demo in the background leaves SIGINT ignored, and Python's
+    default SIGTERM exits without cleanup: either would leave the servers running.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> int:
+    _stop_on_signals()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

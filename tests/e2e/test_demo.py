@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,63 @@ def test_demo_uses_an_existing_cluster_and_database_when_given(
     # The Router is in the given cluster, Deployed at version 2.
     router = cluster.kubectl("get", "router", "sample", "-n", "turnout-demo", "-o", "json").stdout
     assert '"deployedVersion": 2' in router
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for every purpose but its exit status.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_everything_the_demo_started(
+    cluster: Cluster, stop: signal.Signals
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TURNOUT_DATABASE_URL")}
+    demo = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples/demo.py")],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    started: list[int] = []
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops everything"):
+                break
+        assert lines and lines[-1].startswith("Ctrl-C stops everything"), "".join(lines)
+        started = _children(demo.pid)
+        assert (
+            len(started) >= 6
+        )  # etcd, apiserver, controllers, scheduler, kwok, postgres, operator
+        demo.send_signal(stop)
+        rest, _ = demo.communicate(timeout=120)
+        assert demo.returncode == 0, rest
+        assert "stopping" in rest
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in started if _alive(pid)] == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        for pid in started:  # whatever a failed run left behind, by pid
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
