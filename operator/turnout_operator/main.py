@@ -119,7 +119,8 @@ async def router_loop(
             if body.get("metadata", {}).get("deletionTimestamp"):
                 return
             try:
-                delay = await runtime.reconciler.reconcile(router)
+                async with runtime.passes:
+                    delay = await runtime.reconciler.reconcile(router)
             except Exception:
                 log.exception("reconcile failed", extra={"namespace": namespace, "router": name})
                 delay = runtime.settings.retry_seconds

@@ -61,6 +61,8 @@ class Runtime:
         self.kube = kube
         self.cache = ChildCache()
         self.wakers = Wakers()
+        self.passes = asyncio.Semaphore(settings.max_concurrent_passes)
+        """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
         self._background: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(
             kube=kube,

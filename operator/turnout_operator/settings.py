@@ -83,6 +83,15 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="Wait before retrying a Router whose plugin or database was unavailable.",
     )
+    max_concurrent_passes: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Reconcile passes that may run at once. After a restart every Router's loop starts "
+            "together; the limit keeps them from all calling plugins, the database and the API "
+            "server in the same instant."
+        ),
+    )
     log_format: str = Field(default="json", description="json (in the cluster) or text.")
     liveness_port: int = Field(
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
