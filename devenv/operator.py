@@ -149,3 +149,14 @@ def wait_for(
     raise SubstrateError(
         f"timed out after {timeout:.0f}s waiting for {what}; last: {json.dumps(last, default=str)[:2000]}{tail}"
     )
+
+
+def log_records(path: Path) -> list[dict[str, Any]]:
+    """The operator's JSON log lines as records (other lines, if any, left out)."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records

@@ -203,3 +203,21 @@ def wait_until(
                 f"timed out after {timeout:.0f} s waiting for {what}{detail}{logs}"
             )
         time.sleep(interval)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process, from /proc (for checking what it started)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie is gone for every purpose but its exit status."""
+    try:
+        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -39,7 +39,11 @@ class ChildCache:
         if event_type == "DELETED":
             self._objects.pop(key, None)
         else:
-            self._objects[key] = dict(body)
+            # managedFields is most of a body's size and drift checks never read it.
+            self._objects[key] = {
+                **body,
+                "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
+            }
         router = (meta.get("labels") or {}).get(ROUTER_LABEL)
         return (meta.get("namespace", ""), router) if router else None
 

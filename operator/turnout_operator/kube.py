@@ -208,42 +208,34 @@ class Kube:
         with measure("api"):
             return await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
 
-    def _router_uids_sync(self, namespaces: list[str]) -> set[str]:
-        paths = (
-            [f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" for ns in namespaces]
-            if namespaces
-            else [f"/apis/{GROUP}/{VERSION}/{PLURAL}"]
-        )
-        uids: set[str] = set()
-        for path in paths:
-            # resourceVersion=0 is served from the API server's watch cache.
-            listing = self._request("GET", path, query=[("resourceVersion", "0")])
-            uids.update(item["metadata"]["uid"] for item in listing.get("items", []))
-        return uids
-
-    async def router_uids(self, namespaces: list[str]) -> set[str]:
-        """The uid of every Router that exists (in the watched namespaces)."""
-        return await asyncio.to_thread(self._router_uids_sync, namespaces)
-
     def _list_sync(
-        self, prefix: str, plural: str, namespaces: list[str], selector: str
+        self, prefix: str, plural: str, namespaces: list[str], selector: str = ""
     ) -> list[dict[str, Any]]:
+        """Every item of one kind in the namespaces (all of them when none), with its kind."""
         paths = (
             [f"{prefix}/namespaces/{ns}/{plural}" for ns in namespaces]
             if namespaces
             else [f"{prefix}/{plural}"]
         )
+        # resourceVersion=0 is served from the API server's watch cache.
+        query = [("resourceVersion", "0")]
+        if selector:
+            query.append(("labelSelector", selector))
         items: list[dict[str, Any]] = []
         for path in paths:
-            listing = self._request(
-                "GET", path, query=[("labelSelector", selector), ("resourceVersion", "0")]
-            )
+            listing = self._request("GET", path, query=query)
             kind = str(listing.get("kind", "")).removesuffix("List")
             api_version = str(listing.get("apiVersion", ""))
             for item in listing.get("items", []):
                 # List items come without their kind; the cache is keyed by it.
                 items.append({"apiVersion": api_version, "kind": kind, **item})
         return items
+
+    async def router_uids(self, namespaces: list[str]) -> set[str]:
+        """The uid of every Router that exists (in the watched namespaces)."""
+        prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]
+        routers = await asyncio.to_thread(self._list_sync, prefix, plural, namespaces)
+        return {router["metadata"]["uid"] for router in routers}
 
     async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
         """Every ConfigMap, Service, Deployment and HPA matching `selector` (from the watch cache)."""

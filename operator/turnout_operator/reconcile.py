@@ -33,7 +33,7 @@ from pydantic import JsonValue, ValidationError
 
 from plugin_host import PluginError, RemoteError
 from turnout_operator import builders, verdicts
-from turnout_operator.api import RouterSpec, RouterStatus
+from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
@@ -380,12 +380,14 @@ class Reconciler:
         # The ConfigMap first: pods of the new template mount it.
         for desired in (objects.configmap, objects.service, objects.deployment):
             await self._apply_if_drifted(desired)
-        hpa_name = builders.hpa_name(router.name)
         if objects.hpa is not None:
             await self._apply_if_drifted(objects.hpa)
-        elif self.cache.get("HorizontalPodAutoscaler", router.namespace, hpa_name) is not None:
-            await self._delete(
-                "autoscaling/v2", "HorizontalPodAutoscaler", router.namespace, hpa_name
+        else:
+            await self._delete_if_present(
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                router.namespace,
+                builders.hpa_name(router.name),
             )
         meta = objects.deployment["metadata"]
         return self.cache.get("Deployment", meta["namespace"], meta["name"])
@@ -415,6 +417,15 @@ class Reconciler:
         await self.kube.delete(ObjectRef(api_version, kind, namespace, name))
         self.cache.forget(kind, namespace, name)
 
+    async def _delete_if_present(
+        self, api_version: str, kind: str, namespace: str, name: str
+    ) -> bool:
+        """Delete an object the cache knows of; no API call for one that is already gone."""
+        if self.cache.get(kind, namespace, name) is None:
+            return False
+        await self._delete(api_version, kind, namespace, name)
+        return True
+
     async def _collect_configmaps(self, router: RouterObject, keep: set[int]) -> None:
         """Delete ConfigMaps of versions no pod uses any more (rows keep their content)."""
         for body in self.cache.owned_by("ConfigMap", router.namespace, router.name):
@@ -430,14 +441,18 @@ class Reconciler:
     ) -> tuple[Verdict, float | None]:
         namespace, name = router.namespace, router.name
         try:
-            await self._delete("apps/v1", "Deployment", namespace, builders.deployment_name(name))
-            await self._delete("v1", "Service", namespace, builders.service_name(name))
-            await self._delete(
+            # Passes of a Router that stays suspended find nothing left and write nothing.
+            await self._delete_if_present(
+                "apps/v1", "Deployment", namespace, builders.deployment_name(name)
+            )
+            await self._delete_if_present("v1", "Service", namespace, builders.service_name(name))
+            await self._delete_if_present(
                 "autoscaling/v2", "HorizontalPodAutoscaler", namespace, builders.hpa_name(name)
             )
             await self._collect_configmaps(router, keep=set())
-            with measure("db"):
-                await self.store.mark_undeployed(router.ref)
+            if previous.phase != Phase.UNDEPLOYED:
+                with measure("db"):
+                    await self.store.mark_undeployed(router.ref)
         except StoreUnavailableError as error:
             return verdicts.database_down(previous, str(error)), self.retry_seconds
         except KubeError as error:

@@ -22,7 +22,15 @@ from kubernetes import client as k8s_client
 
 from devenv import binaries as binaries_module
 from devenv.cluster import Cluster, start_cluster
-from devenv.operator import CRD_FILE, Engine, OperatorConfig, migrate, start_operator, wait_for
+from devenv.operator import (
+    CRD_FILE,
+    Engine,
+    OperatorConfig,
+    log_records,
+    migrate,
+    start_operator,
+    wait_for,
+)
 from devenv.postgres import start_postgres
 from devenv.procs import ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
@@ -80,15 +88,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def reconciled_lines(log: Path) -> list[dict[str, Any]]:
-    lines = []
-    for line in log.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("message") == "reconciled":
-            lines.append(record)
-    return lines
+    return [record for record in log_records(log) if record.get("message") == "reconciled"]
 
 
 def measure_operator(cluster: Cluster, api: k8s_client.ApiClient, log: Path) -> list[float]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devenv.cluster import Cluster
+from devenv.procs import child_pids, pid_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -74,23 +75,6 @@ def test_demo_uses_an_existing_cluster_and_database_when_given(
     assert '"deployedVersion": 2' in router
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found.extend(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for every purpose but its exit status.
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_stops_everything_the_demo_started(
     cluster: Cluster, stop: signal.Signals
@@ -113,7 +97,7 @@ def test_ctrl_c_or_sigterm_stops_everything_the_demo_started(
             if line.startswith("Ctrl-C stops everything"):
                 break
         assert lines and lines[-1].startswith("Ctrl-C stops everything"), "".join(lines)
-        started = _children(demo.pid)
+        started = child_pids(demo.pid)
         assert (
             len(started) >= 6
         )  # etcd, apiserver, controllers, scheduler, kwok, postgres, operator
@@ -122,13 +106,13 @@ def test_ctrl_c_or_sigterm_stops_everything_the_demo_started(
         assert demo.returncode == 0, rest
         assert "stopping" in rest
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for pid in started) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [pid for pid in started if _alive(pid)] == []
+        assert [pid for pid in started if pid_alive(pid)] == []
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
         for pid in started:  # whatever a failed run left behind, by pid
-            if _alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)

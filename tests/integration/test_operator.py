@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from devenv.operator import Engine, wait_for
+from devenv.operator import Engine, log_records, wait_for
 from devenv.postgres import PostgresServer
+from devenv.procs import child_pids
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 
 pytestmark = pytest.mark.e2e
@@ -165,13 +166,7 @@ def test_invalid_experiment_config_keeps_the_running_version(operators: Operator
     bad = copy.deepcopy(EXPERIMENT_CONFIG)
     bad["variables"]["config"][0]["field_source"] = "cookie"
     h.patch_spec("demo", {"experimentEngine": {"config": bad}})
-    status = h.wait_status(
-        "demo",
-        lambda s: any(
-            c["type"] == "ConfigValid" and c["status"] == "False" for c in s.get("conditions", [])
-        ),
-        "ConfigValid=False",
-    )
+    status = h.wait_condition("demo", "ConfigValid", "False")
     valid = h.condition("demo", "ConfigValid")
     assert valid["reason"] == "ExperimentConfigInvalid"
     # The plugin's own text: the go-playground validator message Turing's engine gives.
@@ -381,13 +376,7 @@ def test_operator_killed_mid_reconcile_converges_without_duplicate_versions(
 
 
 def _log_messages(h: OperatorHarness, process_index: int) -> list[dict[str, Any]]:
-    records = []
-    for line in h.started[process_index].log_path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+    return log_records(h.started[process_index].log_path)
 
 
 def test_a_restarted_operator_finds_its_routers_as_they_were_and_writes_nothing(
@@ -425,17 +414,6 @@ def test_a_restarted_operator_finds_its_routers_as_they_were_and_writes_nothing(
         assert h.router(name)["metadata"]["resourceVersion"] == version
 
 
-def _children(pid: int) -> list[int]:
-    """Child pids of a process, from /proc (the operator's plugin processes)."""
-    from pathlib import Path
-
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found.extend(int(child) for child in text)
-    return found
-
-
 def _deploy_then_break_the_engine(h: OperatorHarness) -> Callable[[], None]:
     """Router demo Deployed, then its engine's plugin breaks for good; returns the repair.
 
@@ -448,7 +426,7 @@ def _deploy_then_break_the_engine(h: OperatorHarness) -> Callable[[], None]:
     h.wait_deployed("demo", 1)
     good = binary.read_bytes()
     binary.write_text("#!/bin/sh\necho 'plugin store unreachable' >&2\nexit 3\n")
-    (plugin_pid,) = _children(h.operator.pid)
+    (plugin_pid,) = child_pids(h.operator.pid)
     os.kill(plugin_pid, signal.SIGKILL)
 
     def repair() -> None:
@@ -463,14 +441,7 @@ def test_plugin_down_then_back(operators: OperatorHarness) -> None:
     changed = copy.deepcopy(EXPERIMENT_CONFIG)
     changed["experiments"].append({"id": "002", "name": "exp_2"})
     h.patch_spec("demo", {"experimentEngine": {"config": changed}})
-    status = h.wait_status(
-        "demo",
-        lambda s: any(
-            c["type"] == "EngineAvailable" and c["status"] == "False"
-            for c in s.get("conditions", [])
-        ),
-        "EngineAvailable=False",
-    )
+    status = h.wait_condition("demo", "EngineAvailable", "False")
     engine = h.condition("demo", "EngineAvailable")
     assert "engine 'hardcoded' is unavailable" in engine["message"]
     assert status["phase"] == "Pending"
@@ -549,14 +520,7 @@ def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
     h = operators
     repair = _deploy_then_break_the_engine(h)
     # Nobody touches the Router: the operator notices on its own.
-    status = h.wait_status(
-        "demo",
-        lambda s: any(
-            c["type"] == "EngineAvailable" and c["status"] == "False"
-            for c in s.get("conditions", [])
-        ),
-        "EngineAvailable=False on an idle Router",
-    )
+    status = h.wait_condition("demo", "EngineAvailable", "False")
     engine = h.condition("demo", "EngineAvailable")
     assert engine["reason"] == "PluginDown"
     assert engine["message"].startswith("engine 'hardcoded' is not running: ")
@@ -565,13 +529,5 @@ def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
     assert any(e["reason"] == "PluginDown" and e["type"] == "Warning" for e in h.events("demo"))
 
     repair()
-    h.wait_status(
-        "demo",
-        lambda s: any(
-            c["type"] == "EngineAvailable" and c["status"] == "True"
-            for c in s.get("conditions", [])
-        ),
-        "EngineAvailable=True again",
-        timeout=120,
-    )
+    h.wait_condition("demo", "EngineAvailable", "True", timeout=120)
     assert [r["number"] for r in h.version_rows("demo")] == [1]

@@ -508,6 +508,20 @@ def test_db_upgrade_as_a_module_reads_the_environment(postgres_url: str) -> None
     assert PASSWORD not in done.stdout + done.stderr
 
 
+def test_db_upgrade_without_a_database_url_is_a_usage_error() -> None:
+    # The command as a user runs it, in an environment without the variable.
+    env = {key: value for key, value in os.environ.items() if key != "TURNOUT_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "turnout_operator", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "TURNOUT_DATABASE_URL" in result.stderr
+
+
 def test_db_upgrade_against_an_unreachable_database_says_so_in_one_line() -> None:
     url = f"postgresql://turnout:{PASSWORD}@127.0.0.1:{free_port()}/turnout"
     done = subprocess.run(

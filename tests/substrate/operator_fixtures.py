@@ -135,6 +135,19 @@ class OperatorHarness:
         result: dict[str, Any] = wait_for(check, timeout, what, self.operator)
         return result
 
+    def wait_condition(
+        self, name: str, kind: str, status: str, timeout: float = 180
+    ) -> dict[str, Any]:
+        """Wait until condition `kind` has `status`; returns the whole Router status."""
+        return self.wait_status(
+            name,
+            lambda s: any(
+                c["type"] == kind and c["status"] == status for c in s.get("conditions", [])
+            ),
+            f"router {name}: {kind}={status}",
+            timeout,
+        )
+
     def wait_deployed(self, name: str, version: int, timeout: float = 180) -> dict[str, Any]:
         return self.wait_status(
             name,

@@ -149,14 +149,6 @@ def test_the_unavailable_message_is_one_line_without_the_password() -> None:
     )
 
 
-def test_db_upgrade_without_a_database_url_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("TURNOUT_DATABASE_URL", raising=False)
-    assert cli_main(["db", "upgrade"]) == 2
-    assert "TURNOUT_DATABASE_URL" in capsys.readouterr().err
-
-
 def test_db_upgrade_refuses_a_url_it_cannot_use_without_echoing_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
