@@ -15,7 +15,7 @@ help:
 	@echo "make bench  - benchmarks (on demand)"
 	@echo "make mutation [MODULES='a.py b.py'] - mutation testing of pure modules (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
-	@echo "make crds   - regenerate crds/ from the Router models"
+	@echo "make crds   - regenerate manifests/crds/ from the Router models"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ contracts: $(STAMP)
 
 # The Router CRD is generated from the pydantic models; a unit test fails when this file drifts.
 crds: $(STAMP)
-	$(PY) -m turnout_operator.api.crd > crds/routers.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.crd > manifests/crds/routers.turnout.dev.yaml
 
 test: lint types contracts tools
 	$(VENV)/bin/pytest tests
