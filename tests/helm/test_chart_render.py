@@ -335,7 +335,7 @@ def test_rbac_is_namespaced_by_default_and_never_touches_secrets(home: Path) -> 
         ("autoscaling", "horizontalpodautoscalers"),
         ("", "events"),
     } <= granted
-    everything = json.dumps([r["rules"] for r in roles + [cluster_role]])
+    everything = json.dumps([r["rules"] for r in [*roles, cluster_role]])
     assert "secrets" not in everything and "pods" not in everything and '"*"' not in everything
     lease = next(r for r in roles if r["metadata"]["name"].endswith("-lease"))
     assert lease["rules"] == [
