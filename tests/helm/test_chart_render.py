@@ -402,6 +402,7 @@ def test_the_operator_env_is_what_the_operators_settings_read(home: Path) -> Non
     )
     env = operator_env(rendered)
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["TURNOUT_LEASE_NAMESPACE"] == "$(POD_NAMESPACE)"
     assert env["TURNOUT_DATABASE_URL"] == {"secretKeyRef": {"name": "turnout-db", "key": "url"}}
     plain = {k: v for k, v in env.items() if isinstance(v, str) and k.startswith("TURNOUT_")}
