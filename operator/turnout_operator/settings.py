@@ -60,6 +60,23 @@ class OperatorSettings(BaseSettings):
             "router.resources). Unset: none (the namespace's LimitRange, if any, decides)."
         ),
     )
+
+    @field_validator("router_resources", mode="before")
+    @classmethod
+    def _quantities_as_text(cls, value: object) -> object:
+        """`cpu: 1` is as valid a quantity as `cpu: "1"`; Kubernetes takes both."""
+        if isinstance(value, dict):
+            return {
+                kind: {
+                    name: str(q) if isinstance(q, int | float) and not isinstance(q, bool) else q
+                    for name, q in amounts.items()
+                }
+                if isinstance(amounts, dict)
+                else amounts
+                for kind, amounts in value.items()
+            }
+        return value
+
     namespaces: str = Field(
         default="",
         description="Comma-separated namespaces to watch; empty watches the whole cluster.",
@@ -104,22 +121,6 @@ class OperatorSettings(BaseSettings):
     liveness_port: int = Field(
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
     )
-
-    @field_validator("router_resources", mode="before")
-    @classmethod
-    def _quantities_as_text(cls, value: object) -> object:
-        """`cpu: 1` is as valid a quantity as `cpu: "1"`; Kubernetes takes both."""
-        if isinstance(value, dict):
-            return {
-                kind: {
-                    name: str(q) if isinstance(q, int | float) and not isinstance(q, bool) else q
-                    for name, q in amounts.items()
-                }
-                if isinstance(amounts, dict)
-                else amounts
-                for kind, amounts in value.items()
-            }
-        return value
 
     @field_validator("log_format")
     @classmethod
