@@ -51,8 +51,8 @@ FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
 # Enough room for many small router replicas per node.
 FAKE_NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "110"}
 
-# Only what the tests need: rollouts, cascading deletes, namespace deletion, the
-# `default` ServiceAccount that pod admission requires in every namespace, and Jobs.
+# Only what the tests need: rollouts, cascading deletes, namespace deletion, and the
+# `default` ServiceAccount that pod admission requires in every namespace.
 CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
