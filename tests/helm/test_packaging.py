@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,7 @@ def run_plugin_install(
 
 
 @pytest.fixture
-def plugin_file(tmp_path: Path) -> Path:
+def plugin_file(tmp_path: Path) -> Iterator[Path]:
     """A read-only plugin in a read-only directory, as in an image layer mounted read-only."""
     folder = tmp_path / "image" / "plugin"
     folder.mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from turnout_operator.runtime import build_settings
 from turnout_operator.settings import OperatorSettings
@@ -13,7 +14,8 @@ pytestmark = pytest.mark.unit
 
 
 def settings(**values: Any) -> OperatorSettings:
-    return OperatorSettings(database_url="postgresql+psycopg://u:p@db/turnout", **values)
+    url = SecretStr("postgresql+psycopg://u:p@db/turnout")
+    return OperatorSettings(database_url=url, **values)
 
 
 def test_router_resources_are_unset_by_default() -> None:
