@@ -451,11 +451,17 @@ def test_upgrade_with_another_engine_list_updates_the_init_containers(release: R
         != before["spec"]["template"]["metadata"]["annotations"][annotation]
     )
     assert after["status"].get("updatedReplicas") == 1
-    pods = release.kubectl_json(
-        "get", "pods", "-l", f"{INSTANCE},app.kubernetes.io/component=operator"
-    )["items"]
-    running = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-    assert [len(p["spec"]["initContainers"]) for p in running] == [2]
+
+    def init_containers_per_pod() -> list[int] | None:
+        pods = release.kubectl_json(
+            "get", "pods", "-l", f"{INSTANCE},app.kubernetes.io/component=operator"
+        )["items"]
+        running = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        counts = [len(p["spec"]["initContainers"]) for p in running]
+        return counts if counts == [2] else None
+
+    # helm's --wait ends when the new pod is ready; the old one goes right after.
+    wait_for(init_containers_per_pod, 60, "only the new operator pod, with two plugins")
     secret = release.kubectl_json("get", "secret", f"{FULLNAME}-engines")
     names = [e["name"] for e in json.loads(base64.b64decode(secret["data"]["engines.json"]))]
     assert names == ["hardcoded", "turing"]
