@@ -21,6 +21,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSION_PLURAL
 from turnout_operator.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
@@ -35,6 +36,10 @@ _RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
         "horizontalpodautoscalers",
     ),
     (f"{GROUP}/{VERSION}", "Router"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+    (f"{GROUP}/{VERSION}", ROUTER_VERSION_KIND): (
+        f"/apis/{GROUP}/{VERSION}",
+        ROUTER_VERSION_PLURAL,
+    ),
 }
 
 
@@ -243,7 +248,12 @@ class Kube:
         for (_, kind), (prefix, plural) in _RESOURCES.items():
             if kind == "Router":
                 continue
-            found.extend(
-                await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
-            )
+            try:
+                found.extend(
+                    await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
+                )
+            except KubeError as error:
+                # Without the RouterVersion CRD the operator still runs; it mirrors nothing.
+                if not (error.not_found and kind == ROUTER_VERSION_KIND):
+                    raise
         return found
