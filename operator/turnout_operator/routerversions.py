@@ -52,6 +52,8 @@ class VersionLike(Protocol):
     def router_image(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 def routerversion_name(router: str, number: int) -> str:
@@ -160,6 +162,7 @@ def routerversion_body(
         "version": record.number,
         "status": str(record.status),
         "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
         "routerSpec": record.spec,
         "experimentEngine": engine_snapshot(record.experiment_engine, limit),
         "change": describe_change(previous, record),

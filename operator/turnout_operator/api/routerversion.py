@@ -66,6 +66,12 @@ class RouterVersionSpec(Model):
     status: str = Field(description="pending, deployed, failed or undeployed.")
     error: str | None = Field(default=None, description="Why the rollout failed, when it did.")
     created_at: str = Field(description="When the version was recorded (RFC 3339).")
+    updated_at: str = Field(
+        description=(
+            "When its status last changed (RFC 3339): for an undeployed version, when it "
+            "stopped serving."
+        )
+    )
     router_spec: JsonValue = Field(
         description="The Router spec the version was made from (without spec.suspend)."
     )
