@@ -163,6 +163,21 @@ class Kube:
         with measure("api"):
             return await asyncio.to_thread(self._apply_sync, obj)
 
+    def _replace_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes += 1
+        result: dict[str, Any] = self._request(
+            "PUT", ObjectRef.of(obj).path(), query=[("fieldManager", FIELD_MANAGER)], body=obj
+        )
+        return result
+
+    async def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace `obj` whole (PUT; its metadata.resourceVersion guards against a lost update).
+
+        For fields another manager added, which server-side apply leaves in place.
+        """
+        with measure("api"):
+            return await asyncio.to_thread(self._replace_sync, obj)
+
     def _delete_sync(self, ref: ObjectRef) -> bool:
         self.writes += 1
         try:

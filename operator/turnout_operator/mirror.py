@@ -57,8 +57,16 @@ class VersionMirror:
                 meta = desired["metadata"]
                 actual = self.cache.get(ROUTER_VERSION_KIND, meta["namespace"], meta["name"])
                 if _drifted(desired, actual):
-                    self.cache.remember(await self.kube.apply(desired))
+                    applied = await self.kube.apply(desired)
                     writes += 1
+                    if applied.get("spec") != desired["spec"]:
+                        # Keys someone else added (they own them): apply leaves them there.
+                        version = applied["metadata"]["resourceVersion"]
+                        applied = await self.kube.replace(
+                            {**desired, "metadata": {**meta, "resourceVersion": version}}
+                        )
+                        writes += 1
+                    self.cache.remember(applied)
             mirrored = self.cache.owned_by(ROUTER_VERSION_KIND, identity.namespace, identity.name)
             for name in to_prune(mirrored, [record.number for record in kept]):
                 await self.kube.delete(

@@ -258,7 +258,7 @@ def _by_number(found: Sequence[Mapping[str, Any]], number: int, router: str) -> 
 
 
 def _current_spec(router: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (router.get("spec") or {}).items() if k != "suspend"}
+    return diffing.as_recorded(router.get("spec") or {})
 
 
 def cmd_diff(client: Client, args: argparse.Namespace, out: TextIO, now: datetime) -> int:

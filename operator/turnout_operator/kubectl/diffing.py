@@ -10,6 +10,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
+from turnout_operator.api import RouterSpec
+
+
+def as_recorded(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A Router's live spec in the form a version records it (defaults filled in, no
+    `suspend`), so that comparing it with a version shows only real differences.
+    A spec the models refuse is shown as it is."""
+    try:
+        model = RouterSpec.model_validate(spec)
+    except ValidationError:
+        return {key: value for key, value in spec.items() if key != "suspend"}
+    return model.model_dump(mode="json", by_alias=True, exclude={"suspend"}, exclude_none=True)
 
 
 def version_document(router_spec: Any, engine: Mapping[str, Any] | None) -> str:
