@@ -389,3 +389,155 @@ def test_exit_codes_for_scripts(operators: OperatorHarness) -> None:
     timed_out = turnout(h, "rollback", "demo", "--timeout", "2s")
     assert timed_out.returncode == 1
     assert "timed out after 2s waiting for version 1" in timed_out.stderr
+
+
+ENGINE_CRD_FILE = (
+    Path(__file__).resolve().parents[2] / "manifests/crds/experimentengines.turnout.dev.yaml"
+)
+STAND_IN_ENGINE_CRD: dict[str, Any] = {
+    # The contract's shape, for as long as the operator's own CRD is not in this tree.
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "experimentengines.turnout.dev"},
+    "spec": {
+        "group": "turnout.dev",
+        "scope": "Cluster",
+        "names": {
+            "kind": "ExperimentEngine",
+            "listKind": "ExperimentEngineList",
+            "plural": "experimentengines",
+            "singular": "experimentengine",
+        },
+        "versions": [
+            {
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def engine_status(client: str) -> dict[str, Any]:
+    return {
+        "engineInfo": {"name": "hardcoded", "displayName": "Hardcoded", "type": "standard"},
+        "pluginImage": "example.org/turnout/plugin:dev",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "PluginRunning",
+                "message": "running",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+        "lastPing": "2026-01-01T00:00:00Z",
+        "restarts": 0,
+        "clients": [{"id": client, "username": "alice"}, {"id": "9", "username": "bob"}],
+        "experiments": [
+            {
+                "id": "001",
+                "name": "exp_1",
+                "clientId": client,
+                "variants": [{"name": "control"}, {"name": "treatment-1"}],
+            },
+            {"id": "002", "name": "exp_2", "clientId": "9", "variants": [{"name": "a"}]},
+        ],
+        "variables": {
+            "experiment": {"001": [{"name": "client_id", "required": True, "type": "unit"}]}
+        },
+        "truncated": False,
+        "refreshedAt": "2026-01-01T00:00:00Z",
+    }
+
+
+def test_engines_and_experiments_come_from_the_experimentengine_objects(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    if ENGINE_CRD_FILE.exists():
+        h.cluster.kubectl("apply", "--server-side", "-f", str(ENGINE_CRD_FILE))
+    else:
+        h.cluster.kubectl(
+            "apply", "--server-side", "-f", "-", input=json.dumps(STAND_IN_ENGINE_CRD)
+        )
+    h.cluster.kubectl("wait", "--for=condition=Established", "crd/experimentengines.turnout.dev")
+    name = f"xe-{h.namespace}"[:63]
+    h.cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "turnout.dev/v1alpha1",
+                "kind": "ExperimentEngine",
+                "metadata": {"name": name},
+            }
+        ),
+    )
+    try:
+        h.cluster.kubectl(
+            "patch",
+            "experimentengine",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": engine_status("1")}),
+        )
+        engines = turnout(h, "engines", namespace=False)
+        assert engines.returncode == 0, engines.stderr
+        header, *rows = engines.stdout.splitlines()
+        assert header.split() == [
+            "NAME",
+            "TYPE",
+            "READY",
+            "EXPERIMENTS",
+            "CLIENTS",
+            "LAST",
+            "PING",
+            "AGE",
+        ]
+        (row,) = [r.split() for r in rows if r.startswith(name + " ")]
+        assert row[1:5] == ["standard", "True", "2", "2"]
+
+        listed = json.loads(turnout(h, "engines", "-o", "json", namespace=False).stdout)
+        (mine,) = [i for i in listed["items"] if i["metadata"]["name"] == name]
+        assert mine["status"]["clients"] == [
+            {"id": "1", "username": "alice"},
+            {"id": "9", "username": "bob"},
+        ]
+
+        experiments = turnout(h, "experiments", name, "--client", "1", namespace=False)
+        assert experiments.returncode == 0, experiments.stderr
+        assert [line.split() for line in experiments.stdout.splitlines()] == [
+            ["ID", "NAME", "CLIENT", "VARIANTS", "VARIABLES"],
+            ["001", "exp_1", "1", "control,treatment-1", "client_id"],
+        ]
+        every = json.loads(turnout(h, "experiments", name, "-o", "json", namespace=False).stdout)
+        assert [e["id"] for e in every] == ["001", "002"]
+
+        clients = turnout(h, "clients", name, namespace=False)
+        assert [line.split() for line in clients.stdout.splitlines()] == [
+            ["ID", "USERNAME", "EXPERIMENTS"],
+            ["1", "alice", "1"],
+            ["9", "bob", "1"],
+        ]
+        missing = turnout(h, "experiments", "no-such-engine", namespace=False)
+        assert missing.returncode == 3
+        assert 'experiment engine "no-such-engine" not found' in missing.stderr
+    finally:
+        h.cluster.kubectl("delete", "experimentengine", name, check=False)

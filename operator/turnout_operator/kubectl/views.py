@@ -107,13 +107,17 @@ def engines_table(engines: Sequence[Mapping[str, Any]], now: datetime) -> str:
     for engine in sorted(engines, key=lambda e: str(e.get("metadata", {}).get("name", ""))):
         status = engine.get("status") or {}
         info = status.get("engineInfo") or {}
-        experiments = len(status.get("experiments") or [])
+        listed = len(status.get("experiments") or [])
+        # experimentCount: all the engine has, when the list is cut short.
+        experiments = int(status.get("experimentCount", listed))
         rows.append(
             [
                 str(engine.get("metadata", {}).get("name", "")),
                 str(info.get("type") or NONE),
                 _ready(engine),
-                f"{experiments}+" if status.get("truncated") else str(experiments),
+                f"{experiments}+"
+                if status.get("truncated") and "experimentCount" not in status
+                else str(experiments),
                 str(len(status.get("clients") or [])),
                 age(parse_time(status.get("lastPing")), now) if status.get("lastPing") else NONE,
                 age(parse_time(engine.get("metadata", {}).get("creationTimestamp")), now),
