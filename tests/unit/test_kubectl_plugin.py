@@ -151,12 +151,13 @@ def test_diff_of_two_versions_shows_only_what_differs() -> None:
     old = diffing.version_document({"timeout": "10s", "b": [1]}, {"runnerConfig": {"x": 1}})
     new = diffing.version_document({"b": [1], "timeout": "20s"}, {"runnerConfig": {"x": 1}})
     assert diffing.unified(old, new, "demo v1", "demo v2") == (
-        "--- demo v1\n+++ demo v2\n@@ -3,4 +3,4 @@\n"
+        "--- demo v1\n+++ demo v2\n@@ -1,6 +1,6 @@\n"
         " spec:\n   b:\n   - 1\n-  timeout: 10s\n+  timeout: 20s\n"
+        " runnerConfig:\n   x: 1\n"
     )
     assert diffing.unified(old, old, "a", "b") == ""
     hashed = diffing.version_document({}, {"runnerConfigHash": "abc", "runnerConfigSize": 9})
-    assert "runnerConfig:\n  bytes: 9\n  sha256: abc\n" in hashed
+    assert hashed == "spec: {}\nrunnerConfig:\n  bytes: 9\n  sha256: abc\n"
     assert "runnerConfig" not in diffing.version_document({}, None)
     colored = diffing.colored("--- a\n+++ b\n@@ x @@\n-old\n+new\n same\n")
     assert colored.splitlines()[3:] == ["\x1b[31m-old\x1b[0m", "\x1b[32m+new\x1b[0m", " same"]

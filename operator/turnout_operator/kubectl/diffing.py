@@ -32,18 +32,19 @@ def version_document(router_spec: Any, engine: Mapping[str, Any] | None) -> str:
     `engine` None: the Router's current spec, whose runner config is not known yet.
     A config mirrored as a hash (too large for the object) is compared by hash and size.
     """
-    document: dict[str, Any] = {"spec": router_spec}
+    parts: list[dict[str, Any]] = [{"spec": router_spec}]
     if engine is not None:
         if "pluginImage" in engine:
-            document["pluginImage"] = engine["pluginImage"]
+            parts.append({"pluginImage": engine["pluginImage"]})
         if "runnerConfig" in engine:
-            document["runnerConfig"] = engine["runnerConfig"]
+            parts.append({"runnerConfig": engine["runnerConfig"]})
         elif "runnerConfigHash" in engine:
-            document["runnerConfig"] = {
-                "sha256": engine["runnerConfigHash"],
-                "bytes": engine.get("runnerConfigSize"),
-            }
-    return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+            digest = {"sha256": engine["runnerConfigHash"], "bytes": engine.get("runnerConfigSize")}
+            parts.append({"runnerConfig": digest})
+    # The spec first, then what the engine made of it; keys sorted inside each.
+    return "".join(
+        yaml.safe_dump(part, sort_keys=True, allow_unicode=True, width=100) for part in parts
+    )
 
 
 def unified(old: str, new: str, old_label: str, new_label: str, context: int = 3) -> str:
