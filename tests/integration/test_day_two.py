@@ -359,10 +359,11 @@ def test_rollback_is_refused_to_a_user_who_may_not_patch_the_router(
 
     refused = turnout(h, "rollback", "demo", kubeconfig=viewer, namespace=False)
     assert refused.returncode == 3
-    assert (
-        f'routers.turnout.dev "demo" is forbidden: User "system:serviceaccount:{h.namespace}:viewer" '
-        'cannot patch resource "routers" in API group "turnout.dev"'
-    ) in refused.stderr
+    assert refused.stderr == (
+        f'error: routers.turnout.dev "demo" is forbidden: User "system:serviceaccount:{h.namespace}'
+        ':viewer" cannot patch resource "routers" in API group "turnout.dev" in the namespace '
+        f'"{h.namespace}"\n'
+    )
     assert h.status("demo")["deployedVersion"] == 2
     assert h.router("demo")["spec"]["experimentEngine"]["config"] == CONFIG_2
 

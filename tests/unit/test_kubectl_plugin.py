@@ -260,15 +260,17 @@ def test_progress_follows_the_router_until_it_serves_the_version() -> None:
     assert (rolling.done, rolling.failed, rolling.line) == (
         False,
         False,
-        "demo: Deploying version 1: 1/2 ready",
+        "demo: Deploying: 1/2 ready",
     )
     pending = rollback.progress("demo", router(5, "Pending", 2, message="db down"), 5, 1)
     assert (pending.done, pending.failed) == (False, False)
+    quiet = rollback.progress("demo", router(5, "Deploying", 1), 5, 1)
+    assert quiet.line == "demo: Deploying version 1"
     done = rollback.progress("demo", router(5, "Deployed", 1, deployedVersion=1), 5, 1)
     assert (done.done, done.line) == (True, "demo: Deployed at version 1")
     assert rollback.progress("demo", router(6, "Deployed", 1, deployedVersion=1), 5, 1).done
     failed = rollback.progress("demo", router(5, "Failed", 1, message="rollout failed"), 5, 1)
-    assert (failed.failed, failed.line) == (True, "demo: Failed version 1: rollout failed")
+    assert (failed.failed, failed.line) == (True, "demo: Failed: rollout failed")
     other = rollback.progress("demo", router(5, "Deploying", 7), 5, 1)
     assert other.failed and "became version 7, not 1" in other.line
 

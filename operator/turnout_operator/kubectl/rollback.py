@@ -129,7 +129,7 @@ def progress(router: str, body: Mapping[str, Any], generation: int, target: int)
     phase = str(status.get("phase", ""))
     current = status.get("currentVersion")
     message = str(status.get("message") or "")
-    line = f"{router}: {phase} version {current}" + (f": {message}" if message else "")
+    line = f"{router}: {phase}: {message}" if message else f"{router}: {phase} version {current}"
     if phase == "Failed":
         return Progress(line, failed=True)
     if phase in ("Deploying", "Deployed") and current != target:
