@@ -221,6 +221,24 @@ def test_versions_table_newest_first_with_the_deployed_one_marked(
     assert defaulted.returncode == 0, defaulted.stderr
     assert without_age(defaulted.stdout) == without_age(result.stdout)
 
+    # --context picks a context other than the current one; an unreachable server is exit 1.
+    kubeconfig["clusters"].append({"name": "nowhere", "cluster": {"server": "https://127.0.0.1:1"}})
+    kubeconfig["contexts"].append(
+        {"name": "nowhere", "context": {"cluster": "nowhere", "user": "turnout-admin"}}
+    )
+    good = kubeconfig["current-context"]
+    kubeconfig["current-context"] = "nowhere"
+    two_contexts = h.workdir / "kubeconfig-two"
+    two_contexts.write_text(yaml.safe_dump(kubeconfig))
+    chosen = turnout(
+        h, "versions", "demo", "--context", good, kubeconfig=two_contexts, namespace=False
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert without_age(chosen.stdout) == without_age(result.stdout)
+    unreachable = turnout(h, "versions", "demo", kubeconfig=two_contexts)
+    assert unreachable.returncode == 1
+    assert unreachable.stderr.startswith("error: cannot reach the API server")
+
 
 def test_diff_shows_what_changed_between_versions(operators: OperatorHarness) -> None:
     h = operators
