@@ -122,6 +122,15 @@ class OperatorSettings(BaseSettings):
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
     )
 
+    version_mirror_limit: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "How many of each Router's newest versions are mirrored as RouterVersion objects "
+            "(older ones stay in the database only); 0 mirrors none."
+        ),
+    )
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
