@@ -44,6 +44,7 @@ def build_settings(settings: OperatorSettings) -> BuildSettings:
         plugins_dir=settings.router_plugins_dir,
         cluster_domain=settings.cluster_domain,
         progress_deadline_seconds=settings.progress_deadline_seconds,
+        default_resources=settings.router_resources,
     )
 
 
