@@ -32,6 +32,8 @@ def _run() -> int:
         verbose=False,
     )
     logging.getLogger().setLevel(logging.INFO)
+    # One line per probe of /healthz (every few seconds, by the kubelet) says nothing.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     import turnout_operator.main  # noqa: F401 - registers the handlers
     from turnout_operator import lifecycle
 
