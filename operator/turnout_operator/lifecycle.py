@@ -9,8 +9,10 @@ stopping kopf gracefully: a graceful stop lets passes finish (up to
 cancellation_backoff) while a standby may already be working, and kopf's state
 (daemons, caches, plugins) is not built to be restarted inside one process. The
 kubelet restarts the container, which comes back as a standby. On SIGTERM kopf
-stops gracefully and the Lease is released, so a rolling update hands over on
-the standby's next look (TURNOUT_LEASE_RETRY_SECONDS) instead of after expiry.
+stops gracefully and its cleanup handler releases the Lease as soon as the Router
+loops have stopped (before kopf's own shutdown ends), so a rolling update hands
+over on the standby's next look (TURNOUT_LEASE_RETRY_SECONDS) instead of after
+expiry.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ EXIT_LEADERSHIP_LOST = 3
 """Exit code of a leader that lost the Lease (the container restarts as a standby)."""
 
 
-def _kopf_options(settings: OperatorSettings, stop: asyncio.Event | None) -> dict[str, Any]:
+def _kopf_options(
+    settings: OperatorSettings, stop: asyncio.Event | None, **memo: Any
+) -> dict[str, Any]:
     namespaces = settings.namespace_list()
     return {
         "standalone": True,
@@ -46,7 +50,7 @@ def _kopf_options(settings: OperatorSettings, stop: asyncio.Event | None) -> dic
         "liveness_endpoint": (
             f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
         ),
-        "memo": kopf.Memo(config=settings),
+        "memo": kopf.Memo(config=settings, **memo),
         "stop_flag": stop,
     }
 
@@ -123,14 +127,19 @@ async def run(settings: OperatorSettings) -> int:
             return 0
         keeping = asyncio.ensure_future(elector.keep())
         keeping.add_done_callback(_exit_when_lost)
-        try:
-            await kopf.operator(**_kopf_options(settings, stop))
-        finally:
+
+        async def step_down() -> None:
+            """Stop renewing and release the Lease; kopf's cleanup calls it once passes stopped."""
             keeping.remove_done_callback(_exit_when_lost)
             keeping.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keeping
             await elector.release()
+
+        try:
+            await kopf.operator(**_kopf_options(settings, stop, step_down=step_down))
+        finally:
+            await step_down()  # a no-op when the cleanup did it
         return 0
     finally:
         kube.close()

@@ -86,6 +86,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.close()
+    # The Router loops have stopped: a standby may take over now (see lifecycle.py).
+    step_down = getattr(memo, "step_down", None)
+    if step_down is not None:
+        await step_down()
 
 
 async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
