@@ -99,6 +99,8 @@ def test_sigterm_releases_the_lease_for_the_standby(operators: OperatorHarness) 
     first.popen.send_signal(signal.SIGTERM)
     assert first.popen.wait(timeout=60) == 0
     assert messages(first, "released leadership")
+    # Released, not left to expire: a has left the Lease (b may have taken it already).
+    assert lease_spec(h).get("holderIdentity", "") in ("", f"replica-b_{second.pid}")
     wait_for(lambda: messages(second, "became leader"), 60, "replica b leads", second)
     h.apply(router_manifest(name="r0"))
     h.wait_deployed("r0", 1)
@@ -180,3 +182,23 @@ def test_two_active_operators_keep_versions_unique_and_gap_free(
         cm = h.kubectl_json("get", "configmap", f"{name}-router-v{number}")
         config = yaml.safe_load(cm["data"]["router.yaml"])
         assert config["routes"][0]["timeout"] == final_timeout
+
+
+def test_a_leader_whose_lease_was_taken_exits_at_once(operators: OperatorHarness) -> None:
+    """Someone else in the Lease (a standby that judged it expired): the leader must stop."""
+    h = operators
+    leader = h.start()
+    wait_for(lambda: messages(leader, "became leader"), 60, "the operator leads", leader)
+    h.cluster.kubectl(
+        "patch",
+        "lease",
+        LEASE,
+        "-n",
+        h.namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"holderIdentity": "intruder_1"}}),
+    )
+    assert leader.popen.wait(timeout=60) == 3  # EXIT_LEADERSHIP_LOST
+    (lost,) = messages(leader, "leadership lost; exiting to restart as a standby")
+    assert "intruder_1" in lost["error"]
