@@ -134,7 +134,7 @@ def test_two_active_operators_keep_versions_unique_and_gap_free(
     def settled(name: str) -> bool:
         body = h.router(name)
         status = body.get("status", {})
-        return (
+        return bool(
             status.get("phase") == "Deployed"
             and status.get("observedGeneration") == body["metadata"]["generation"]
             and status.get("deployedVersion") == status.get("currentVersion")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from plugin_host import CallTimeoutError, PluginError, RemoteError
 from turnout_operator.health import Progress, stall
@@ -130,7 +130,7 @@ def test_identity_is_the_pod_name_and_the_pid(monkeypatch: pytest.MonkeyPatch) -
 def test_the_renew_deadline_must_be_shorter_than_the_lease() -> None:
     with pytest.raises(ValidationError, match="shorter than"):
         OperatorSettings(
-            database_url="postgresql://x@y/z",
+            database_url=SecretStr("postgresql://x@y/z"),
             lease_duration_seconds=10,
             lease_renew_deadline_seconds=10,
         )
