@@ -106,6 +106,14 @@ def test_sigterm_releases_the_lease_for_the_standby(operators: OperatorHarness) 
     h.wait_deployed("r0", 1)
     assert lease_spec(h)["holderIdentity"] == f"replica-b_{second.pid}"
 
+    # A standby stopped while it waits exits cleanly and leaves the Lease alone.
+    third = h.start(env={"TURNOUT_POD_NAME": "replica-c"}, workdir=h.workdir / "c")
+    wait_for(lambda: messages(third, "waiting for leadership"), 60, "replica c waits", third)
+    third.popen.send_signal(signal.SIGTERM)
+    assert third.popen.wait(timeout=60) == 0
+    assert messages(third, "stopped while waiting for leadership")
+    assert lease_spec(h)["holderIdentity"] == f"replica-b_{second.pid}"
+
 
 ROUTERS = 10
 REVISIONS = 3
