@@ -21,6 +21,7 @@ from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.mirror import VersionMirror
 from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
 from turnout_operator.settings import OperatorSettings
 from turnout_operator.store import StoreUnavailableError, VersionStore
@@ -77,6 +78,7 @@ class Runtime:
             build=build_settings(settings),
             post_event=post_event,
             retry_seconds=settings.retry_seconds,
+            mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
         )
 
     @classmethod

@@ -171,6 +171,14 @@ class OperatorSettings(BaseSettings):
             "runtime's RetryPeriod)."
         ),
     )
+    version_mirror_limit: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "How many of each Router's newest versions are mirrored as RouterVersion objects "
+            "(older ones stay in the database only); 0 mirrors none."
+        ),
+    )
 
     @field_validator("log_format")
     @classmethod
