@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from plugin_host import PluginError
+from turnout_operator import metrics
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
+from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
 from turnout_operator.mirror import VersionMirror
-from turnout_operator.reconcile import EventSink, Reconciler
+from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
 from turnout_operator.settings import OperatorSettings
-from turnout_operator.store import VersionStore
+from turnout_operator.store import StoreUnavailableError, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class Runtime:
         self.wakers = Wakers()
         self.passes = asyncio.Semaphore(settings.max_concurrent_passes)
         """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
+        self.progress = Progress()
+        """The passes due and running, for /healthz."""
         self._background: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(
             kube=kube,
@@ -90,10 +95,43 @@ class Runtime:
         store = VersionStore.connect(settings.database_url.get_secret_value())
         kube = factory() if factory else Kube(load_api_client())
         runtime = cls(settings, engines, store, kube, post_event)
+        runtime._unregister = metrics.register(
+            metrics.RuntimeCollector(
+                lambda: list(runtime.reconciler.phases.values()), runtime.plugin_restarts
+            )
+        )
         await runtime.prime_cache()
         await engines.start_all()
         runtime.start_background()
         return runtime
+
+    _unregister: Callable[[], None] | None = None
+
+    def plugin_restarts(self) -> dict[str, int]:
+        """Starts after the first, per engine."""
+        return {h.name: max(0, h.supervisor.starts - 1) for h in self.engines.handles()}
+
+    async def run_pass(self, router: RouterObject) -> float:
+        """One reconcile pass in a slot, measured; returns seconds until the next is due."""
+        with self.progress.due() as running:
+            async with self.passes:
+                running()
+                started = time.perf_counter()
+                failed = False
+                requeue: float | None = None
+                try:
+                    requeue = await self.reconciler.reconcile(router)
+                except Exception:
+                    failed = True
+                    log.exception(
+                        "reconcile failed",
+                        extra={"namespace": router.namespace, "router": router.name},
+                    )
+                result = metrics.pass_result(requeue, self.settings.retry_seconds, failed)
+                metrics.record_pass(result, time.perf_counter() - started)
+        if failed:
+            return self.settings.retry_seconds
+        return requeue if requeue is not None else self.settings.resync_seconds
 
     async def prime_cache(self) -> None:
         """Load the objects Turnout owns before any Router loop starts.
@@ -118,6 +156,8 @@ class Runtime:
                         "marked versions of deleted routers undeployed", extra={"routers": swept}
                     )
             except Exception as error:  # the next round tries again
+                if isinstance(error, StoreUnavailableError):
+                    metrics.DATABASE_ERRORS.inc()
                 log.warning("sweep of deleted routers failed", extra={"error": str(error)})
             await asyncio.sleep(self.settings.resync_seconds)
 
@@ -159,6 +199,8 @@ class Runtime:
         ]
 
     async def close(self) -> None:
+        if self._unregister is not None:
+            self._unregister()
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
