@@ -513,16 +513,19 @@ class Reconciler:
         self._written.pop(router.uid, None)
         await self.store.mark_undeployed(router.ref)
 
-    async def sweep(self, live_uids: set[str]) -> int:
+    async def sweep(self, live_uids: set[str], namespaces: list[str]) -> int:
         """Mark undeployed the versions of Routers deleted while the database was down.
 
         A Router must be missing from two sweeps in a row: the listing comes from the API
         server's watch cache, which may not have caught up with a Router just created.
+        Only Routers of the watched `namespaces` (empty: all) are judged: the database may
+        be shared with operators that watch other namespaces, whose Routers this one
+        cannot see.
         """
         swept = 0
         missing = set()
         for ref in await self.store.known_routers():
-            if ref.uid in live_uids:
+            if ref.uid in live_uids or (namespaces and ref.namespace not in namespaces):
                 continue
             missing.add(ref.uid)
             if ref.uid in self._missing_before:

@@ -149,8 +149,9 @@ class Runtime:
         """Now and then, mark undeployed the versions of Routers deleted while the DB was down."""
         while True:
             try:
-                live = await self.kube.router_uids(self.settings.namespace_list())
-                swept = await self.reconciler.sweep(live)
+                namespaces = self.settings.namespace_list()
+                live = await self.kube.router_uids(namespaces)
+                swept = await self.reconciler.sweep(live, namespaces)
                 if swept:
                     log.info(
                         "marked versions of deleted routers undeployed", extra={"routers": swept}
