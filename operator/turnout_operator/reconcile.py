@@ -182,6 +182,10 @@ class Reconciler:
         # what was written, or it would write again and repeat the transition Events.
         self._written: dict[str, tuple[int, RouterStatus]] = {}
         self._missing_before: set[str] = set()
+        # uid → the version whose rows this process last settled (mark_deployed): a
+        # Router whose spec moved to another version, or that this process has not
+        # settled yet (a restart), is settled again so replaced pending rows are marked.
+        self._settled: dict[str, int] = {}
 
     # --- the pass ---
 
@@ -317,6 +321,8 @@ class Reconciler:
                 record.number, reason, _number(restored), previous, endpoint, engine_state
             ), None
 
+        if self._settled.get(router.uid, record.number) != record.number:
+            del self._settled[router.uid]  # the spec moved on: settle again once complete
         objects = self._objects_of(router, record)
         try:
             deployment = await self._ensure(router, objects)
@@ -326,9 +332,13 @@ class Reconciler:
             ), self.retry_seconds
         state = rollout_state(deployment, objects.config_hash)
         if state.phase == RolloutPhase.COMPLETE:
-            if record.status != VersionStatus.DEPLOYED:
+            if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
+                record.number
+            ):
                 with measure("db"):
                     await self.store.mark_deployed(router.ref, record.number)
+                self._settled[router.uid] = record.number
+            if record.status != VersionStatus.DEPLOYED:
                 events.append(
                     Event("Normal", "VersionDeployed", f"version {record.number} is serving")
                 )
@@ -499,6 +509,7 @@ class Reconciler:
     async def finalize(self, router: RouterObject) -> None:
         """The Router is being deleted: its versions stop being deployed (children go by GC)."""
         self._written.pop(router.uid, None)
+        self._settled.pop(router.uid, None)
         await self.store.mark_undeployed(router.ref)
 
     async def sweep(self, live_uids: set[str]) -> int:
