@@ -130,13 +130,16 @@ def managed_objects(h: OperatorHarness) -> dict[str, set[str]]:
     return found
 
 
-def problems(h: OperatorHarness, expected: dict[str, int]) -> list[str]:
+def problems(
+    h: OperatorHarness, expected: dict[str, int], deleted: Iterable[str] = ()
+) -> list[str]:
     """Every way the namespace differs from converged; empty when it has converged.
 
     Converged: each Router Deployed at the version its spec implies, versions
     numbered 1..n with no gap or duplicate, the expected one `deployed` and none
     `pending`, and exactly one ConfigMap (of that version), Deployment and Service
-    per Router, nothing else with the label.
+    per Router, nothing else with the label. Routers in ``deleted`` are gone and all
+    their versions `undeployed`.
     """
     found: list[str] = []
     bodies = routers(h)
@@ -157,7 +160,13 @@ def problems(h: OperatorHarness, expected: dict[str, int]) -> list[str]:
         others = {n: s for n, s in statuses.items() if n != version and s != "undeployed"}
         if others:
             found.append(f"{name}: other versions not undeployed: {others}")
-    extra_rows = set(rows) - set(expected)
+    for name in deleted:
+        if name in bodies:
+            found.append(f"{name}: still exists")
+        live = {n: s for n, s in rows.get(name, []) if s != "undeployed"}
+        if live:
+            found.append(f"{name}: deleted, but versions not undeployed: {live}")
+    extra_rows = set(rows) - set(expected) - set(deleted)
     if extra_rows:
         found.append(f"version rows of Routers never applied: {sorted(extra_rows)}")
     objects = managed_objects(h)
@@ -174,17 +183,21 @@ def problems(h: OperatorHarness, expected: dict[str, int]) -> list[str]:
     return found
 
 
-def wait_converged(h: OperatorHarness, expected: dict[str, int], timeout: float) -> None:
+def wait_converged(
+    h: OperatorHarness, expected: dict[str, int], timeout: float, deleted: Iterable[str] = ()
+) -> None:
     """Until `problems` finds none; fails with what is still wrong (never passes by timing out)."""
     deadline = time.monotonic() + timeout
     while True:
         h.operator.ensure_running()
-        found = problems(h, expected)
+        found = problems(h, expected, deleted)
         if not found:
             return
         if time.monotonic() > deadline:
             shown = "\n".join(found[:40])
-            raise AssertionError(f"not converged after {timeout:.0f}s ({len(found)} problems):\n{shown}")
+            raise AssertionError(
+                f"not converged after {timeout:.0f}s ({len(found)} problems):\n{shown}"
+            )
         time.sleep(1)
 
 
