@@ -34,6 +34,7 @@ from pydantic import JsonValue, ValidationError
 from plugin_host import PluginError, RemoteError
 from turnout_operator import builders, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
+from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
@@ -137,13 +138,12 @@ def now_rfc3339() -> str:
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """Pydantic's errors as 'spec.field: problem' lines, without echoing input values."""
-    parts = []
-    for problem in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        parts.append(f"spec.{where}: {message}" if where else message)
-    return "; ".join(parts)
+    """Pydantic's errors as 'spec.field: problem' lines, without echoing input values.
+
+    Fields are named as the API server names them (``spec.routes[0].endpoint``), so a
+    spec refused by the operator reads like one refused at apply time.
+    """
+    return "; ".join(spec_error_messages(error))
 
 
 def previous_status(raw: Mapping[str, Any]) -> RouterStatus:
@@ -212,6 +212,10 @@ class Reconciler:
     async def _decide(
         self, router: RouterObject, previous: RouterStatus
     ) -> tuple[Verdict, float | None]:
+        # The CRD refuses these names; a Router made under an older CRD may still have one,
+        # and its objects' names would then be refused one by one.
+        if problems := name_problems(router.name):
+            return verdicts.rejected(previous, "InvalidSpec", "; ".join(problems)), None
         try:
             spec = RouterSpec.model_validate(router.spec)
         except ValidationError as error:

@@ -7,18 +7,25 @@ each Router from the sequence of distinct specs the test itself applied.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 
+from devenv import binaries as binaries_module
+from devenv.cluster import Cluster, start_cluster, wait_for_default_service_account
 from devenv.postgres import libpq_url
+from devenv.procs import ProcessRegistry
 from tests.integration.test_operator import router_manifest
+from tests.substrate.fixtures import ROUTER_CRD_FILE, ROUTER_CRD_NAME
 from tests.substrate.operator_fixtures import OperatorHarness
 
 SEED_ENV = "TURNOUT_CHAOS_SEED"
@@ -38,11 +45,27 @@ class Sizes:
     """Routers deployed before the database outage (the data plane serves one of them)."""
     invalid_specs: int
     """Generated invalid Router specs."""
+    invalid_judged: int
+    """Of those, how many are also created under a CRD that checks nothing."""
 
 
 SIZES = {
-    "ci": Sizes(routers=30, kills=4, outage_seconds=10, outage_routers=6, invalid_specs=200),
-    "full": Sizes(routers=100, kills=10, outage_seconds=30, outage_routers=20, invalid_specs=1000),
+    "ci": Sizes(
+        routers=30,
+        kills=4,
+        outage_seconds=10,
+        outage_routers=6,
+        invalid_specs=200,
+        invalid_judged=40,
+    ),
+    "full": Sizes(
+        routers=100,
+        kills=10,
+        outage_seconds=30,
+        outage_routers=20,
+        invalid_specs=1000,
+        invalid_judged=200,
+    ),
 }
 
 
@@ -220,3 +243,41 @@ def reconcile_failures(records: Iterable[dict[str, Any]]) -> list[str]:
         for r in records
         if r.get("message") == "reconcile failed"
     ]
+
+
+def open_crd() -> dict[str, Any]:
+    """The Router CRD with a schema that accepts anything: a CRD older than the operator."""
+    crd: dict[str, Any] = yaml.safe_load(ROUTER_CRD_FILE.read_text())
+    for version in crd["spec"]["versions"]:
+        version["schema"] = {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        }
+    return crd
+
+
+@contextlib.contextmanager
+def private_cluster(
+    workdir: Path, namespace: str, crd: dict[str, Any] | None = None
+) -> Iterator[tuple[ProcessRegistry, Cluster]]:
+    """A control plane of the test's own with the Router CRD (or ``crd``) and a namespace.
+
+    For faults that must not reach the session's cluster (an API server restart)
+    or a CRD other than the committed one. Stopped when the block ends.
+    """
+    registry = ProcessRegistry()
+    try:
+        cluster = start_cluster(registry, binaries_module.locate(), workdir)
+        cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump(crd or yaml.safe_load(ROUTER_CRD_FILE.read_text())),
+        )
+        cluster.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{ROUTER_CRD_NAME}"
+        )
+        cluster.kubectl("create", "namespace", namespace)
+        wait_for_default_service_account(cluster, namespace)
+        yield registry, cluster
+    finally:
+        registry.stop_all()

@@ -17,18 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from devenv import binaries as binaries_module
 from devenv.cluster import (
     Cluster,
     restart_apiserver,
-    start_cluster,
-    wait_for_default_service_account,
 )
 from devenv.gopeers import GoPeers
 from devenv.operator import log_records
 from devenv.procs import ProcessRegistry
-from tests.chaos.support import SpecHistory, fleet_manifest, reconcile_failures, wait_converged
-from tests.substrate.fixtures import ROUTER_CRD_FILE, ROUTER_CRD_NAME
+from tests.chaos.support import (
+    SpecHistory,
+    fleet_manifest,
+    private_cluster,
+    reconcile_failures,
+    wait_converged,
+)
 from tests.substrate.operator_fixtures import OperatorHarness
 
 pytestmark = pytest.mark.chaos
@@ -37,29 +39,19 @@ NAMESPACE = "chaos"
 
 
 @pytest.fixture
-def private_cluster(tmp_path: Path) -> Iterator[tuple[ProcessRegistry, Cluster]]:
-    registry = ProcessRegistry()
-    try:
-        cluster = start_cluster(registry, binaries_module.locate(), tmp_path / "cluster")
-        cluster.kubectl("apply", "-f", str(ROUTER_CRD_FILE))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{ROUTER_CRD_NAME}"
-        )
-        cluster.kubectl("create", "namespace", NAMESPACE)
-        wait_for_default_service_account(cluster, NAMESPACE)
-        yield registry, cluster
-    finally:
-        registry.stop_all()
+def own_cluster(tmp_path: Path) -> Iterator[tuple[ProcessRegistry, Cluster]]:
+    with private_cluster(tmp_path / "cluster", NAMESPACE) as started:
+        yield started
 
 
 def test_apiserver_restart_watches_resume_and_nothing_is_missed(
-    private_cluster: tuple[ProcessRegistry, Cluster],
+    own_cluster: tuple[ProcessRegistry, Cluster],
     migrated_database: str,
     python_plugin: Path,
     gopeers: GoPeers,
     tmp_path: Path,
 ) -> None:
-    registry, cluster = private_cluster
+    registry, cluster = own_cluster
     operators = ProcessRegistry()
     h = OperatorHarness(
         cluster=cluster,
