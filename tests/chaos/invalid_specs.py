@@ -88,7 +88,7 @@ _bad_quantities = st.one_of(
 _non_integers = st.one_of(
     st.text(max_size=5), st.booleans(), st.floats(0.5, 1e6).filter(lambda f: f != int(f))
 )
-_rule = {
+_rule: dict[str, Any] = {
     "name": "r",
     "conditions": [{"fieldSource": "header", "field": "X-Region", "values": ["eu"]}],
     "routes": ["control"],

@@ -81,7 +81,7 @@ def test_invalid_specs_are_refused_naming_the_field_and_the_operator_survives(
             except ApiException as error:
                 if error.status != 422:
                     raise
-                message: str = json.loads(error.body)["message"]
+                message: str = json.loads(error.body or "{}")["message"]
                 return message
             return None
 
