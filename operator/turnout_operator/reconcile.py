@@ -186,6 +186,10 @@ class Reconciler:
         # Router whose spec moved to another version, or that this process has not
         # settled yet (a restart), is settled again so replaced pending rows are marked.
         self._settled: dict[str, int] = {}
+        # uid → the version this process last found for the Router's spec, with the status
+        # it wrote since: a pass over an unchanged spec reads nothing from the database,
+        # so a database outage leaves Routers nobody changes as they are.
+        self._records: dict[str, VersionRecord] = {}
 
     # --- the pass ---
 
@@ -240,8 +244,10 @@ class Reconciler:
         inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
         events: list[Event] = []
         try:
-            with measure("db"):
-                record = await self.store.find_by_hash(router.ref, inputs.config_hash)
+            record = self._records.get(router.uid)
+            if record is None or record.config_hash != inputs.config_hash:
+                with measure("db"):
+                    record = await self.store.find_by_hash(router.ref, inputs.config_hash)
             if record is None:
                 answer = await self._ask_engine(engine, spec, previous)
                 if isinstance(answer, Stop):
@@ -260,6 +266,7 @@ class Reconciler:
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
                     )
+            self._records[router.uid] = record
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -342,6 +349,9 @@ class Reconciler:
                 with measure("db"):
                     await self.store.mark_deployed(router.ref, record.number)
                 self._settled[router.uid] = record.number
+                self._records[router.uid] = dataclasses.replace(
+                    record, status=VersionStatus.DEPLOYED, error=None
+                )
             if record.status != VersionStatus.DEPLOYED:
                 events.append(
                     Event("Normal", "VersionDeployed", f"version {record.number} is serving")
@@ -353,6 +363,9 @@ class Reconciler:
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
+            self._records[router.uid] = dataclasses.replace(
+                record, status=VersionStatus.FAILED, error=state.message
+            )
             restored = await self._restore_deployed(router, exclude=record.number)
             return verdicts.rollout_failed(
                 record.number,
@@ -467,6 +480,9 @@ class Reconciler:
             if previous.phase != Phase.UNDEPLOYED:
                 with measure("db"):
                     await self.store.mark_undeployed(router.ref)
+            # Its versions are undeployed now: the next deployment settles them again.
+            self._settled.pop(router.uid, None)
+            self._records.pop(router.uid, None)
         except StoreUnavailableError as error:
             return verdicts.database_down(previous, str(error)), self.retry_seconds
         except KubeError as error:
@@ -510,10 +526,14 @@ class Reconciler:
 
     # --- deletion and the orphan sweep ---
 
+    def _forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+        self._settled.pop(uid, None)
+        self._records.pop(uid, None)
+
     async def finalize(self, router: RouterObject) -> None:
         """The Router is being deleted: its versions stop being deployed (children go by GC)."""
-        self._written.pop(router.uid, None)
-        self._settled.pop(router.uid, None)
+        self._forget(router.uid)
         await self.store.mark_undeployed(router.ref)
 
     async def sweep(self, live_uids: set[str]) -> int:

@@ -1,9 +1,10 @@
 """Postgres stopped while Routers are created and changed; the data plane serves throughout.
 
 Routers are deployed, then the database stops. Half of them get a new spec and
-new Routers are created while it is down; the other half are left alone. The
-affected Routers must say that the database is unavailable; the untouched ones
-stay Deployed with their Deployments unchanged, and a real router process
+new Routers are created while it is down; the other half are only woken (an
+annotation) and one loses its Service. The affected Routers must say that the
+database is unavailable; the untouched ones stay Deployed with their Deployments
+unchanged and the Service made again, and a real router process
 serving one of them (from its ConfigMap) answers every request. Once the
 database is back everything converges without anyone touching a Router.
 """
@@ -109,6 +110,19 @@ def test_database_outage_during_reconciles_loses_nothing_and_the_data_plane_serv
             assert bodies[name]["status"]["phase"] == "Pending", name
             assert bodies[name]["status"].get("deployedVersion") is None, name
 
+        # Wake the untouched Routers (an annotation: a pass, no new generation) and delete
+        # one's Service: the operator must repair it without the database and leave the
+        # Routers Deployed.
+        h.cluster.kubectl(
+            "annotate", "routers", *untouched, "-n", h.namespace, "chaos.turnout.dev/poke=1"
+        )
+        h.cluster.kubectl("delete", "service", f"{untouched[-1]}-router", "-n", h.namespace)
+        wait_for(
+            lambda: h.kubectl_json("get", "service", f"{untouched[-1]}-router"),
+            60,
+            "the deleted Service made again while the database is down",
+            h.operator,
+        )
         time.sleep(max(0.0, outage_start + size.outage_seconds - time.monotonic()))
         # Still down: the untouched Routers are as they were, their pods untouched.
         bodies = routers(h)

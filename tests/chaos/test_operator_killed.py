@@ -23,6 +23,7 @@ from tests.chaos.support import (
     fleet_manifest,
     problems,
     reconcile_failures,
+    routers,
     sizes,
     version_rows,
     wait_converged,
@@ -74,6 +75,14 @@ def test_sigkill_at_random_points_converges_with_no_duplicates_orphans_or_pendin
             victim.popen.send_signal(signal.SIGKILL)
             victim.popen.wait(timeout=30)
             kills += 1
+            # Only reported: how much work the dead operator left behind.
+            unsettled = [
+                name
+                for name, body in routers(h).items()
+                if body.get("status", {}).get("phase") != "Deployed"
+                or body["status"].get("observedGeneration") != body["metadata"]["generation"]
+            ]
+            print(f"kill {kills} after batch {index}: {len(unsettled)} Routers not settled")
             h.start(env=env, workdir=h.workdir / f"after-kill-{kills}")
     assert kills == size.kills
 
