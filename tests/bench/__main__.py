@@ -2,7 +2,7 @@
 
 import sys
 
-from tests.bench import handover, operator_latency, plugin_rpc, router, router_parts
+from tests.bench import chaos, handover, operator_latency, plugin_rpc, router, router_parts
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "router_parts": router_parts.main,
     "router": router.main,
     "handover": handover.main,
+    "chaos": chaos.main,
 }
 
 if __name__ == "__main__":
