@@ -221,12 +221,12 @@ class Reconciler:
         if spec.experiment_engine.type != NOP_ENGINE:
             engine = self.engines.get(spec.experiment_engine.type)
             if engine is None:
-                configured = ", ".join([NOP_ENGINE, *self.engines.names()])
                 return verdicts.rejected(
                     previous,
                     "UnknownEngine",
-                    f"spec.experimentEngine.type: engine {spec.experiment_engine.type!r} is not "
-                    f"configured in this operator; configured engines: {configured}",
+                    verdicts.unknown_engine_message(
+                        spec.experiment_engine.type, self.engines.names()
+                    ),
                 ), None
 
         inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
@@ -273,8 +273,7 @@ class Reconciler:
                 verdicts.rejected(
                     previous,
                     "ExperimentConfigInvalid",
-                    f"spec.experimentEngine.config: engine {engine.name!r} rejected it: "
-                    f"{error.message}",
+                    verdicts.config_rejected_message(engine.name, error.message),
                 ),
                 None,
             )
