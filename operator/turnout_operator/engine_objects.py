@@ -186,13 +186,17 @@ class EngineObjects:
                     last_problem = error.message
                 exists = None
                 next_refresh = loop.time() + self.refresh_seconds
-            await self._wait(handle, health, next_refresh)
+            # While the plugin is down there is nothing to refresh: wait for it to come back.
+            until = next_refresh if health.running else loop.time() + self.refresh_seconds
+            await self._wait(handle, health, until)
 
     async def _wait(self, handle: EngineHandle, seen: Health, until: float) -> None:
-        """Until the refresh is due or the plugin's health changes."""
+        """Until the refresh is due or the plugin's health changes; always yields once."""
         loop = asyncio.get_running_loop()
-        while loop.time() < until:
-            await asyncio.sleep(min(HEALTH_CHECK_SECONDS, max(0.0, until - loop.time())))
+        while True:
+            await asyncio.sleep(min(HEALTH_CHECK_SECONDS, max(0.01, until - loop.time())))
+            if loop.time() >= until:
+                return
             now = health_of(handle)
             if (now.running, now.restarts) != (seen.running, seen.restarts):
                 return

@@ -1,0 +1,169 @@
+"""The Router admission webhook, called by the real API server over loopback HTTPS.
+
+The test makes a CA and a certificate for 127.0.0.1, starts the operator serving
+it, and registers a ValidatingWebhookConfiguration (`url` client config) limited
+to the test's namespace. What kubectl prints is compared with what the Go port
+of Turing's example plugin says when asked directly through plugin_host: an
+independent source for the plugin's message.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from devenv.gopeers import HARDCODED_MANAGER_CONFIG, GoPeers
+from devenv.operator import Engine, wait_for
+from plugin_host import PluginClient, PluginConfig, RemoteError
+from tests.integration.test_engine_objects import plugin_pid
+from tests.integration.test_operator import EXPERIMENT_CONFIG, router_manifest
+from tests.substrate.engine_fixtures import Webhook
+from tests.substrate.operator_fixtures import OperatorHarness
+
+pytestmark = pytest.mark.cluster
+
+# Turing's standard manager refuses an experiment selection without experiments,
+# and a client without an id when client selection is on; here experiment selection is on.
+NO_EXPERIMENTS: dict[str, Any] = {**copy.deepcopy(EXPERIMENT_CONFIG), "experiments": []}
+NAMELESS_EXPERIMENT: dict[str, Any] = {
+    **copy.deepcopy(EXPERIMENT_CONFIG),
+    "experiments": [{"id": "001", "name": ""}],
+}
+
+
+@pytest.fixture
+async def go_manager(gopeers: GoPeers) -> AsyncIterator[PluginClient]:
+    plugin = await PluginClient.start(
+        PluginConfig(path=str(gopeers.hardcoded_plugin), call_timeout=10)
+    )
+    try:
+        manager = await plugin.manager()
+        await manager.configure(HARDCODED_MANAGER_CONFIG)
+        yield plugin
+    finally:
+        await plugin.close()
+
+
+async def go_refusal(plugin: PluginClient, config: Any) -> str:
+    """What Turing's code says about `config`, asked directly."""
+    manager = await plugin.manager()
+    with pytest.raises(RemoteError) as refused:
+        await manager.validate_experiment_config(config)
+    return refused.value.message
+
+
+def apply(h: OperatorHarness, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return h.cluster.kubectl(
+        "apply", "-n", h.namespace, "-f", "-", input=json.dumps(manifest), check=False
+    )
+
+
+def start_with_webhook(h: OperatorHarness, hook: Webhook, policy: str) -> None:
+    h.start(h.go_engine("hardcoded"), env=hook.operator_env())
+    hook.wait_serving()
+    hook.configure(policy)
+
+
+async def test_the_plugins_refusal_is_kubectls_error(
+    operators: OperatorHarness, webhook: Webhook, go_manager: PluginClient
+) -> None:
+    start_with_webhook(operators, webhook, "Fail")
+    for name, config in (("empty", NO_EXPERIMENTS), ("nameless", NAMELESS_EXPERIMENT)):
+        expected = await go_refusal(go_manager, config)
+        result = apply(operators, router_manifest(name, config=config))
+        assert result.returncode != 0, result.stdout
+        assert (
+            f'admission webhook "validate-router.turnout.dev" denied the request: '
+            f"spec.experimentEngine.config: engine 'hardcoded' rejected it: {expected}"
+        ) in result.stderr
+        assert operators.kubectl_json("get", "router", name) is None  # never stored
+
+    unknown = apply(operators, router_manifest("unknown", engine="nosuch"))
+    assert unknown.returncode != 0
+    assert (
+        "spec.experimentEngine.type: engine 'nosuch' is not configured in this operator; "
+        "configured engines: nop, hardcoded"
+    ) in unknown.stderr
+
+    # A valid config goes through, and a later edit to a bad config is refused too.
+    assert apply(operators, router_manifest("good")).returncode == 0
+    edited = router_manifest("good", config=NO_EXPERIMENTS)
+    refused = apply(operators, edited)
+    assert refused.returncode != 0 and "rejected it" in refused.stderr
+    stored = operators.router("good")["spec"]["experimentEngine"]["config"]
+    assert stored == EXPERIMENT_CONFIG
+
+
+async def test_operator_down_with_ignore_the_apply_goes_through_and_configvalid_catches_it(
+    operators: OperatorHarness, webhook: Webhook, go_manager: PluginClient
+) -> None:
+    start_with_webhook(operators, webhook, "Ignore")
+    operators.operator.stop()
+    result = apply(operators, router_manifest("late", config=NO_EXPERIMENTS))
+    assert result.returncode == 0, result.stderr
+    # The operator, back (the webhook is not needed for this), says what the webhook would have.
+    operators.start(operators.go_engine("hardcoded"))
+    status = operators.wait_condition("late", "ConfigValid", "False")
+    condition = next(c for c in status["conditions"] if c["type"] == "ConfigValid")
+    expected = await go_refusal(go_manager, NO_EXPERIMENTS)
+    assert condition["reason"] == "ExperimentConfigInvalid"
+    assert condition["message"] == (
+        f"spec.experimentEngine.config: engine 'hardcoded' rejected it: {expected}"
+    )
+
+
+def test_operator_down_with_fail_the_api_server_refuses(
+    operators: OperatorHarness, webhook: Webhook
+) -> None:
+    start_with_webhook(operators, webhook, "Fail")
+    assert apply(operators, router_manifest("first")).returncode == 0
+    operators.operator.stop()
+    result = apply(operators, router_manifest("second"))
+    assert result.returncode != 0
+    assert 'failed calling webhook "validate-router.turnout.dev"' in result.stderr
+    assert "connection refused" in result.stderr
+    # Deleting is not an operation the webhook covers.
+    deleted = operators.cluster.kubectl(
+        "delete", "router", "first", "-n", operators.namespace, "--wait=false", check=False
+    )
+    assert deleted.returncode == 0, deleted.stderr
+
+
+def test_plugin_down_or_slow_allows_with_a_warning(
+    operators: OperatorHarness, webhook: Webhook
+) -> None:
+    # The Go plugin hangs in ValidateExperimentConfig from its first call.
+    options = {**HARDCODED_MANAGER_CONFIG, "fault": "hang@manager.ValidateExperimentConfig"}
+    operators.start(Engine("hardcoded", operators.go_plugin, options), env=webhook.operator_env())
+    webhook.wait_serving()
+    webhook.configure("Fail")
+    slow = apply(operators, router_manifest("slow", config=NO_EXPERIMENTS))
+    assert slow.returncode == 0, slow.stderr
+    assert "Warning: engine 'hardcoded' could not check spec.experimentEngine.config now" in (
+        slow.stderr
+    )
+    assert "Plugin.ValidateExperimentConfig: no answer from plugin" in slow.stderr
+    assert "within 5s" in slow.stderr
+
+    # The plugin gone (its binary fails to start): allowed, with the reason.
+    binary = operators.workdir / "plugins" / "hardcoded"
+    binary.unlink()  # the running binary cannot be written over
+    binary.write_text("#!/bin/sh\nexit 3\n")
+    binary.chmod(0o755)
+    os.kill(plugin_pid(operators.operator.pid, "hardcoded"), signal.SIGKILL)
+    wait_for(
+        lambda: "engine plugin is down" in operators.operator.log_path.read_text(),
+        60,
+        "the operator to notice the plugin is gone",
+        operators.operator,
+    )
+    down = apply(operators, router_manifest("down", config=NO_EXPERIMENTS))
+    assert down.returncode == 0, down.stderr
+    assert "its plugin is not running" in down.stderr
