@@ -15,14 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "plugins" / "hardcoded"))
 
-from hardcoded.manager import HardcodedExperimentManager  # noqa: E402
-from hardcoded.runner import HardcodedExperimentRunner  # noqa: E402
+from hardcoded.manager import HardcodedExperimentManager
+from hardcoded.runner import HardcodedExperimentRunner
 
-from plugin_host import serve, wire  # noqa: E402
+from plugin_host import serve, wire
 
 
 class PasskeyManager(HardcodedExperimentManager):
-    clients: list[wire.Client] = []
+    def __init__(self) -> None:
+        super().__init__()
+        self.clients: list[wire.Client] = []
 
     async def configure(self, config: bytes) -> None:
         options = json.loads(config)
