@@ -137,10 +137,14 @@ def main() -> int:
         step("migrating the versions database (python -m turnout_operator db upgrade)")
         migrate(database_url)
 
-        step("installing the Router CRD")
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
+        step("installing the CRDs (manifests/crds)")
+        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent))
         cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/routers.turnout.dev", "--timeout=60s"
+            "wait",
+            "--for=condition=Established",
+            "crd/routers.turnout.dev",
+            "crd/experimentengines.turnout.dev",
+            "--timeout=60s",
         )
 
         step("packaging the example plugin (examples/plugins/hardcoded) as one executable")
@@ -182,6 +186,7 @@ def main() -> int:
         )
         wait_deployed(cluster, 2, operator)
         print(cluster.kubectl("get", "routers", "-n", NAMESPACE, "-o", "wide").stdout, end="")
+        print(cluster.kubectl("get", "experimentengines").stdout, end="")
         print(
             cluster.kubectl(
                 "get",
