@@ -177,13 +177,14 @@ class EngineObjects:
                         },
                     )
                 last_problem = ""
-            except KubeError as error:
-                if error.message != last_problem:  # once per distinct problem, not every period
+            except Exception as error:  # the API server (or the connection to it) failed
+                problem = error.message if isinstance(error, KubeError) else str(error)
+                if problem != last_problem:  # once per distinct problem, not every period
                     log.warning(
                         "could not publish the ExperimentEngine object",
-                        extra={"engine": handle.name, "error": error.message},
+                        extra={"engine": handle.name, "error": problem},
                     )
-                    last_problem = error.message
+                    last_problem = problem
                 exists = None
                 next_refresh = loop.time() + self.refresh_seconds
             # While the plugin is down there is nothing to refresh: wait for it to come back.
