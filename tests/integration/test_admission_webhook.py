@@ -12,13 +12,16 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devenv.certs import make_serving_cert
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG, GoPeers
 from devenv.operator import Engine, wait_for
 from plugin_host import PluginClient, PluginConfig, RemoteError
@@ -167,3 +170,41 @@ def test_plugin_down_or_slow_allows_with_a_warning(
     down = apply(operators, router_manifest("down", config=NO_EXPERIMENTS))
     assert down.returncode == 0, down.stderr
     assert "its plugin is not running" in down.stderr
+
+
+def test_a_rotated_certificate_is_served_without_a_restart(
+    operators: OperatorHarness, webhook: Webhook, tmp_path: Path
+) -> None:
+    # Mounted like a Secret: the files are links through `..data`, which the kubelet swaps
+    # in one rename, so the certificate and the key change together.
+    mount = tmp_path / "mount"
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in ("tls.crt", "tls.key"):
+        source = webhook.cert.cert if name == "tls.crt" else webhook.cert.key
+        shutil.copy(source, first / name)
+    mount.mkdir()
+    (mount / "..data").symlink_to(first)
+    for name in ("tls.crt", "tls.key"):
+        (mount / name).symlink_to(Path("..data") / name)
+    env = {
+        **webhook.operator_env(),
+        "TURNOUT_WEBHOOK_CERT_FILE": str(mount / "tls.crt"),
+        "TURNOUT_WEBHOOK_KEY_FILE": str(mount / "tls.key"),
+    }
+    operators.start(operators.go_engine("hardcoded"), env=env)
+    webhook.wait_serving()
+    webhook.configure("Fail")
+    assert apply(operators, router_manifest("before")).returncode == 0
+
+    webhook.cert = make_serving_cert(tmp_path / "second", "turnout-webhook", ["127.0.0.1"])
+    swap = mount / "..data_new"
+    swap.symlink_to(webhook.cert.cert.parent)
+    swap.rename(mount / "..data")
+    webhook.configure("Fail")  # the new CA bundle, as the chart's upgrade would set it
+    # kopf hashes the files every 60 s and restarts its server on a change.
+    webhook.wait_serving(timeout=150)
+    refused = apply(operators, router_manifest("after", config=NO_EXPERIMENTS))
+    assert refused.returncode != 0
+    assert "rejected it" in refused.stderr
+    assert operators.operator.alive()
