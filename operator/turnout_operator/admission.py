@@ -10,7 +10,7 @@ first, with the same messages, so a user sees at apply time what the Router's
 2. the engine exists (`spec.experimentEngine.type` is `nop` or configured);
 3. the engine's plugin accepts the experiment config
    (`ValidateExperimentConfig`); its refusal is returned with the plugin's own
-   message.
+   message, scrubbed of the engine options' secret-looking values.
 
 What is not checked, and why:
 
@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from plugin_host import ManagerClient, PluginError, RemoteError
 from turnout_operator.api.router import RouterSpec, name_problems
+from turnout_operator.catalogue import scrub
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.reconcile import describe_validation_error
 from turnout_operator.settings import OperatorSettings
@@ -111,20 +112,22 @@ async def review_router(
         "ConfigValid condition)"
     )
     if not handle.is_running():
-        why = f"its plugin is not running: {handle.last_error or 'starting'}"
+        last_error = scrub(handle.last_error or "starting", handle.secrets)
+        why = f"its plugin is not running: {last_error}"
         return Admission(True, warnings=(not_checked.format(why=why),))
     try:
         manager = await handle.manager()
         quick = ManagerClient(manager.rpc, timeout=PLUGIN_TIMEOUT)
         await quick.validate_experiment_config(cast(Any, spec.experiment_engine.config))
     except RemoteError as error:
-        return Admission(False, config_rejected_message(engine_type, error.message))
+        message = scrub(error.message, handle.secrets)
+        return Admission(False, config_rejected_message(engine_type, message))
     except PluginError as error:
+        why = scrub(str(error), handle.secrets)
         log.warning(
-            "admission: engine plugin did not answer",
-            extra={"engine": engine_type, "error": str(error)},
+            "admission: engine plugin did not answer", extra={"engine": engine_type, "error": why}
         )
-        return Admission(True, warnings=(not_checked.format(why=str(error)),))
+        return Admission(True, warnings=(not_checked.format(why=why),))
     return ALLOWED
 
 

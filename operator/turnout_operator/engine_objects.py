@@ -31,7 +31,6 @@ from turnout_operator.catalogue import (
     Listing,
     build_status,
     comparable,
-    option_secrets,
 )
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.engines import EngineHandle, EngineRegistry
@@ -132,7 +131,7 @@ class EngineObjects:
 
     async def _engine_loop(self, handle: EngineHandle) -> None:
         loop = asyncio.get_running_loop()
-        secrets = frozenset(option_secrets(handle.config.options.reveal()))
+        secrets = handle.secrets
         previous: dict[str, Any] | None = None
         exists: bool | None = None  # None: not read yet
         listing: Listing | None = None

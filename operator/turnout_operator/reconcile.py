@@ -35,6 +35,7 @@ from plugin_host import PluginError, RemoteError
 from turnout_operator import builders, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
     DesiredObjects,
@@ -273,7 +274,9 @@ class Reconciler:
                 verdicts.rejected(
                     previous,
                     "ExperimentConfigInvalid",
-                    verdicts.config_rejected_message(engine.name, error.message),
+                    verdicts.config_rejected_message(
+                        engine.name, scrub(error.message, engine.secrets)
+                    ),
                 ),
                 None,
             )

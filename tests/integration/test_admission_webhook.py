@@ -208,3 +208,29 @@ def test_a_rotated_certificate_is_served_without_a_restart(
     assert refused.returncode != 0
     assert "rejected it" in refused.stderr
     assert operators.operator.alive()
+
+
+def test_a_secret_the_plugin_echoes_is_hidden_from_kubectl_and_the_router(
+    operators: OperatorHarness, webhook: Webhook
+) -> None:
+    token = "tok-98765-secret"
+    options = {
+        **HARDCODED_MANAGER_CONFIG,
+        "apiToken": token,
+        # The plugin's refusal repeats the credential.
+        "fault": f"error=upstream said bad token {token}@manager.ValidateExperimentConfig",
+    }
+    operators.start(Engine("hardcoded", operators.go_plugin, options), env=webhook.operator_env())
+    webhook.wait_serving()
+    webhook.configure("Fail")
+    refused = apply(operators, router_manifest("leaky"))
+    assert refused.returncode != 0
+    assert "rejected it: upstream said bad token <hidden>" in refused.stderr
+    assert token not in refused.stderr
+
+    # Without the webhook the Router is stored, and its condition hides the token too.
+    operators.cluster.kubectl("delete", "validatingwebhookconfiguration", webhook.name)
+    assert apply(operators, router_manifest("leaky")).returncode == 0
+    status = operators.wait_condition("leaky", "ConfigValid", "False")
+    assert token not in json.dumps(status)
+    assert "upstream said bad token <hidden>" in json.dumps(status)
