@@ -20,10 +20,14 @@ from typing import Any
 
 import pytest
 
+from devenv.cluster import Cluster
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG
 from devenv.operator import Engine, wait_for
 from devenv.procs import child_pids
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
+from turnout_operator.engine_objects import EngineObjects
+from turnout_operator.engines import EngineRegistry
+from turnout_operator.kube import Kube
 
 pytestmark = pytest.mark.cluster
 
@@ -36,7 +40,7 @@ IMAGE = "ghcr.io/example/passkey-plugin:1.2.3"
 
 
 def passkey_options() -> dict[str, Any]:
-    options = copy.deepcopy(ENGINE_OPTIONS)
+    options: dict[str, Any] = copy.deepcopy(ENGINE_OPTIONS)
     options["clients"] = CLIENTS
     return options
 
@@ -183,3 +187,34 @@ def test_an_idle_engine_costs_no_writes_and_health_changes_show(
     up = wait_engine(operators, name, lambda s: ready(s) == "True", "Ready=True again")["status"]
     assert up["restarts"] == 1
     assert up["lastPing"] >= first["status"]["lastPing"]
+
+
+async def test_a_clusterwide_operator_deletes_objects_of_engines_it_no_longer_has(
+    cluster: Cluster, engine_crd: str
+) -> None:
+    suffix = secrets.token_hex(3)
+    ours, foreign = f"gone-{suffix}", f"foreign-{suffix}"
+    for name, labels in ((ours, {"app.kubernetes.io/managed-by": "turnout"}), (foreign, {})):
+        body = {
+            "apiVersion": "turnout.dev/v1alpha1",
+            "kind": "ExperimentEngine",
+            "metadata": {"name": name, "labels": labels},
+        }
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+    def exists(name: str) -> bool:
+        found = cluster.kubectl("get", "experimentengine", name, check=False)
+        return found.returncode == 0
+
+    kube = Kube(cluster.api_client())
+    try:
+        # An operator watching some namespaces leaves every object alone...
+        await EngineObjects(kube, EngineRegistry([]), 60, clusterwide=False).run()
+        assert exists(ours) and exists(foreign)
+        # ...a cluster-wide one deletes its own objects of engines it does not have.
+        await EngineObjects(kube, EngineRegistry([]), 60, clusterwide=True).run()
+        assert not exists(ours)
+        assert exists(foreign)
+    finally:
+        kube.close()
+        cluster.kubectl("delete", "experimentengine", ours, foreign, "--ignore-not-found")

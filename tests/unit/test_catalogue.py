@@ -49,11 +49,11 @@ INFO = Engine(
 )
 
 
-def facts(listing: Listing | None, *, running: bool = True, **kwargs: object) -> EngineFacts:
+def facts(
+    listing: Listing | None, *, running: bool = True, secrets: frozenset[str] = frozenset()
+) -> EngineFacts:
     health = Health(running=running, last_error=None if running else "exit status 2", last_ping=T0)
-    return EngineFacts(
-        plugin_image="ghcr.io/x/plugin:1", health=health, info=INFO, listing=listing, **kwargs
-    )  # type: ignore[arg-type]
+    return EngineFacts("ghcr.io/x/plugin:1", health, INFO, listing, secrets)
 
 
 def listing(**kwargs: object) -> Listing:
