@@ -31,6 +31,7 @@ from turnout_operator.catalogue import (
     Listing,
     build_status,
     comparable,
+    scrub,
 )
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.engines import EngineHandle, EngineRegistry
@@ -108,8 +109,11 @@ class EngineObjects:
                         "deleted the object of an engine no longer configured",
                         extra={"engine": name},
                     )
-        except KubeError as error:
-            log.warning("could not list ExperimentEngine objects", extra={"error": error.message})
+        except Exception as error:  # the next start tries again; publishing goes on regardless
+            problem = error.message if isinstance(error, KubeError) else str(error)
+            log.warning(
+                "could not delete unconfigured ExperimentEngine objects", extra={"error": problem}
+            )
 
     def _body(self, name: str) -> dict[str, Any]:
         return {
@@ -125,7 +129,8 @@ class EngineObjects:
             return await fetch_listing(quick)
         except PluginError as error:
             log.warning(
-                "engine catalogue not refreshed", extra={"engine": handle.name, "error": str(error)}
+                "engine catalogue not refreshed",
+                extra={"engine": handle.name, "error": scrub(str(error), handle.secrets)},
             )
             return None
 
