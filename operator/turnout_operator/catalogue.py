@@ -10,8 +10,8 @@ here; this module decides what the object shows. Three rules live here:
   does not leak it either.
 * **Bounded size.** At most `MAX_ITEMS` clients, experiments, variants per
   experiment and variables per experiment, strings cut at 253 characters, and
-  at most `MAX_STATUS_BYTES` of JSON; past that, experiments (then clients) are
-  dropped from the end of their sorted lists. `truncated: true` and
+  at most `MAX_STATUS_BYTES` of JSON; past that, experiments are dropped from the
+  end of their sorted list. `truncated: true` and
   `catalogueMessage` say what was left out; `experimentCount` stays the full count.
 * **Stable output.** Lists are sorted by id, so a plugin that answers in map
   order (Go) gives the same status twice, and an unchanged engine costs no write
@@ -230,30 +230,28 @@ def _catalogue(listing: Listing) -> tuple[dict[str, Any], list[str], bool]:
 
 
 def _fit(status: dict[str, Any], notes: list[str]) -> bool:
-    """Drop experiments, then clients, from the end until the status fits; True if any went."""
+    """Drop experiments from the end until the status fits; True if any went.
+
+    Experiments are the only part that can outgrow the bound: 200 clients of two
+    253-character strings are about 110 KB, and variables go with their experiments.
+    """
     if _size(status) <= MAX_STATUS_BYTES:
         return False
-    for key in ("experiments", "clients"):
-        items = status.get(key)
-        if not items:
-            continue
-        total = len(items)
-        keep = total
-        while keep > 0 and _size(status) > MAX_STATUS_BYTES:
-            keep = keep * 3 // 4
-            status[key] = items[:keep]
-            if key == "experiments" and "variables" in status:
-                kept = {e["id"] for e in status[key]}
-                experiment_vars = status["variables"]["experiment"]
-                status["variables"] = {
-                    "experiment": {k: v for k, v in experiment_vars.items() if k in kept}
-                }
-        notes.append(
-            f"showing {keep} of {total} {key}: the object is kept under "
-            f"{MAX_STATUS_BYTES // 1024} KiB"
-        )
-        if _size(status) <= MAX_STATUS_BYTES:
-            break
+    items = status["experiments"]
+    keep = len(items)
+    while keep > 0 and _size(status) > MAX_STATUS_BYTES:
+        keep = keep * 3 // 4
+        status["experiments"] = items[:keep]
+        if "variables" in status:
+            kept = {e["id"] for e in status["experiments"]}
+            experiment_vars = status["variables"]["experiment"]
+            status["variables"] = {
+                "experiment": {k: v for k, v in experiment_vars.items() if k in kept}
+            }
+    notes.append(
+        f"showing {keep} of {len(items)} experiments: the object is kept under "
+        f"{MAX_STATUS_BYTES // 1024} KiB"
+    )
     return True
 
 

@@ -267,3 +267,139 @@ def test_the_crd_keeps_the_variables_map() -> None:
     status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     experiment = status["properties"]["variables"]["properties"]["experiment"]
     assert experiment["additionalProperties"]["type"] == "array"
+
+
+def test_exactly_the_bounds_are_kept_whole() -> None:
+    at_bound = [Experiment("e000", "n" * 253, "c" * 253, [Variant("v")] * MAX_ITEMS)] + [
+        Experiment(f"e{i:03d}", "n", "", [Variant("v")]) for i in range(1, MAX_ITEMS)
+    ]
+    clients = [Client(f"c{i:03d}", "u" * 253, "") for i in range(MAX_ITEMS)]
+    status = build_status(facts(listing(clients=clients, experiments=at_bound)), None, T0)
+    assert status["truncated"] is False
+    assert status["catalogueMessage"] == ""
+    assert len(status["experiments"]) == MAX_ITEMS and len(status["clients"]) == MAX_ITEMS
+    assert status["experiments"][0]["name"] == "n" * 253
+    assert len(status["experiments"][0]["variants"]) == MAX_ITEMS
+
+
+def test_every_cut_is_named_once() -> None:
+    long = "x" * 300
+    status = build_status(
+        facts(
+            listing(
+                clients=[Client(f"c{i:03d}", long, "") for i in range(MAX_ITEMS + 1)],
+                experiments=[
+                    Experiment("e1", long, long, [Variant(long)] * (MAX_ITEMS + 1)),
+                    Experiment(long, "b", "", [Variant("a")] * (MAX_ITEMS + 1)),
+                ],
+                variables={
+                    "e1": [Variable(long, True, long)] * (MAX_ITEMS + 1),
+                    long: [Variable("v", False, "unit")],
+                    "e9": [Variable("v", False, "unit")],
+                },
+            )
+        ),
+        None,
+        T0,
+    )
+    assert status["catalogueMessage"] == (
+        f"showing {MAX_ITEMS} of {MAX_ITEMS + 1} clients; "
+        "cut to 200 items or 253 characters: names, variants, ids, variables, types"
+    )
+    assert status["truncated"] is True
+    assert [e["id"] for e in status["experiments"]] == ["e1", "x" * 253]
+    assert status["experiments"][0]["clientId"] == "x" * 253
+    assert len(status["experiments"][0]["variants"]) == MAX_ITEMS
+    assert status["experiments"][0]["variants"][0] == {"name": "x" * 253}
+    variables = status["variables"]["experiment"]
+    assert sorted(variables) == ["e1", "x" * 253]  # e9 is not a listed experiment
+    assert len(variables["e1"]) == MAX_ITEMS
+    assert variables["e1"][0] == {"name": "x" * 253, "required": True, "type": "x" * 253}
+    assert variables["x" * 253] == [{"name": "v", "required": False, "type": "unit"}]
+    EngineStatus.model_validate(status)
+
+
+def test_over_the_byte_limit_experiments_go_from_the_end_with_their_variables() -> None:
+    name = "v" * 250
+    experiments = [
+        Experiment(f"e{i:03d}", "x", "", [Variant(f"{name}{j}") for j in range(60)])
+        for i in range(40)
+    ]
+    variables = {f"e{i:03d}": [Variable("unit", True, "unit")] for i in range(40)}
+    clients = [Client(f"c{i:03d}", "u" * 250, "") for i in range(150)]
+    status = build_status(
+        facts(listing(clients=clients, experiments=experiments, variables=variables)), None, T0
+    )
+    kept = [e["id"] for e in status["experiments"]]
+    # Each step keeps three quarters, from the front: 40, 30, 22, 16, 12, 9, ...
+    steps = [40]
+    while steps[-1] > 0:
+        steps.append(steps[-1] * 3 // 4)
+    assert kept == [f"e{i:03d}" for i in range(len(kept))]
+    assert len(kept) in steps[1:]
+    assert sorted(status["variables"]["experiment"]) == kept
+    assert len(status["clients"]) == 150  # experiments alone made it fit
+    assert status["catalogueMessage"] == (
+        f"showing {len(kept)} of 40 experiments: the object is kept under 256 KiB"
+    )
+    assert len(json.dumps(status, separators=(",", ":")).encode()) <= MAX_STATUS_BYTES
+    # The step before did not fit: the cut is not deeper than it needs to be.
+    previous = steps[steps.index(len(kept)) - 1]
+    bigger = {**status, "experiments": experiments_as_shown(experiments[:previous])}
+    assert len(json.dumps(bigger, separators=(",", ":")).encode()) > MAX_STATUS_BYTES
+
+
+def experiments_as_shown(experiments: list[Experiment]) -> list[dict[str, object]]:
+    return [
+        {
+            "id": e.id,
+            "name": e.name,
+            "clientId": e.client_id,
+            "variants": [{"name": v.name} for v in e.variants],
+        }
+        for e in experiments
+    ]
+
+
+def test_comparable_leaves_out_exactly_the_moving_times() -> None:
+    status = {
+        "pluginImage": "i",
+        "lastPing": "t1",
+        "refreshedAt": "t2",
+        "restarts": 1,
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "r", "lastTransitionTime": "t3"}
+        ],
+    }
+    assert comparable(status) == {
+        "pluginImage": "i",
+        "restarts": 1,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "r"}],
+    }
+    assert comparable(None) is None
+    assert comparable({"pluginImage": "i"}) == {"pluginImage": "i", "conditions": []}
+
+
+def test_info_without_a_standard_config_has_no_home_page() -> None:
+    custom = Engine(name="c", display_name="C", type="custom")
+    status = build_status(
+        EngineFacts("img", Health(running=False), custom, None), {"conditions": None}, T0
+    )
+    assert status["engineInfo"] == {
+        "name": "c",
+        "displayName": "C",
+        "type": "custom",
+        "homePageUrl": "",
+    }
+    assert "lastPing" not in status and "refreshedAt" not in status
+    assert status["conditions"][0]["message"] == "the plugin is not running: starting"
+    assert status["catalogueMessage"] == "" and status["truncated"] is False
+
+
+def test_secret_options_nested_under_a_secret_key_and_scrub_order() -> None:
+    options = {"credentials": [{"user": "someone", "list": ["abcd", "xyz"]}], "plain": "value"}
+    assert option_secrets(options) == {"someone", "abcd"}
+    # The longer secret first, whatever order they come in.
+    assert scrub("pass=abcdefgh", ["abcd", "abcdefgh"]) == "pass=<hidden>"
+    assert scrub("pass=abcdefgh", ["abcdefgh", "abcd"]) == "pass=<hidden>"
+    assert scrub("nothing here", []) == "nothing here"
