@@ -403,3 +403,32 @@ def test_secret_options_nested_under_a_secret_key_and_scrub_order() -> None:
     assert scrub("pass=abcdefgh", ["abcd", "abcdefgh"]) == "pass=<hidden>"
     assert scrub("pass=abcdefgh", ["abcdefgh", "abcd"]) == "pass=<hidden>"
     assert scrub("nothing here", []) == "nothing here"
+
+
+def test_each_bound_alone_sets_truncated_and_says_so() -> None:
+    clients = [Client(f"c{i:03d}", "u", "") for i in range(MAX_ITEMS + 1)]
+    status = build_status(facts(listing(clients=clients)), None, T0)
+    assert status["truncated"] is True
+    assert status["catalogueMessage"] == f"showing {MAX_ITEMS} of {MAX_ITEMS + 1} clients"
+
+    long_id = build_status(facts(listing(clients=[Client("c" * 254, "u", "")])), None, T0)
+    assert long_id["catalogueMessage"] == "cut to 200 items or 253 characters: ids"
+
+    many = [Variable("v", False, "unit")] * (MAX_ITEMS + 1)
+    exactly = [Variable("v", False, "unit")] * MAX_ITEMS
+    experiments = [Experiment("a", "a", "", []), Experiment("b", "b", "", [])]
+    over = build_status(
+        facts(listing(experiments=experiments, variables={"a": many, "b": many})), None, T0
+    )
+    assert over["catalogueMessage"] == "cut to 200 items or 253 characters: variables"
+    at = build_status(facts(listing(experiments=experiments, variables={"a": exactly})), None, T0)
+    assert at["truncated"] is False and len(at["variables"]["experiment"]["a"]) == MAX_ITEMS
+
+    home = Engine("h", "H", "standard", StandardExperimentManagerConfig(home_page_url="u" * 3000))
+    cut_home = build_status(EngineFacts("img", Health(True), home, None), None, T0)
+    assert cut_home["engineInfo"]["homePageUrl"] == "u" * 2048
+
+
+def test_a_secret_inside_a_longer_one_does_not_unmask_the_rest() -> None:
+    # "cde" sorts after "abcdef": hiding it first would leave "ab<hidden>f".
+    assert scrub("x abcdef", ["cde", "abcdef"]) == "x <hidden>"
