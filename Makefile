@@ -44,6 +44,7 @@ contracts: $(STAMP)
 crds: $(STAMP)
 	$(PY) -m turnout_operator.api.crd > manifests/crds/routers.turnout.dev.yaml
 	$(PY) -m turnout_operator.api.engine_crd > manifests/crds/experimentengines.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.routerversion_crd > manifests/crds/routerversions.turnout.dev.yaml
 
 test: lint types contracts tools
 	$(VENV)/bin/pytest tests

@@ -59,6 +59,9 @@ CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",
+    # The Helm chart's migration hook is a Job; helm waits for it to complete (kwok
+    # completes Job pods).
+    "job-controller",
 )
 
 

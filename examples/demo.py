@@ -138,14 +138,14 @@ def main() -> int:
         migrate(database_url)
 
         step("installing the CRDs (manifests/crds)")
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "crd/routers.turnout.dev",
-            "crd/experimentengines.turnout.dev",
-            "--timeout=60s",
+        crds = (
+            "routers.turnout.dev",
+            "routerversions.turnout.dev",
+            "experimentengines.turnout.dev",
         )
+        for crd in crds:
+            cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent / f"{crd}.yaml"))
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
         step("packaging the example plugin (examples/plugins/hardcoded) as one executable")
         plugin = workdir / "hardcoded"

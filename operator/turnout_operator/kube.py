@@ -23,9 +23,12 @@ from kubernetes.client.exceptions import ApiException
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.engine import KIND as ENGINE_KIND
 from turnout_operator.api.engine import PLURAL as ENGINE_PLURAL
+from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSION_PLURAL
 from turnout_operator.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
+
+_LEASES: Final = "/apis/coordination.k8s.io/v1"
 
 # apiVersion/kind → (URL prefix, plural) of every kind the operator writes.
 _RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
@@ -37,6 +40,10 @@ _RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
         "horizontalpodautoscalers",
     ),
     (f"{GROUP}/{VERSION}", "Router"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+    (f"{GROUP}/{VERSION}", ROUTER_VERSION_KIND): (
+        f"/apis/{GROUP}/{VERSION}",
+        ROUTER_VERSION_PLURAL,
+    ),
 }
 
 
@@ -117,6 +124,7 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         # The client serializes dicts itself for JSON content types; other types
@@ -130,7 +138,9 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self._api.call_api(method, url, header_params=headers, body=payload)
+            response = self._api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=timeout
+            )
         except ApiException as exc:
             raise _error(exc) from None
         data: bytes = response.read()  # type: ignore[no-untyped-call]
@@ -159,6 +169,21 @@ class Kube:
         """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
         with measure("api"):
             return await asyncio.to_thread(self._apply_sync, obj)
+
+    def _replace_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes += 1
+        result: dict[str, Any] = self._request(
+            "PUT", ObjectRef.of(obj).path(), query=[("fieldManager", FIELD_MANAGER)], body=obj
+        )
+        return result
+
+    async def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace `obj` whole (PUT; its metadata.resourceVersion guards against a lost update).
+
+        For fields another manager added, which server-side apply leaves in place.
+        """
+        with measure("api"):
+            return await asyncio.to_thread(self._replace_sync, obj)
 
     def _delete_sync(self, ref: ObjectRef) -> bool:
         self.writes += 1
@@ -245,9 +270,14 @@ class Kube:
         for (_, kind), (prefix, plural) in _RESOURCES.items():
             if kind == "Router":
                 continue
-            found.extend(
-                await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
-            )
+            try:
+                found.extend(
+                    await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
+                )
+            except KubeError as error:
+                # Without the RouterVersion CRD the operator still runs; it mirrors nothing.
+                if not (error.not_found and kind == ROUTER_VERSION_KIND):
+                    raise
         return found
 
     # --- ExperimentEngine objects (cluster-scoped) ---
@@ -346,3 +376,44 @@ class Kube:
             return True
 
         return await asyncio.to_thread(delete)
+
+    # --- the leader-election Lease (coordination.k8s.io/v1) ---
+
+    @staticmethod
+    def _lease_path(namespace: str, name: str = "") -> str:
+        url = f"{_LEASES}/namespaces/{namespace}/leases"
+        return f"{url}/{name}" if name else url
+
+    def _get_lease_sync(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self._request(
+                "GET", self._lease_path(namespace, name), timeout=timeout
+            )
+        except KubeError as error:
+            if error.not_found:
+                return None
+            raise
+        return result
+
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        """The Lease, or None when it does not exist."""
+        return await asyncio.to_thread(self._get_lease_sync, namespace, name, timeout)
+
+    def _write_lease_sync(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        meta = lease["metadata"]
+        # PUT carries metadata.resourceVersion: a Lease changed since it was read gives 409.
+        creating = not meta.get("resourceVersion")
+        result: dict[str, Any] = self._request(
+            "POST" if creating else "PUT",
+            self._lease_path(meta["namespace"], "" if creating else meta["name"]),
+            body=dict(lease),
+            timeout=timeout,
+        )
+        return result
+
+    async def write_lease(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """Create the Lease (no resourceVersion) or replace it (only if unchanged since read).
+
+        Raises `KubeError` with `conflict` when another replica wrote or created it first.
+        """
+        return await asyncio.to_thread(self._write_lease_sync, lease, timeout)

@@ -2,13 +2,14 @@
 
 import sys
 
-from tests.bench import operator_latency, plugin_rpc, router, router_parts
+from tests.bench import handover, operator_latency, plugin_rpc, router, router_parts
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
     "operator_latency": operator_latency.main,
     "router_parts": router_parts.main,
     "router": router.main,
+    "handover": handover.main,
 }
 
 if __name__ == "__main__":
