@@ -83,7 +83,7 @@ async def test_the_plugins_refusal_is_kubectls_error(
         result = apply(operators, router_manifest(name, config=config))
         assert result.returncode != 0, result.stdout
         assert (
-            f'admission webhook "validate-router.turnout.dev" denied the request: '
+            f'admission webhook "routers.turnout.dev" denied the request: '
             f"spec.experimentEngine.config: engine 'hardcoded' rejected it: {expected}"
         ) in result.stderr
         assert operators.kubectl_json("get", "router", name) is None  # never stored
@@ -130,7 +130,7 @@ def test_operator_down_with_fail_the_api_server_refuses(
     operators.operator.stop()
     result = apply(operators, router_manifest("second"))
     assert result.returncode != 0
-    assert 'failed calling webhook "validate-router.turnout.dev"' in result.stderr
+    assert 'failed calling webhook "routers.turnout.dev"' in result.stderr
     assert "connection refused" in result.stderr
     # Deleting is not an operation the webhook covers.
     deleted = operators.cluster.kubectl(

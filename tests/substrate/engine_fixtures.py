@@ -85,7 +85,7 @@ class Webhook:
             "metadata": {"name": self.name},
             "webhooks": [
                 {
-                    "name": "validate-router.turnout.dev",
+                    "name": "routers.turnout.dev",  # the chart's name
                     "clientConfig": {
                         "url": f"https://127.0.0.1:{self.port}{WEBHOOK_PATH}",
                         "caBundle": ca_bundle,
