@@ -43,6 +43,7 @@ contracts: $(STAMP)
 # The Router CRD is generated from the pydantic models; a unit test fails when this file drifts.
 crds: $(STAMP)
 	$(PY) -m turnout_operator.api.crd > manifests/crds/routers.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.engine_crd > manifests/crds/experimentengines.turnout.dev.yaml
 	$(PY) -m turnout_operator.api.routerversion_crd > manifests/crds/routerversions.turnout.dev.yaml
 
 test: lint types contracts tools

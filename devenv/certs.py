@@ -171,3 +171,38 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+@dataclass(frozen=True)
+class ServingCert:
+    """A CA and a serving certificate it signed (PEM files), e.g. for an admission webhook."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+
+def make_serving_cert(directory: Path, common_name: str, hosts: list[str]) -> ServingCert:
+    """A fresh CA and a server certificate for `hosts` (DNS names or IP addresses)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name(f"{common_name}-ca")
+    ca_cert = (
+        _builder(ca_name, ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert, key = _leaf(
+        ca_key, ca_name, _name(common_name), ExtendedKeyUsageOID.SERVER_AUTH, sans=sans
+    )
+    files = ServingCert(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    _write_cert(files.ca_cert, ca_cert)
+    _write_cert(files.cert, cert)
+    _write_key(files.key, key)
+    return files

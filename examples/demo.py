@@ -137,8 +137,13 @@ def main() -> int:
         step("migrating the versions database (python -m turnout_operator db upgrade)")
         migrate(database_url)
 
-        step("installing the Router and RouterVersion CRDs")
-        for crd in ("routers.turnout.dev", "routerversions.turnout.dev"):
+        step("installing the CRDs (manifests/crds)")
+        crds = (
+            "routers.turnout.dev",
+            "routerversions.turnout.dev",
+            "experimentengines.turnout.dev",
+        )
+        for crd in crds:
             cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent / f"{crd}.yaml"))
             cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
@@ -181,6 +186,7 @@ def main() -> int:
         )
         wait_deployed(cluster, 2, operator)
         print(cluster.kubectl("get", "routers", "-n", NAMESPACE, "-o", "wide").stdout, end="")
+        print(cluster.kubectl("get", "experimentengines").stdout, end="")
         print(
             cluster.kubectl(
                 "get",

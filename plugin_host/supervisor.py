@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,8 @@ class PluginSupervisor:
         self.starts = 0
         """Successful starts, the first one included."""
         self.failed_starts = 0
+        self.last_ping: float | None = None
+        """Wall-clock time (Unix seconds) the plugin last answered: its start or a ping."""
 
     async def client(self) -> PluginClient:
         """A running, configured plugin; starts or restarts it when needed.
@@ -123,6 +126,7 @@ class PluginSupervisor:
         self._current = client
         self._backoff = 0.0
         self.starts += 1
+        self.last_ping = time.time()
         if self.starts > 1:
             log.info(
                 "plugin restarted",
@@ -153,6 +157,7 @@ class PluginSupervisor:
                 continue
             try:
                 await current.ping(self.settings.ping_timeout)
+                self.last_ping = time.time()
             except PluginError as exc:
                 async with self._lock:
                     if self._current is current:

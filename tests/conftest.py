@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.substrate.fixtures",
     "tests.substrate.gopeers_fixtures",
     "tests.substrate.operator_fixtures",
+    "tests.substrate.engine_fixtures",
 ]

@@ -106,7 +106,9 @@ def configure(workdir: Path, modules: list[str], source_paths: list[str]) -> Non
         raise SystemExit("pyproject.toml already has a [tool.mutmut] table; this script owns it")
     # What the tests import besides the mutated packages (mutmut adds tests/ itself).
     also_copy = [
-        p for p in ("plugin_host", "src", "devenv", "examples", "crds") if p not in source_paths
+        p
+        for p in ("plugin_host", "src", "devenv", "examples", "manifests")
+        if p not in source_paths
     ]
     pyproject.write_text(
         text

@@ -31,6 +31,7 @@ from plugin_host import (
     PluginSupervisor,
     SupervisorSettings,
 )
+from turnout_operator.catalogue import option_secrets
 from turnout_operator.engine_config import EngineConfig
 from turnout_operator.metrics import MeasuredRpc
 
@@ -52,6 +53,8 @@ class EngineHandle:
     def __init__(self, config: EngineConfig, plugins_dir: Path, call_timeout: float) -> None:
         self.config = config
         self.binary = plugins_dir / config.name
+        self.secrets = frozenset(option_secrets(config.options.reveal()))
+        """Option values that look like credentials: scrubbed from plugin messages shown to users."""
         self._started: _Started | None = None
         self.supervisor = PluginSupervisor(
             PluginConfig(

@@ -21,6 +21,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.api.engine import KIND as ENGINE_KIND
+from turnout_operator.api.engine import PLURAL as ENGINE_PLURAL
 from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSION_PLURAL
 from turnout_operator.timings import measure
 
@@ -277,6 +279,103 @@ class Kube:
                 if not (error.not_found and kind == ROUTER_VERSION_KIND):
                     raise
         return found
+
+    # --- ExperimentEngine objects (cluster-scoped) ---
+
+    def _engine_path(self, name: str = "", subresource: str = "") -> str:
+        path = f"/apis/{GROUP}/{VERSION}/{ENGINE_PLURAL}"
+        if name:
+            path += f"/{name}"
+        return f"{path}/{subresource}" if subresource else path
+
+    async def get_engine(self, name: str) -> dict[str, Any] | None:
+        """The ExperimentEngine object, None when absent (a missing CRD raises a 404 KubeError)."""
+
+        def get() -> dict[str, Any] | None:
+            try:
+                result: dict[str, Any] = self._request("GET", self._engine_path(name))
+            except KubeError as error:
+                if error.not_found and "experimentengines" not in error.message:
+                    raise  # the CRD itself is missing: the API server names the resource
+                if error.not_found:
+                    return None
+                raise
+            return result
+
+        return await asyncio.to_thread(get)
+
+    async def apply_engine(self, body: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """Server-side apply the object (its metadata), then its status subresource."""
+
+        def apply() -> None:
+            name = body["metadata"]["name"]
+            query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+            self.writes += 2
+            self._request(
+                "PATCH",
+                self._engine_path(name),
+                query=query,
+                body=body,
+                content_type="application/apply-patch+yaml",
+            )
+            self._request(
+                "PATCH",
+                self._engine_path(name, "status"),
+                query=query,
+                body={
+                    "apiVersion": body["apiVersion"],
+                    "kind": body["kind"],
+                    "metadata": {"name": name},
+                    "status": status,
+                },
+                content_type="application/apply-patch+yaml",
+            )
+
+        with measure("api"):
+            await asyncio.to_thread(apply)
+
+    async def apply_engine_status(self, name: str, status: Mapping[str, Any]) -> None:
+        """Server-side apply the status of an existing ExperimentEngine object."""
+
+        def apply() -> None:
+            self.writes += 1
+            self._request(
+                "PATCH",
+                self._engine_path(name, "status"),
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body={
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": ENGINE_KIND,
+                    "metadata": {"name": name},
+                    "status": status,
+                },
+                content_type="application/apply-patch+yaml",
+            )
+
+        with measure("api"):
+            await asyncio.to_thread(apply)
+
+    async def engine_names(self, selector: str) -> list[str]:
+        """Names of the ExperimentEngine objects matching `selector`."""
+
+        def names() -> list[str]:
+            listing = self._request("GET", self._engine_path(), query=[("labelSelector", selector)])
+            return [item["metadata"]["name"] for item in listing.get("items", [])]
+
+        return await asyncio.to_thread(names)
+
+    async def delete_engine(self, name: str) -> bool:
+        def delete() -> bool:
+            self.writes += 1
+            try:
+                self._request("DELETE", self._engine_path(name))
+            except KubeError as error:
+                if error.not_found:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(delete)
 
     # --- the leader-election Lease (coordination.k8s.io/v1) ---
 

@@ -21,6 +21,7 @@ from typing import Any, cast
 import kopf
 
 from turnout_operator import metrics
+from turnout_operator.admission import WEBHOOK_ID, review_router, webhook_server
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
@@ -82,6 +83,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # every ConfigMap, Service, Deployment and HPA of the cluster and filter here.
     for resource in CHILD_SELECTORS:
         settings.watching.label_selectors[resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    # The chart owns the ValidatingWebhookConfiguration (a Service reference); kopf only serves.
+    settings.admission.server = webhook_server(config)
+    settings.admission.managed = None
     memo.runtime = await Runtime.start(config, _post_event)
 
 
@@ -155,6 +159,22 @@ async def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: 
 
 for _group, _version, _plural in CHILD_KINDS:
     kopf.on.event(_group, _version, _plural, labels={MANAGED_BY_LABEL: MANAGED_BY})(_child_event)
+
+
+@kopf.on.validate(GROUP, VERSION, PLURAL, id=WEBHOOK_ID, operations=["CREATE", "UPDATE"])
+async def validate_router(warnings: list[str], memo: kopf.Memo, **kwargs: Any) -> None:
+    # kopf passes operation, old and new to webhook handlers; its WebhookFn type lists them
+    # only under **kwargs.
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is None:
+        warnings.append("the operator is starting; the Router is checked when it reconciles")
+        return
+    verdict = await review_router(
+        kwargs.get("operation"), kwargs.get("old"), kwargs.get("new"), runtime.engines
+    )
+    warnings.extend(verdict.warnings)
+    if not verdict.allowed:
+        raise kopf.AdmissionError(verdict.message, code=422)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

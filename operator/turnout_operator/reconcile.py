@@ -36,6 +36,7 @@ from turnout_operator import builders, metrics, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
     DesiredObjects,
@@ -242,12 +243,12 @@ class Reconciler:
         if spec.experiment_engine.type != NOP_ENGINE:
             engine = self.engines.get(spec.experiment_engine.type)
             if engine is None:
-                configured = ", ".join([NOP_ENGINE, *self.engines.names()])
                 return verdicts.rejected(
                     previous,
                     "UnknownEngine",
-                    f"spec.experimentEngine.type: engine {spec.experiment_engine.type!r} is not "
-                    f"configured in this operator; configured engines: {configured}",
+                    verdicts.unknown_engine_message(
+                        spec.experiment_engine.type, self.engines.names()
+                    ),
                 ), None
 
         inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
@@ -299,8 +300,9 @@ class Reconciler:
                 verdicts.rejected(
                     previous,
                     "ExperimentConfigInvalid",
-                    f"spec.experimentEngine.config: engine {engine.name!r} rejected it: "
-                    f"{error.message}",
+                    verdicts.config_rejected_message(
+                        engine.name, scrub(error.message, engine.secrets)
+                    ),
                 ),
                 None,
             )

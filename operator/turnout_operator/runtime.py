@@ -18,6 +18,7 @@ from turnout_operator import metrics
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
 from turnout_operator.engine_config import EngineConfig, parse_engines
+from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
@@ -197,6 +198,16 @@ class Runtime:
         self._background = [
             loop.create_task(self.sweep_forever()),
             loop.create_task(self.watch_engines()),
+            loop.create_task(
+                run_engine_objects(
+                    EngineObjects(
+                        self.kube,
+                        self.engines,
+                        self.settings.engine_refresh_seconds,
+                        clusterwide=not self.settings.namespace_list(),
+                    )
+                )
+            ),
         ]
 
     async def close(self) -> None:

@@ -125,6 +125,34 @@ class OperatorSettings(BaseSettings):
     liveness_port: int = Field(
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
     )
+    engine_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How often each engine's catalogue (clients, experiments, variables) is read from "
+            "its plugin for its ExperimentEngine object; the object is written only when "
+            "something changed. Plugin health changes are published within a second."
+        ),
+    )
+    webhook_port: int = Field(
+        default=9443,
+        ge=0,
+        description=(
+            "HTTPS port of the validating admission webhook (/validate-router); 0 turns it "
+            "off. It also stays off while webhook_cert_file or webhook_key_file is unset."
+        ),
+    )
+    webhook_cert_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM certificate (chain) the webhook serves; its names must match what the "
+            "ValidatingWebhookConfiguration calls (the Service's DNS name). Re-read every 60 s, "
+            "so a rotated Secret takes effect without a restart."
+        ),
+    )
+    webhook_key_file: Path | None = Field(
+        default=None, description="PEM private key of webhook_cert_file."
+    )
 
     metrics_port: int = Field(
         default=8080,

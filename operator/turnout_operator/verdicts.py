@@ -17,9 +17,24 @@ from typing import Final
 from turnout_operator.api import Phase, RouterStatus
 from turnout_operator.rollout import RolloutState
 from turnout_operator.status import Check, Event, Verdict
+from turnout_router.config import NOP_ENGINE
 
 SPEC_VALID: Final = Check(True, "SpecValid", "the spec and the experiment config are valid")
 NOT_CHECKED: Final = Check(None, "NotChecked", "the spec is not valid")
+
+
+def config_rejected_message(engine: str, plugin_message: str) -> str:
+    """The engine refused the experiment config: ConfigValid's message and the webhook's."""
+    return f"spec.experimentEngine.config: engine {engine!r} rejected it: {plugin_message}"
+
+
+def unknown_engine_message(engine: str, configured: list[str]) -> str:
+    """The spec names an engine this operator does not have."""
+    names = ", ".join([NOP_ENGINE, *configured])
+    return (
+        f"spec.experimentEngine.type: engine {engine!r} is not configured in this operator; "
+        f"configured engines: {names}"
+    )
 
 
 def ready_while(serving: int | None, reason: str, message: str) -> Check:

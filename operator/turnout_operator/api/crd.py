@@ -59,6 +59,7 @@ _KEPT_KEYS: Final = (
     "required",
     "properties",
     "items",
+    "additionalProperties",
     "x-kubernetes-validations",
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-list-type",
@@ -135,6 +136,11 @@ def _rewrite(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
             out[key] = {name: _rewrite(child, definitions) for name, child in value.items()}
         elif key == "items":
             out[key] = _rewrite(value, definitions)
+        elif key == "additionalProperties":
+            # A map (dict[str, X]) keeps its value schema; `false` (extra="forbid") is
+            # Kubernetes' default for a structural schema and is left out.
+            if isinstance(value, dict):
+                out[key] = _rewrite(value, definitions)
         elif key == "default" and value is None:
             # pydantic's "absent" default; an optional property says the same to Kubernetes.
             continue
