@@ -22,6 +22,7 @@ import kopf
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.kopf_storage import NoDiffBase
 from turnout_operator.reconcile import RouterObject
 from turnout_operator.runtime import Runtime
 from turnout_operator.settings import OperatorSettings
@@ -68,9 +69,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="turnout.dev", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
     settings.posting.reporting_component = "turnout"
     settings.posting.reporting_instance = os.environ.get("HOSTNAME", "turnout-operator")
     # Filter the children's watches on the server: without it kopf would list and watch

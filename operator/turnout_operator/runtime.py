@@ -85,7 +85,8 @@ class Runtime:
             load_engines(settings), settings.plugins_dir, settings.plugin_call_timeout
         )
         store = VersionStore.connect(settings.database_url.get_secret_value())
-        kube = factory() if factory else Kube(load_api_client())
+        concurrency = settings.max_concurrent_passes
+        kube = factory() if factory else Kube(load_api_client(concurrency), concurrency)
         runtime = cls(settings, engines, store, kube, post_event)
         await runtime.prime_cache()
         await engines.start_all()

@@ -1,17 +1,26 @@
-"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one)."""
+"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one).
+
+`python -m tests.bench scale --routers 1000 --idle-seconds 600` passes the options after
+the name to that benchmark (see `tests/bench/scale.py`).
+"""
 
 import sys
 
-from tests.bench import operator_latency, plugin_rpc, router, router_parts
+from tests.bench import operator_latency, plugin_rpc, router, router_parts, scale
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
     "operator_latency": operator_latency.main,
     "router_parts": router_parts.main,
     "router": router.main,
+    "scale": scale.main,
 }
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(BENCHMARKS):
-        BENCHMARKS[name]()
-        print()
+    names = sys.argv[1:2] or list(BENCHMARKS)
+    if names[0] == "scale":
+        scale.main(sys.argv[2:])
+    else:
+        for name in sys.argv[1:] or list(BENCHMARKS):
+            BENCHMARKS[name]()
+            print()
