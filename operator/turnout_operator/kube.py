@@ -96,8 +96,11 @@ def _error(exc: ApiException) -> KubeError:
     return KubeError(status, message)
 
 
-def load_api_client(connections: int = DEFAULT_CONCURRENCY) -> k8s_client.ApiClient:
-    """In the cluster: the pod's service account; elsewhere: $KUBECONFIG or ~/.kube/config.
+def load_api_client(
+    connections: int = DEFAULT_CONCURRENCY, config_file: str | None = None
+) -> k8s_client.ApiClient:
+    """In the cluster: the pod's service account; elsewhere: `config_file`, by default
+    $KUBECONFIG or ~/.kube/config.
 
     The client keeps up to `connections` connections open to the API server.
     """
@@ -105,7 +108,9 @@ def load_api_client(connections: int = DEFAULT_CONCURRENCY) -> k8s_client.ApiCli
     try:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=config_file, client_configuration=configuration
+        )
     configuration.connection_pool_maxsize = connections
     api = k8s_client.ApiClient(configuration)
     api.user_agent = USER_AGENT
