@@ -220,6 +220,7 @@ class Result:
     latencies: list[float]
     rss_mib: float = 0.0
     rss_start_mib: float = 0.0
+    rss_idle_mib: float = 0.0
     cpu: float = 0.0
     db_connections: int = 0
     requests: Counter[str] = field(default_factory=Counter)
@@ -343,6 +344,7 @@ def measure_operator(
         )
     result.idle_plugin_passes = plugin_passes(operator.log_path, log_idle, size(operator.log_path))
     result.rss_mib = status_mib(operator.pid, "VmHWM")
+    result.rss_idle_mib = status_mib(operator.pid, "VmRSS")
     return result
 
 
@@ -468,7 +470,7 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
         per_router_minute = result.idle_writes / routers / idle_minutes if idle_minutes else 0.0
         print(
             f"{result.label}: RSS {result.rss_start_mib:.1f} MiB before the Routers, "
-            f"peak {result.rss_mib:.1f} MiB"
+            f"peak {result.rss_mib:.1f} MiB, {result.rss_idle_mib:.1f} MiB at the end of the idle window"
         )
         print(
             f"{result.label}: API requests while applying: {verbs(result.requests)} "
