@@ -118,7 +118,7 @@ async def router_loop(
             if body.get("metadata", {}).get("deletionTimestamp"):
                 return
             try:
-                async with runtime.passes:
+                async with runtime.passes.slot(first=first):
                     delay = await runtime.reconciler.reconcile(router)
             except Exception:
                 log.exception("reconcile failed", extra={"namespace": namespace, "router": name})

@@ -18,6 +18,7 @@ from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, 
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler
 from turnout_operator.settings import OperatorSettings
 from turnout_operator.store import VersionStore
@@ -61,7 +62,7 @@ class Runtime:
         self.kube = kube
         self.cache = ChildCache()
         self.wakers = Wakers()
-        self.passes = asyncio.Semaphore(settings.max_concurrent_passes)
+        self.passes = PassLimit(settings.max_concurrent_passes)
         """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
         self._background: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(
