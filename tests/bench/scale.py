@@ -225,6 +225,7 @@ class Result:
     db_connections: int = 0
     requests: Counter[str] = field(default_factory=Counter)
     change_seconds: float = 0.0
+    solo_change_seconds: float = 0.0
     idle_writes: int = 0
     idle_requests: Counter[str] = field(default_factory=Counter)
     idle_plugin_passes: int = 0
@@ -297,6 +298,18 @@ def measure_operator(
         deployed,
         lambda r: str(r["metadata"]["name"]),
     ).start()
+    # One Router alone first: its config change is what a change among N is compared with.
+    solo = {**router_body(count, engine), "metadata": {"name": "solo"}}
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, solo)
+    wait_for(
+        lambda: deployed(
+            custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "solo")
+        ),
+        120,
+        "solo Deployed",
+        interval=0.05,
+    )
+    solo_change = change_one(custom, namespace, "solo", count)
     sampler = ConnectionSampler(conninfo)
     rss_start = status_mib(operator.pid, "VmRSS")
     started: dict[str, float] = {}
@@ -332,7 +345,8 @@ def measure_operator(
         plugin_passes=plugin_passes(operator.log_path, log_start, log_done),
     )
 
-    result.change_seconds = change_one(custom, namespace, count // 2)
+    result.solo_change_seconds = solo_change
+    result.change_seconds = change_one(custom, namespace, f"r{count // 2}", count // 2)
     time.sleep(5)  # the change's own status writes settle before the idle window opens
 
     audit_idle, log_idle = size(audit), size(operator.log_path)
@@ -348,9 +362,8 @@ def measure_operator(
     return result
 
 
-def change_one(custom: k8s_client.CustomObjectsApi, namespace: str, index: int) -> float:
+def change_one(custom: k8s_client.CustomObjectsApi, namespace: str, name: str, index: int) -> float:
     """Change one Router's experiment config; seconds until its new version is Deployed."""
-    name = f"r{index}"
     before = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     version = int(before.get("status", {}).get("currentVersion") or 0)
     patch = {
@@ -471,6 +484,10 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
         print(
             f"{result.label}: RSS {result.rss_start_mib:.1f} MiB before the Routers, "
             f"peak {result.rss_mib:.1f} MiB, {result.rss_idle_mib:.1f} MiB at the end of the idle window"
+        )
+        print(
+            f"{result.label}: a config change Deployed in {result.solo_change_seconds:.2f} s "
+            f"with one Router, {result.change_seconds:.2f} s among {routers + 1}"
         )
         print(
             f"{result.label}: API requests while applying: {verbs(result.requests)} "
