@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -392,7 +393,9 @@ def engine_binaries(workdir: Path) -> dict[str, Path]:
     return {"go": gopeers.locate().hardcoded_plugin, "python": python_plugin}
 
 
-def run(routers: int, idle_seconds: float, engines: list[str], extra_env: dict[str, str]) -> None:
+def run(
+    routers: int, idle_seconds: float, engines: list[str], extra_env: dict[str, str], keep: bool
+) -> None:
     registry = ProcessRegistry()
     workdir = Path(tempfile.mkdtemp(prefix="turnout-scale-"))
     results: list[Result] = []
@@ -448,6 +451,10 @@ def run(routers: int, idle_seconds: float, engines: list[str], extra_env: dict[s
         report(routers, idle_seconds, results)
     finally:
         registry.stop_all()
+        if keep:
+            print(f"logs, audit log and operator logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def verbs(counter: Counter[str]) -> str:
@@ -514,9 +521,12 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="TURNOUT_X=value passed to the operator (repeatable), e.g. to compare settings",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs, audit log)"
+    )
     args = parser.parse_args(argv)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    run(args.routers, args.idle_seconds, args.engines.split(","), extra_env)
+    run(args.routers, args.idle_seconds, args.engines.split(","), extra_env, args.keep)
 
 
 if __name__ == "__main__":
