@@ -138,7 +138,8 @@ class ConnectionSampler:
             while not self._stop.is_set():
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
                 ).fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
                 self._stop.wait(0.5)
