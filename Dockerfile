@@ -1,10 +1,34 @@
-# The Turnout image: the operator and the router data plane share it.
-FROM python:3.11-slim
-WORKDIR /app
+# The Turnout image: one image, two entrypoints.
+#   operator:  python -m turnout_operator        (the default command)
+#   router:    python -m turnout_router          (router pods; the operator sets the command)
+#   migration: python -m turnout_operator db upgrade
+#
+# Build from the repository root:  docker build -t turnout:0.1.0 .
+#
+# It runs as a numeric non-root user with a read-only root filesystem: mount a
+# writable emptyDir at /tmp (plugin sockets) and at PLUGINS_DIR (plugin binaries),
+# as the Helm chart does.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY router ./router
 COPY plugin_host ./plugin_host
-RUN pip install --no-cache-dir . && useradd --uid 10001 --no-create-home turnout
-USER 10001
-ENV PLUGINS_DIR=/app/plugins
+COPY packaging/install.sh ./packaging/install.sh
+# The same script the tests run: a venv at /opt/turnout with the wheel and its dependencies.
+RUN sh packaging/install.sh /opt/turnout /src
+
+FROM python:3.11-slim
+# Same interpreter path as the build stage, so the venv's links stay valid.
+COPY --from=build /opt/turnout /opt/turnout
+ENV PATH=/opt/turnout/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TMPDIR=/tmp \
+    PLUGINS_DIR=/app/plugins
+WORKDIR /app
+USER 65532:65532
+CMD ["python", "-m", "turnout_operator"]

@@ -44,6 +44,7 @@ contracts: $(STAMP)
 # The Router CRD is generated from the pydantic models; a unit test fails when this file drifts.
 crds: $(STAMP)
 	$(PY) -m turnout_operator.api.crd > manifests/crds/routers.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.routerversion_crd > manifests/crds/routerversions.turnout.dev.yaml
 
 test: lint types contracts tools
 	$(VENV)/bin/pytest tests

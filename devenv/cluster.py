@@ -133,6 +133,9 @@ CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",
+    # The Helm chart's migration hook is a Job; helm waits for it to complete (kwok
+    # completes Job pods).
+    "job-controller",
 )
 
 

@@ -137,11 +137,10 @@ def main() -> int:
         step("migrating the versions database (python -m turnout_operator db upgrade)")
         migrate(database_url)
 
-        step("installing the Router CRD")
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/routers.turnout.dev", "--timeout=60s"
-        )
+        step("installing the Router and RouterVersion CRDs")
+        for crd in ("routers.turnout.dev", "routerversions.turnout.dev"):
+            cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent / f"{crd}.yaml"))
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
         step("packaging the example plugin (examples/plugins/hardcoded) as one executable")
         plugin = workdir / "hardcoded"

@@ -25,6 +25,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSION_PLURAL
 from turnout_operator.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
@@ -45,6 +46,10 @@ _RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
         "horizontalpodautoscalers",
     ),
     (f"{GROUP}/{VERSION}", "Router"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+    (f"{GROUP}/{VERSION}", ROUTER_VERSION_KIND): (
+        f"/apis/{GROUP}/{VERSION}",
+        ROUTER_VERSION_PLURAL,
+    ),
 }
 
 
@@ -185,6 +190,21 @@ class Kube:
         with measure("api"):
             return await self._call(self._apply_sync, obj)
 
+    def _replace_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes += 1
+        result: dict[str, Any] = self._request(
+            "PUT", ObjectRef.of(obj).path(), query=[("fieldManager", FIELD_MANAGER)], body=obj
+        )
+        return result
+
+    async def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace `obj` whole (PUT; its metadata.resourceVersion guards against a lost update).
+
+        For fields another manager added, which server-side apply leaves in place.
+        """
+        with measure("api"):
+            return await self._call(self._replace_sync, obj)
+
     def _delete_sync(self, ref: ObjectRef) -> bool:
         self.writes += 1
         try:
@@ -270,5 +290,12 @@ class Kube:
         for (_, kind), (prefix, plural) in _RESOURCES.items():
             if kind == "Router":
                 continue
-            found.extend(await self._call(self._list_sync, prefix, plural, namespaces, selector))
+            try:
+                found.extend(
+                    await self._call(self._list_sync, prefix, plural, namespaces, selector)
+                )
+            except KubeError as error:
+                # Without the RouterVersion CRD the operator still runs; it mirrors nothing.
+                if not (error.not_found and kind == ROUTER_VERSION_KIND):
+                    raise
         return found

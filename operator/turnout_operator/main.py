@@ -21,6 +21,7 @@ from typing import Any, cast
 import kopf
 
 from turnout_operator.api import GROUP, PLURAL, VERSION
+from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.kopf_storage import NoDiffBase
 from turnout_operator.reconcile import RouterObject
@@ -40,6 +41,7 @@ CHILD_SELECTORS = (
     "services",
     "apps/deployments",
     "autoscaling/horizontalpodautoscalers",
+    f"{GROUP}/{ROUTER_VERSION_PLURAL}",
 )
 
 CHILD_KINDS = (
@@ -47,6 +49,8 @@ CHILD_KINDS = (
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
+    # The RouterVersion mirrors: a deleted or edited one wakes its Router, which restores it.
+    (GROUP, VERSION, ROUTER_VERSION_PLURAL),
 )
 
 

@@ -45,6 +45,7 @@ from turnout_operator.desired import (
 from turnout_operator.drift import differs
 from turnout_operator.engines import EngineHandle, EngineRegistry
 from turnout_operator.kube import Kube, KubeError, ObjectRef
+from turnout_operator.mirror import VersionMirror
 from turnout_operator.rollout import RolloutPhase, rollout_state
 from turnout_operator.status import (
     Check,
@@ -168,6 +169,7 @@ class Reconciler:
         post_event: EventSink,
         retry_seconds: float,
         clock: Callable[[], str] = now_rfc3339,
+        mirror: VersionMirror | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -177,6 +179,8 @@ class Reconciler:
         self.post_event = post_event
         self.retry_seconds = retry_seconds
         self.clock = clock
+        self.mirror = mirror
+        """Writes the RouterVersion objects after each pass (None: no mirror)."""
         # uid → (resourceVersion of our last status write, the status written). A pass woken
         # before the watch delivers that write still holds an older body; it must build on
         # what was written, or it would write again and repeat the transition Events.
@@ -191,6 +195,8 @@ class Reconciler:
         with pass_timings() as timings:
             verdict, requeue = await self._decide(router, previous)
             changed = await self._publish(router, previous, verdict)
+            if self.mirror is not None:
+                await self.mirror.sync(router.identity)
         if changed or timings.seconds.get("plugin"):
             log.info(
                 "reconciled",

@@ -18,6 +18,7 @@ from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, 
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler
 from turnout_operator.settings import OperatorSettings
@@ -44,6 +45,7 @@ def build_settings(settings: OperatorSettings) -> BuildSettings:
         plugins_dir=settings.router_plugins_dir,
         cluster_domain=settings.cluster_domain,
         progress_deadline_seconds=settings.progress_deadline_seconds,
+        default_resources=settings.router_resources,
     )
 
 
@@ -73,6 +75,7 @@ class Runtime:
             build=build_settings(settings),
             post_event=post_event,
             retry_seconds=settings.retry_seconds,
+            mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
         )
 
     @classmethod

@@ -52,6 +52,31 @@ class OperatorSettings(BaseSettings):
         default="turnout:0.1.0", description="Image of the router containers."
     )
     router_image_pull_policy: str = Field(default="IfNotPresent")
+    router_resources: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description=(
+            "Container resources of routers whose spec sets none, as JSON in Kubernetes' form: "
+            '{"requests": {"cpu": "250m"}, "limits": {"memory": "512Mi"}} (the Helm chart\'s '
+            "router.resources). Unset: none (the namespace's LimitRange, if any, decides)."
+        ),
+    )
+
+    @field_validator("router_resources", mode="before")
+    @classmethod
+    def _quantities_as_text(cls, value: object) -> object:
+        """`cpu: 1` is as valid a quantity as `cpu: "1"`; Kubernetes takes both."""
+        if isinstance(value, dict):
+            return {
+                kind: {
+                    name: str(q) if isinstance(q, int | float) and not isinstance(q, bool) else q
+                    for name, q in amounts.items()
+                }
+                if isinstance(amounts, dict)
+                else amounts
+                for kind, amounts in value.items()
+            }
+        return value
+
     namespaces: str = Field(
         default="",
         description="Comma-separated namespaces to watch; empty watches the whole cluster.",
@@ -96,6 +121,15 @@ class OperatorSettings(BaseSettings):
     log_format: str = Field(default="json", description="json (in the cluster) or text.")
     liveness_port: int = Field(
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
+    )
+
+    version_mirror_limit: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "How many of each Router's newest versions are mirrored as RouterVersion objects "
+            "(older ones stay in the database only); 0 mirrors none."
+        ),
     )
 
     @field_validator("log_format")

@@ -406,8 +406,9 @@ def run(
         )
         postgres = start_postgres(registry)
         migrate(postgres.url)
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-        cluster.kubectl("wait", "--for=condition=Established", "crd/routers.turnout.dev")
+        # Every CRD in the chart's folder: Routers and the RouterVersion mirrors.
+        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE.parent))
+        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all")
         plugins = engine_binaries(workdir)
         with cluster.api_client() as api:
             api.user_agent = BENCH_AGENT

@@ -407,8 +407,10 @@ def test_a_restarted_operator_finds_its_routers_as_they_were_and_writes_nothing(
     )
     messages = _log_messages(h, 1)
     loaded = [r for r in messages if r.get("message") == "owned objects loaded"]
-    assert loaded and loaded[0]["objects"] == 9  # 3 Routers x (ConfigMap, Deployment, Service)
-    assert [r for r in messages if r.get("message") in ("applied", "reconciled")] == []
+    # 3 Routers x (ConfigMap, Deployment, Service, RouterVersion)
+    assert loaded and loaded[0]["objects"] == 12
+    written = ("applied", "reconciled", "router versions mirrored")
+    assert [r for r in messages if r.get("message") in written] == []
     # Not even the status was written again.
     for name, version in versions_before.items():
         assert h.router(name)["metadata"]["resourceVersion"] == version

@@ -31,6 +31,7 @@ _NAMESPACE_PREFIX_LENGTH = 48
 ROUTER_CRD_FILE = REPO_ROOT / "manifests" / "crds" / "routers.turnout.dev.yaml"
 """The committed CRD, what users install (a unit test keeps it equal to the models)."""
 ROUTER_CRD_NAME = "routers.turnout.dev"
+ROUTER_VERSION_CRD_NAME = "routerversions.turnout.dev"
 # A deadline for polling only: the CRD is usually Established within a second.
 _CRD_ESTABLISHED_SECONDS = 60
 
@@ -67,18 +68,23 @@ def postgres_url(substrate_processes: ProcessRegistry) -> str:
 
 @pytest.fixture(scope="session")
 def router_crd(cluster: Cluster) -> str:
-    """The committed Router CRD, installed with `kubectl apply` and Established; its name.
+    """The committed CRDs (Router and RouterVersion), installed with `kubectl apply` and
+    Established; the Router CRD's name.
 
     Applying fails when the API server refuses the CRD, for instance when the
     estimated cost of its CEL rules is over the limit.
     """
-    cluster.kubectl("apply", "-f", str(ROUTER_CRD_FILE))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        f"--timeout={_CRD_ESTABLISHED_SECONDS}s",
-        f"customresourcedefinition/{ROUTER_CRD_NAME}",
-    )
+    for name in (ROUTER_CRD_NAME, ROUTER_VERSION_CRD_NAME):
+        cluster.kubectl(
+            "apply", "--server-side", "-f", str(ROUTER_CRD_FILE.parent / f"{name}.yaml")
+        )
+    for name in (ROUTER_CRD_NAME, ROUTER_VERSION_CRD_NAME):
+        cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            f"--timeout={_CRD_ESTABLISHED_SECONDS}s",
+            f"customresourcedefinition/{name}",
+        )
     return ROUTER_CRD_NAME
 
 

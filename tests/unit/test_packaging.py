@@ -24,8 +24,8 @@ def test_packages_import_from_their_source_roots(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The file names inside the wheel built from this checkout."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout."""
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
@@ -43,7 +43,13 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         check=True,
         capture_output=True,
     )
-    [wheel] = out.glob("turnout-*.whl")
+    [built] = out.glob("turnout-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel: Path) -> list[str]:
+    """The file names inside the wheel."""
     return zipfile.ZipFile(wheel).namelist()
 
 
@@ -72,3 +78,11 @@ def test_wheel_carries_the_versions_store_migrations(wheel_names: list[str]) -> 
     assert any("/migrations/versions/r0001_" in name for name in expected)
     assert expected <= set(wheel_names)
     assert "turnout_operator/store/cli.py" in wheel_names
+
+
+def test_wheel_installs_the_kubectl_plugin(wheel: Path, wheel_names: list[str]) -> None:
+    # kubectl runs `kubectl turnout` as the executable `kubectl-turnout` found on PATH.
+    assert "turnout_operator/kubectl/cli.py" in wheel_names
+    [entry_points] = [n for n in wheel_names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[console_scripts]\nkubectl-turnout = turnout_operator.kubectl.cli:run\n" in text
