@@ -119,7 +119,12 @@ def start_operator(
         TURNOUT_ROUTER_IMAGE=config.router_image,
         TURNOUT_LOG_FORMAT="json",
         TURNOUT_LIVENESS_PORT="0",
+        TURNOUT_METRICS_PORT="0",
     )
+    if config.namespaces:
+        # The Lease lives beside what the operator watches: operators of different tests
+        # (each watching its own namespace) must not wait for one another's Lease.
+        env["TURNOUT_LEASE_NAMESPACE"] = config.namespaces[0]
     env.update(config.extra_env or {})
     return registry.start(
         name,

@@ -8,6 +8,7 @@ python -m turnout_operator crd          # print the Router CRD as YAML
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -31,19 +32,13 @@ def _run() -> int:
         verbose=False,
     )
     logging.getLogger().setLevel(logging.INFO)
+    # One line per probe of /healthz (every few seconds, by the kubelet) says nothing.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     import turnout_operator.main  # noqa: F401 - registers the handlers
+    from turnout_operator import lifecycle
 
-    namespaces = settings.namespace_list()
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=(
-            f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
-        ),
-        memo=kopf.Memo(config=settings),
-    )
-    return 0
+    code: int = asyncio.run(lifecycle.run(settings))
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from plugin_host import (
     SupervisorSettings,
 )
 from turnout_operator.engine_config import EngineConfig
+from turnout_operator.metrics import MeasuredRpc
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class EngineHandle:
 
     async def _configure(self, client: PluginClient) -> None:
         manager = await client.manager()
+        manager.rpc = cast(Any, MeasuredRpc(manager.rpc, self.name))
         await manager.configure(cast(Any, self.config.options.reveal()))
         info = await manager.get_engine_info()
         self._started = _Started(client=client, manager=manager, info=info)

@@ -36,6 +36,8 @@ DEFAULT_CONCURRENCY: Final = 16
 
 T = TypeVar("T")
 
+_LEASES: Final = "/apis/coordination.k8s.io/v1"
+
 # apiVersion/kind → (URL prefix, plural) of every kind the operator writes.
 _RESOURCES: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ("v1", "ConfigMap"): ("/api/v1", "configmaps"),
@@ -147,6 +149,7 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         # The client serializes dicts itself for JSON content types; other types
@@ -160,7 +163,9 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self._api.call_api(method, url, header_params=headers, body=payload)
+            response = self._api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=timeout
+            )
         except ApiException as exc:
             raise _error(exc) from None
         data: bytes = response.read()  # type: ignore[no-untyped-call]
@@ -299,3 +304,44 @@ class Kube:
                 if not (error.not_found and kind == ROUTER_VERSION_KIND):
                     raise
         return found
+
+    # --- the leader-election Lease (coordination.k8s.io/v1) ---
+
+    @staticmethod
+    def _lease_path(namespace: str, name: str = "") -> str:
+        url = f"{_LEASES}/namespaces/{namespace}/leases"
+        return f"{url}/{name}" if name else url
+
+    def _get_lease_sync(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self._request(
+                "GET", self._lease_path(namespace, name), timeout=timeout
+            )
+        except KubeError as error:
+            if error.not_found:
+                return None
+            raise
+        return result
+
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        """The Lease, or None when it does not exist."""
+        return await asyncio.to_thread(self._get_lease_sync, namespace, name, timeout)
+
+    def _write_lease_sync(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        meta = lease["metadata"]
+        # PUT carries metadata.resourceVersion: a Lease changed since it was read gives 409.
+        creating = not meta.get("resourceVersion")
+        result: dict[str, Any] = self._request(
+            "POST" if creating else "PUT",
+            self._lease_path(meta["namespace"], "" if creating else meta["name"]),
+            body=dict(lease),
+            timeout=timeout,
+        )
+        return result
+
+    async def write_lease(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """Create the Lease (no resourceVersion) or replace it (only if unchanged since read).
+
+        Raises `KubeError` with `conflict` when another replica wrote or created it first.
+        """
+        return await asyncio.to_thread(self._write_lease_sync, lease, timeout)

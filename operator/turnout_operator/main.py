@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import kopf
 
+from turnout_operator import metrics
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
@@ -88,6 +89,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.close()
+    # The Router loops have stopped: a standby may take over now (see lifecycle.py).
+    step_down = getattr(memo, "step_down", None)
+    if step_down is not None:
+        await step_down()
 
 
 async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
@@ -121,20 +126,15 @@ async def router_loop(
             router = RouterObject.from_body(body)  # `body` is kept current by kopf
             if body.get("metadata", {}).get("deletionTimestamp"):
                 return
-            try:
-                async with runtime.passes.slot(first=first):
-                    delay = await runtime.reconciler.reconcile(router)
-            except Exception:
-                log.exception("reconcile failed", extra={"namespace": namespace, "router": name})
-                delay = runtime.settings.retry_seconds
+            timeout = await runtime.run_pass(router, first=first)
             if first:
                 # Says when a (re)started operator has looked at each Router once.
                 log.info("router loop started", extra={"namespace": namespace, "router": name})
                 first = False
-            timeout = delay if delay is not None else runtime.settings.resync_seconds
             await _sleep(wake, stopped, timeout)
     finally:
         runtime.wakers.unregister(namespace, name)
+        runtime.reconciler.phases.pop(meta.get("uid", ""), None)
 
 
 # Event handlers are async so they run on the event loop: plain functions would run in
@@ -163,6 +163,7 @@ async def router_deleted(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any)
     try:
         await runtime.reconciler.finalize(router)
     except StoreUnavailableError as error:
+        metrics.DATABASE_ERRORS.inc()
         if retry < DELETE_RETRIES:
             raise kopf.TemporaryError(
                 f"versions database unavailable ({error}); deletion waits for it",
@@ -176,3 +177,16 @@ async def router_deleted(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any)
                 "they are marked when it is back"
             ),
         )
+
+
+# /healthz (kopf's liveness endpoint) runs this; an exception makes it answer 500.
+@kopf.on.probe(id="progress", errors=kopf.ErrorsMode.PERMANENT)
+async def progress_probe(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is None:
+        return {}
+    problem = runtime.progress.problem(runtime.settings.liveness_stall_seconds)
+    if problem is not None:
+        log.error("operator is wedged", extra={"problem": problem})
+        raise kopf.PermanentError(problem)
+    return runtime.progress.summary()

@@ -32,7 +32,7 @@ from typing import Any, cast
 from pydantic import JsonValue, ValidationError
 
 from plugin_host import PluginError, RemoteError
-from turnout_operator import builders, verdicts
+from turnout_operator import builders, metrics, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.children import VERSION_LABEL, ChildCache
@@ -186,6 +186,8 @@ class Reconciler:
         # what was written, or it would write again and repeat the transition Events.
         self._written: dict[str, tuple[int, RouterStatus]] = {}
         self._missing_before: set[str] = set()
+        self.phases: dict[str, str] = {}
+        """uid → phase of the Router's last pass (the routers-by-phase metric)."""
 
     # --- the pass ---
 
@@ -197,6 +199,7 @@ class Reconciler:
             changed = await self._publish(router, previous, verdict)
             if self.mirror is not None:
                 await self.mirror.sync(router.identity)
+        self.phases[router.uid] = str(verdict.phase)
         if changed or timings.seconds.get("plugin"):
             log.info(
                 "reconciled",
@@ -255,11 +258,13 @@ class Reconciler:
                 with measure("db"):
                     record, created = await self.store.record(router.ref, draft)
                 if created:
+                    metrics.VERSIONS_CREATED.inc()
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
                     )
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
+            metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
 
     async def _ask_engine(
@@ -460,6 +465,7 @@ class Reconciler:
                 with measure("db"):
                     await self.store.mark_undeployed(router.ref)
         except StoreUnavailableError as error:
+            metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
         except KubeError as error:
             return verdicts.apply_failed(
@@ -507,16 +513,19 @@ class Reconciler:
         self._written.pop(router.uid, None)
         await self.store.mark_undeployed(router.ref)
 
-    async def sweep(self, live_uids: set[str]) -> int:
+    async def sweep(self, live_uids: set[str], namespaces: list[str]) -> int:
         """Mark undeployed the versions of Routers deleted while the database was down.
 
         A Router must be missing from two sweeps in a row: the listing comes from the API
         server's watch cache, which may not have caught up with a Router just created.
+        Only Routers of the watched `namespaces` (empty: all) are judged: the database may
+        be shared with operators that watch other namespaces, whose Routers this one
+        cannot see.
         """
         swept = 0
         missing = set()
         for ref in await self.store.known_routers():
-            if ref.uid in live_uids:
+            if ref.uid in live_uids or (namespaces and ref.namespace not in namespaces):
                 continue
             missing.add(ref.uid)
             if ref.uid in self._missing_before:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from plugin_host import PluginError
+from turnout_operator import metrics
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engines import EngineRegistry
+from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
-from turnout_operator.reconcile import EventSink, Reconciler
+from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
 from turnout_operator.settings import OperatorSettings
-from turnout_operator.store import VersionStore
+from turnout_operator.store import StoreUnavailableError, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class Runtime:
         self.wakers = Wakers()
         self.passes = PassLimit(settings.max_concurrent_passes)
         """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
+        self.progress = Progress()
+        """The passes due and running, for /healthz."""
         self._background: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(
             kube=kube,
@@ -92,10 +97,46 @@ class Runtime:
         concurrency = settings.max_concurrent_passes
         kube = factory() if factory else Kube(load_api_client(concurrency), concurrency)
         runtime = cls(settings, engines, store, kube, post_event)
+        runtime._unregister = metrics.register(
+            metrics.RuntimeCollector(
+                lambda: list(runtime.reconciler.phases.values()), runtime.plugin_restarts
+            )
+        )
         await runtime.prime_cache()
         await engines.start_all()
         runtime.start_background()
         return runtime
+
+    _unregister: Callable[[], None] | None = None
+
+    def plugin_restarts(self) -> dict[str, int]:
+        """Starts after the first, per engine."""
+        return {h.name: max(0, h.supervisor.starts - 1) for h in self.engines.handles()}
+
+    async def run_pass(self, router: RouterObject, first: bool = False) -> float:
+        """One reconcile pass in a slot, measured; returns seconds until the next is due.
+
+        `first`: the Router's first pass in this process (it waits behind the others).
+        """
+        with self.progress.due() as running:
+            async with self.passes.slot(first=first):
+                running()
+                started = time.perf_counter()
+                failed = False
+                requeue: float | None = None
+                try:
+                    requeue = await self.reconciler.reconcile(router)
+                except Exception:
+                    failed = True
+                    log.exception(
+                        "reconcile failed",
+                        extra={"namespace": router.namespace, "router": router.name},
+                    )
+                result = metrics.pass_result(requeue, self.settings.retry_seconds, failed)
+                metrics.record_pass(result, time.perf_counter() - started)
+        if failed:
+            return self.settings.retry_seconds
+        return requeue if requeue is not None else self.settings.resync_seconds
 
     async def prime_cache(self) -> None:
         """Load the objects Turnout owns before any Router loop starts.
@@ -113,13 +154,16 @@ class Runtime:
         """Now and then, mark undeployed the versions of Routers deleted while the DB was down."""
         while True:
             try:
-                live = await self.kube.router_uids(self.settings.namespace_list())
-                swept = await self.reconciler.sweep(live)
+                namespaces = self.settings.namespace_list()
+                live = await self.kube.router_uids(namespaces)
+                swept = await self.reconciler.sweep(live, namespaces)
                 if swept:
                     log.info(
                         "marked versions of deleted routers undeployed", extra={"routers": swept}
                     )
             except Exception as error:  # the next round tries again
+                if isinstance(error, StoreUnavailableError):
+                    metrics.DATABASE_ERRORS.inc()
                 log.warning("sweep of deleted routers failed", extra={"error": str(error)})
             await asyncio.sleep(self.settings.resync_seconds)
 
@@ -161,6 +205,8 @@ class Runtime:
         ]
 
     async def close(self) -> None:
+        if self._unregister is not None:
+            self._unregister()
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

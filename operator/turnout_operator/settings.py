@@ -8,16 +8,20 @@ tracebacks.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class OperatorSettings(BaseSettings):
     """What the operator needs to know about where it runs."""
 
-    model_config = SettingsConfigDict(env_prefix="TURNOUT_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TURNOUT_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     database_url: SecretStr = Field(
         description=(
@@ -123,6 +127,76 @@ class OperatorSettings(BaseSettings):
         default=8081, ge=0, description="Port of the operator's /healthz endpoint; 0 turns it off."
     )
 
+    metrics_port: int = Field(
+        default=8080,
+        ge=0,
+        description=(
+            "Port of the operator's Prometheus /metrics endpoint (served by standby replicas "
+            "too); 0 turns it off."
+        ),
+    )
+    liveness_stall_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description=(
+            "/healthz fails when a reconcile pass has been due this long and none finished "
+            "meanwhile: the operator is wedged (a database or API connection that hangs without "
+            "an error, a pass that never ends). Longer than the slowest healthy pass: two plugin "
+            "calls (plugin_call_timeout each) plus a few database and API calls."
+        ),
+    )
+    leader_election: bool = Field(
+        default=True,
+        description=(
+            "Take a coordination.k8s.io Lease before reconciling, so that of several replicas "
+            "only one works at a time and a standby takes over when it dies. Off: every replica "
+            "reconciles (safe, but wasteful)."
+        ),
+    )
+    lease_name: str = Field(
+        default="turnout-operator", description="Name of the Lease the replicas compete for."
+    )
+    lease_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TURNOUT_LEASE_NAMESPACE", "POD_NAMESPACE"),
+        description=(
+            "Namespace of the Lease: TURNOUT_LEASE_NAMESPACE, else POD_NAMESPACE (the chart "
+            "sets it from the downward API: the operator's own namespace), else default."
+        ),
+    )
+    pod_name: str = Field(
+        default_factory=socket.gethostname,
+        validation_alias=AliasChoices("TURNOUT_POD_NAME", "POD_NAME", "HOSTNAME"),
+        description=(
+            "This replica's name in the Lease's holderIdentity (with the process id appended): "
+            "TURNOUT_POD_NAME, else POD_NAME, else HOSTNAME (a pod's name), else the host name."
+        ),
+    )
+    lease_duration_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "How long a standby waits, after the Lease last changed, before taking it over "
+            "(controller-runtime's LeaseDuration). Bounds the hand-over after the leader dies."
+        ),
+    )
+    lease_renew_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "The leader exits when it has not renewed the Lease for this long (controller-"
+            "runtime's RenewDeadline); shorter than lease_duration_seconds, so it stops before "
+            "a standby may take over."
+        ),
+    )
+    lease_retry_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "How often the leader renews the Lease and a standby looks at it (controller-"
+            "runtime's RetryPeriod)."
+        ),
+    )
     version_mirror_limit: int = Field(
         default=10,
         ge=0,
@@ -138,6 +212,22 @@ class OperatorSettings(BaseSettings):
         if value not in ("json", "text"):
             raise ValueError("must be json or text")
         return value
+
+    @field_validator("lease_renew_deadline_seconds")
+    @classmethod
+    def _deadline_before_expiry(cls, value: float, info: ValidationInfo) -> float:
+        duration = info.data.get("lease_duration_seconds")
+        if duration is not None and value >= duration:
+            raise ValueError("must be shorter than TURNOUT_LEASE_DURATION_SECONDS")
+        return value
+
+    def identity(self) -> str:
+        """This process's holderIdentity: unique among live processes (pod name + pid).
+
+        A container restarted in the same pod usually gets the same pid and so takes its
+        own Lease back at once; two processes on one host (tests, a laptop) differ.
+        """
+        return f"{self.pod_name}_{os.getpid()}"
 
     def namespace_list(self) -> list[str]:
         """The namespaces to watch; empty means cluster-wide."""

@@ -6,13 +6,14 @@ the name to that benchmark (see `tests/bench/scale.py`).
 
 import sys
 
-from tests.bench import operator_latency, plugin_rpc, router, router_parts, scale
+from tests.bench import handover, operator_latency, plugin_rpc, router, router_parts, scale
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
     "operator_latency": operator_latency.main,
     "router_parts": router_parts.main,
     "router": router.main,
+    "handover": handover.main,
     "scale": lambda: scale.main([]),  # its defaults; options only when named first
 }
 

@@ -12,13 +12,15 @@ import copy
 import json
 import os
 import signal
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from devenv.operator import Engine, log_records, wait_for
-from devenv.postgres import PostgresServer
+from devenv.postgres import PostgresServer, libpq_url
 from devenv.procs import child_pids
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 
@@ -514,6 +516,51 @@ def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
         "the sweep to mark version 1 undeployed",
         h.operator,
     )
+
+
+def _version_status(h: OperatorHarness, namespace: str, name: str) -> list[str]:
+    with psycopg.connect(libpq_url(h.database_url)) as conn:
+        rows = conn.execute(
+            "select v.status from router_versions v join routers r on r.id = v.router_id"
+            " where r.namespace = %s and r.name = %s order by v.number",
+            (namespace, name),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_the_sweep_judges_only_routers_of_the_namespaces_it_watches(
+    operators: OperatorHarness,
+) -> None:
+    """The database may be shared with operators watching other namespaces."""
+    h = operators
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "2"})
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    # Two deployed rows of Routers this operator cannot see: one of its own namespace
+    # (deleted while it was away), one of a namespace it does not watch.
+    elsewhere = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(h.database_url)) as conn:
+        for namespace in (h.namespace, elsewhere):
+            router_id = conn.execute(
+                "insert into routers (namespace, name, uid) values (%s, 'copy', %s) returning id",
+                (namespace, str(uuid.uuid4())),
+            ).fetchone()
+            assert router_id is not None
+            conn.execute(
+                "insert into router_versions"
+                " (router_id, number, status, config_hash, spec, experiment_engine, router_image)"
+                " select %s, v.number, 'deployed', v.config_hash, v.spec, v.experiment_engine,"
+                " v.router_image from router_versions v join routers r on r.id = v.router_id"
+                " where r.namespace = %s and r.name = 'demo'",
+                (router_id[0], h.namespace),
+            )
+    wait_for(
+        lambda: _version_status(h, h.namespace, "copy") == ["undeployed"],
+        60,
+        "the sweep to mark the deleted Router of the watched namespace undeployed",
+        h.operator,
+    )
+    assert _version_status(h, elsewhere, "copy") == ["deployed"]
 
 
 def test_idle_routers_learn_that_their_engine_went_down_and_came_back(
