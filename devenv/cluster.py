@@ -116,9 +116,14 @@ AUDIT_POLICY = {
                     ],
                 },
                 {"group": "apps", "resources": ["replicasets", "replicasets/status"]},
-                {"group": "coordination.k8s.io", "resources": ["leases"]},
                 {"group": "discovery.k8s.io", "resources": ["endpointslices"]},
             ],
+        },
+        # The fake nodes' heartbeats; other Leases (the operator's) are logged.
+        {
+            "level": "None",
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+            "namespaces": ["kube-node-lease"],
         },
         {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
         {"level": "Metadata"},

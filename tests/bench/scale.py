@@ -161,11 +161,18 @@ def audit_records(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
                 continue
 
 
-def operator_requests(path: Path, start: int, end: int) -> Counter[str]:
-    """The operator's API requests between two offsets, by verb."""
+def operator_requests(path: Path, start: int, end: int, leases: bool = False) -> Counter[str]:
+    """The operator's API requests between two offsets, by verb.
+
+    Without `leases`, its leader-election Lease is left out (a cost per operator, not
+    per Router); with it, only the Lease requests are counted.
+    """
     verbs: Counter[str] = Counter()
     for record in audit_records(path, start, end):
-        if str(record.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+        if not str(record.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+            continue
+        is_lease = record.get("objectRef", {}).get("resource") == "leases"
+        if is_lease == leases:
             verbs[str(record.get("verb"))] += 1
     return verbs
 
@@ -231,6 +238,7 @@ class Result:
     idle_writes: int = 0
     idle_requests: Counter[str] = field(default_factory=Counter)
     idle_plugin_passes: int = 0
+    idle_lease_requests: Counter[str] = field(default_factory=Counter)
     plugin_passes: int = 0
 
 
@@ -355,6 +363,7 @@ def measure_operator(
     time.sleep(idle_seconds)
     if audit:
         result.idle_requests = operator_requests(audit, audit_idle, size(audit))
+        result.idle_lease_requests = operator_requests(audit, audit_idle, size(audit), leases=True)
         result.idle_writes = sum(
             n for verb, n in result.idle_requests.items() if verb in WRITE_VERBS
         )
@@ -506,7 +515,8 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
         print(
             f"{result.label}: idle {idle_seconds:.0f} s: API requests {verbs(result.idle_requests)}, "
             f"writes {result.idle_writes} ({per_router_minute:.4f} per Router per minute), "
-            f"passes that called the plugin {result.idle_plugin_passes}"
+            f"passes that called the plugin {result.idle_plugin_passes}; "
+            f"the operator's leader Lease: {verbs(result.idle_lease_requests)}"
         )
 
 
