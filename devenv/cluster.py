@@ -363,6 +363,31 @@ def start_apiserver(
     return server, process
 
 
+def restart_apiserver(registry: ProcessRegistry, cluster: Cluster) -> Process:
+    """Stop kube-apiserver and start it again with the same flags, port and etcd.
+
+    For tests of what clients do when the API server goes away and comes back:
+    their connections and watches drop, and the server returns at the same
+    address with the same data. Returns once /readyz answers ok again.
+    """
+    (old,) = [p for p in registry.processes if p.name == "kube-apiserver" and p.alive()]
+    args = old.popen.args
+    assert isinstance(args, list)  # ProcessRegistry.start passes a list
+    argv = [str(arg) for arg in args]
+    old.stop()
+    registry.processes.remove(old)
+    new = registry.start("kube-apiserver", argv, old.log_path)
+    context = _admin_ssl_context(cluster.pki)
+    wait_until(
+        "kube-apiserver /readyz after a restart",
+        lambda: _http_ok(cluster.server + "/readyz", context),
+        timeout=APISERVER_READY_SECONDS,
+        interval=0.5,
+        watch=[new],
+    )
+    return new
+
+
 def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
     """A kubeconfig with the certificates embedded, so it works from any directory."""
 

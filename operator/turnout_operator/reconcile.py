@@ -34,6 +34,7 @@ from pydantic import JsonValue, ValidationError
 from plugin_host import PluginError, RemoteError
 from turnout_operator import builders, metrics, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
+from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
@@ -138,13 +139,12 @@ def now_rfc3339() -> str:
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """Pydantic's errors as 'spec.field: problem' lines, without echoing input values."""
-    parts = []
-    for problem in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        parts.append(f"spec.{where}: {message}" if where else message)
-    return "; ".join(parts)
+    """Pydantic's errors as 'spec.field: problem' lines, without echoing input values.
+
+    Fields are named as the API server names them (``spec.routes[0].endpoint``), so a
+    spec refused by the operator reads like one refused at apply time.
+    """
+    return "; ".join(spec_error_messages(error))
 
 
 def previous_status(raw: Mapping[str, Any]) -> RouterStatus:
@@ -188,6 +188,14 @@ class Reconciler:
         self._missing_before: set[str] = set()
         self.phases: dict[str, str] = {}
         """uid → phase of the Router's last pass (the routers-by-phase metric)."""
+        # uid → the version whose rows this process last settled (mark_deployed): a
+        # Router whose spec moved to another version, or that this process has not
+        # settled yet (a restart), is settled again so replaced pending rows are marked.
+        self._settled: dict[str, int] = {}
+        # uid → the version this process last found for the Router's spec, with the status
+        # it wrote since: a pass over an unchanged spec reads nothing from the database,
+        # so a database outage leaves Routers nobody changes as they are.
+        self._records: dict[str, VersionRecord] = {}
 
     # --- the pass ---
 
@@ -217,6 +225,10 @@ class Reconciler:
     async def _decide(
         self, router: RouterObject, previous: RouterStatus
     ) -> tuple[Verdict, float | None]:
+        # The CRD refuses these names; a Router made under an older CRD may still have one,
+        # and its objects' names would then be refused one by one.
+        if problems := name_problems(router.name):
+            return verdicts.rejected(previous, "InvalidSpec", "; ".join(problems)), None
         try:
             spec = RouterSpec.model_validate(router.spec)
         except ValidationError as error:
@@ -241,8 +253,10 @@ class Reconciler:
         inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
         events: list[Event] = []
         try:
-            with measure("db"):
-                record = await self.store.find_by_hash(router.ref, inputs.config_hash)
+            record = self._records.get(router.uid)
+            if record is None or record.config_hash != inputs.config_hash:
+                with measure("db"):
+                    record = await self.store.find_by_hash(router.ref, inputs.config_hash)
             if record is None:
                 answer = await self._ask_engine(engine, spec, previous)
                 if isinstance(answer, Stop):
@@ -262,6 +276,7 @@ class Reconciler:
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
                     )
+            self._records[router.uid] = record
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
@@ -328,6 +343,8 @@ class Reconciler:
                 record.number, reason, _number(restored), previous, endpoint, engine_state
             ), None
 
+        if self._settled.get(router.uid, record.number) != record.number:
+            del self._settled[router.uid]  # the spec moved on: settle again once complete
         objects = self._objects_of(router, record)
         try:
             deployment = await self._ensure(router, objects)
@@ -337,9 +354,16 @@ class Reconciler:
             ), self.retry_seconds
         state = rollout_state(deployment, objects.config_hash)
         if state.phase == RolloutPhase.COMPLETE:
-            if record.status != VersionStatus.DEPLOYED:
+            if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
+                record.number
+            ):
                 with measure("db"):
                     await self.store.mark_deployed(router.ref, record.number)
+                self._settled[router.uid] = record.number
+                self._records[router.uid] = dataclasses.replace(
+                    record, status=VersionStatus.DEPLOYED, error=None
+                )
+            if record.status != VersionStatus.DEPLOYED:
                 events.append(
                     Event("Normal", "VersionDeployed", f"version {record.number} is serving")
                 )
@@ -350,6 +374,9 @@ class Reconciler:
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
+            self._records[router.uid] = dataclasses.replace(
+                record, status=VersionStatus.FAILED, error=state.message
+            )
             restored = await self._restore_deployed(router, exclude=record.number)
             return verdicts.rollout_failed(
                 record.number,
@@ -464,6 +491,9 @@ class Reconciler:
             if previous.phase != Phase.UNDEPLOYED:
                 with measure("db"):
                     await self.store.mark_undeployed(router.ref)
+            # Its versions are undeployed now: the next deployment settles them again.
+            self._settled.pop(router.uid, None)
+            self._records.pop(router.uid, None)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -508,9 +538,14 @@ class Reconciler:
 
     # --- deletion and the orphan sweep ---
 
+    def _forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+        self._settled.pop(uid, None)
+        self._records.pop(uid, None)
+
     async def finalize(self, router: RouterObject) -> None:
         """The Router is being deleted: its versions stop being deployed (children go by GC)."""
-        self._written.pop(router.uid, None)
+        self._forget(router.uid)
         await self.store.mark_undeployed(router.ref)
 
     async def sweep(self, live_uids: set[str], namespaces: list[str]) -> int:

@@ -6,7 +6,15 @@ the name to that benchmark (see `tests/bench/scale.py`).
 
 import sys
 
-from tests.bench import handover, operator_latency, plugin_rpc, router, router_parts, scale
+from tests.bench import (
+    chaos,
+    handover,
+    operator_latency,
+    plugin_rpc,
+    router,
+    router_parts,
+    scale,
+)
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
@@ -14,6 +22,7 @@ BENCHMARKS = {
     "router_parts": router_parts.main,
     "router": router.main,
     "handover": handover.main,
+    "chaos": chaos.main,
     "scale": lambda: scale.main([]),  # its defaults; options only when named first
 }
 

@@ -302,14 +302,29 @@ async def test_deploying_a_version_undeploys_the_previous_one(store: VersionStor
     for h in ("h1", "h2", "h3"):
         await store.record(r, draft(h))
 
-    await store.mark_deployed(r, 1)
-    assert await statuses(store, r) == {1: "deployed", 2: "pending", 3: "pending"}
-
     await store.mark_deployed(r, 2)
-    assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "pending"}
+    # Version 1 was replaced before it rolled out, version 3 by a revert to version 2.
+    assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "undeployed"}
 
     await store.mark_deployed(r, 2)  # repeated by a retried reconcile: no change
-    assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "pending"}
+    assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "undeployed"}
+
+    await store.mark_deployed(r, 3)
+    assert await statuses(store, r) == {1: "undeployed", 2: "undeployed", 3: "deployed"}
+
+
+async def test_marking_a_settled_router_deployed_again_writes_no_row(
+    store: VersionStore,
+) -> None:
+    r = router()
+    for h in ("h1", "h2"):
+        await store.record(r, draft(h))
+    await store.mark_deployed(r, 2)
+    before = {v.number: v.updated_at for v in await store.list_versions(r)}
+
+    await store.mark_deployed(r, 2)
+
+    assert {v.number: v.updated_at for v in await store.list_versions(r)} == before
 
 
 async def test_a_failed_version_keeps_its_error_until_deployed(store: VersionStore) -> None:

@@ -26,7 +26,7 @@ def test_validation_errors_name_the_field_and_never_echo_the_input() -> None:
             }
         )
     text = describe_validation_error(error.value)
-    assert "spec.routes.0.endpoint:" in text
+    assert "spec.routes[0].endpoint:" in text
     assert "spec.replicas: Input should be greater than or equal to 0" in text
     assert "secret-host" not in text
 

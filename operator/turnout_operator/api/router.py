@@ -15,7 +15,15 @@ import re
 from enum import StrEnum
 from typing import Annotated, Final
 
-from pydantic import ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from turnout_router.config import (
     NOP_ENGINE,
@@ -138,9 +146,9 @@ class Autoscaling(Model):
         }
     )
 
-    min_replicas: int = Field(default=1, ge=1, description="Fewest router pods.")
-    max_replicas: int = Field(ge=1, description="Most router pods.")
-    target_cpu_utilization_percentage: int = Field(
+    min_replicas: StrictInt = Field(default=1, ge=1, description="Fewest router pods.")
+    max_replicas: StrictInt = Field(ge=1, description="Most router pods.")
+    target_cpu_utilization_percentage: StrictInt = Field(
         default=80, ge=1, le=100, description="Average CPU use, in percent of requests, to keep."
     )
 
@@ -194,7 +202,8 @@ class RouterSpec(RoutingRules):
         # so `kubectl get routers` shows the engine of every Router.
         json_schema_extra={"default": {}},
     )
-    replicas: int | None = Field(
+    # Strict, as the CRD's integer and boolean types are: "3" or true is refused, not coerced.
+    replicas: StrictInt | None = Field(
         default=None,
         ge=0,
         description="Router pods (default 1). Exclusive with autoscaling.",
@@ -209,7 +218,7 @@ class RouterSpec(RoutingRules):
         default="10s",
         description="Upper bound on a whole request through the router (default 10s).",
     )
-    suspend: bool = Field(
+    suspend: StrictBool = Field(
         default=False,
         description="true removes the router's pods and Service but keeps the Router and its versions.",
     )

@@ -181,19 +181,27 @@ class VersionStore:
             return _record(row), True
 
     async def mark_deployed(self, router: RouterRef, number: int) -> None:
-        """Version ``number`` is serving: it becomes deployed with no error, and any
-        other deployed version of the router becomes undeployed."""
+        """Version ``number`` is serving: it becomes deployed with no error, and every
+        other deployed or pending version of the router becomes undeployed (a pending
+        one was replaced before it rolled out). Rows already so are not written, so
+        calling it on a settled router costs no write."""
         async with self._transaction() as session:
             router_id = await _require_version(session, router, number)
             await _set_status(
                 session,
                 router_id,
                 VersionStatus.UNDEPLOYED,
-                (RouterVersionRow.status == VersionStatus.DEPLOYED.value)
+                RouterVersionRow.status.in_(
+                    [VersionStatus.DEPLOYED.value, VersionStatus.PENDING.value]
+                )
                 & (RouterVersionRow.number != number),
             )
             await _set_status(
-                session, router_id, VersionStatus.DEPLOYED, RouterVersionRow.number == number
+                session,
+                router_id,
+                VersionStatus.DEPLOYED,
+                (RouterVersionRow.number == number)
+                & (RouterVersionRow.status != VersionStatus.DEPLOYED.value),
             )
 
     async def mark_failed(self, router: RouterRef, number: int, error: str) -> None:
