@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 # Go-built binaries (control plane, helm, Go peers) are cached outside the repo, by version.
 export TURNOUT_CACHE ?= $(HOME)/.cache/turnout
 
-.PHONY: help venv tools lint types contracts crds test test-fast demo bench mutation clean
+.PHONY: help venv tools lint types contracts crds test test-fast demo bench bench-scale mutation clean
 
 help:
 	@echo "make demo   - the operator on a local control plane with the example plugin and a sample Router"
 	@echo "make test   - lint, types, import contracts and every test tier"
 	@echo "make bench  - benchmarks (on demand)"
+	@echo "make bench-scale - 100, then 1,000 Routers at once and a 10-minute idle window (about an hour)"
 	@echo "make mutation [MODULES='a.py b.py'] - mutation testing of pure modules (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
 	@echo "make crds   - regenerate manifests/crds/ from the Router models"
@@ -58,6 +59,11 @@ demo: $(STAMP) tools
 
 bench: $(STAMP) tools
 	PYTHONPATH=. $(PY) -m tests.bench
+
+# The scale benchmark at both sizes (docs/scale.md); `make bench` runs only the quick one.
+bench-scale: $(STAMP) tools
+	PYTHONPATH=. $(PY) -m tests.bench scale --routers 100
+	PYTHONPATH=. $(PY) -m tests.bench scale --routers 1000 --idle-seconds 600
 
 # Mutation testing (mutmut) over the unit tests, on demand like the benchmarks.
 # MODULES: module files to mutate (default: the pure codecs and the hardcoded

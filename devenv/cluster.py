@@ -45,11 +45,90 @@ APISERVER_READY_SECONDS = 90.0
 COMPONENT_READY_SECONDS = 60.0
 NODES_READY_SECONDS = 60.0
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# A /16: a /24 runs out at about 250 Services ("range is full").
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
 # Enough room for many small router replicas per node.
 FAKE_NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a control plane to start: the test suite's, or one for thousands of objects."""
+
+    name: str
+    node_names: tuple[str, ...]
+    pods_per_node: int
+    controller_manager_flags: tuple[str, ...] = ()
+    scheduler_flags: tuple[str, ...] = ()
+    audit: bool = False
+    """Write an audit log (metadata of every request but the kubelet's and controllers' own)."""
+
+    def node_capacity(self) -> dict[str, str]:
+        return {**FAKE_NODE_CAPACITY, "pods": str(self.pods_per_node)}
+
+
+DEFAULT_PROFILE = Profile("default", FAKE_NODE_NAMES, pods_per_node=110)
+"""The test suite's: two small fake nodes and the components' default client limits."""
+
+SCALE_PROFILE = Profile(
+    "scale",
+    tuple(f"kwok-node-{index}" for index in range(8)),
+    # 8 x 500: room for the floor's and two operator rounds' pods at 1,000 Routers each.
+    pods_per_node=500,
+    # kube-controller-manager's client defaults to 20 requests/s (burst 30) and 5 workers
+    # per controller: 1,000 Deployments then take about four minutes to become available
+    # whoever creates them. Raised, the floor measures the API server, not a client limit.
+    controller_manager_flags=(
+        "--kube-api-qps=1000",
+        "--kube-api-burst=2000",
+        "--concurrent-deployment-syncs=50",
+        "--concurrent-replicaset-syncs=50",
+        "--concurrent-gc-syncs=50",
+    ),
+    scheduler_flags=("--kube-api-qps=1000", "--kube-api-burst=2000"),
+    audit=True,
+)
+"""For `python -m tests.bench scale`: room and client limits for 1,000+ Routers, an audit log."""
+
+# Requests left out of the audit log: the fake kubelet's and the controllers' traffic
+# (pods, nodes, leases, replica sets, endpoints) and health probes. What is left is
+# what a client such as the operator asks for.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "None",
+            "resources": [
+                {
+                    "group": "",
+                    "resources": [
+                        "pods",
+                        "pods/status",
+                        "nodes",
+                        "nodes/status",
+                        "endpoints",
+                        "serviceaccounts",
+                        "secrets",
+                    ],
+                },
+                {"group": "apps", "resources": ["replicasets", "replicasets/status"]},
+                {"group": "discovery.k8s.io", "resources": ["endpointslices"]},
+            ],
+        },
+        # The fake nodes' heartbeats; other Leases (the operator's) are logged.
+        {
+            "level": "None",
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+            "namespaces": ["kube-node-lease"],
+        },
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
+        {"level": "Metadata"},
+    ],
+}
 
 # Only what the tests need: rollouts, cascading deletes, namespace deletion, and the
 # `default` ServiceAccount that pod admission requires in every namespace.
@@ -77,6 +156,8 @@ class Cluster:
     pki: Pki
     workdir: Path
     """Logs, certificates and tool caches of this session."""
+    audit_log: Path | None = None
+    """The API server's audit log (JSON lines), when the profile asks for one."""
 
     def tool_env(self) -> dict[str, str]:
         """Environment for kubectl/helm: this cluster, and caches kept out of $HOME."""
@@ -215,8 +296,27 @@ def start_etcd(registry: ProcessRegistry, binaries: Binaries, logs: Path) -> str
     return client_url
 
 
+def audit_flags(workdir: Path) -> tuple[list[str], Path]:
+    """kube-apiserver flags for a metadata-level audit log in ``workdir``, and its path."""
+    policy = workdir / "audit-policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+    log = workdir / "logs" / "audit.log"
+    return [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={log}",
+        "--audit-log-format=json",
+        # Batches, not a synchronous write per request: the log must not slow the server.
+        "--audit-log-mode=batch",
+    ], log
+
+
 def start_apiserver(
-    registry: ProcessRegistry, binaries: Binaries, pki: Pki, etcd_url: str, workdir: Path
+    registry: ProcessRegistry,
+    binaries: Binaries,
+    pki: Pki,
+    etcd_url: str,
+    workdir: Path,
+    extra_flags: list[str] | None = None,
 ) -> tuple[str, Process]:
     """Start kube-apiserver on a free loopback port; return its URL once /readyz is ok."""
     port = free_port()
@@ -248,6 +348,7 @@ def start_apiserver(
             # rejects 127.0.0.0/8) and no pod here could reach it anyway.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *(extra_flags or []),
         ],
         workdir / "logs" / "kube-apiserver.log",
     )
@@ -385,7 +486,7 @@ def start_kwok(
     )
 
 
-def fake_node(name: str) -> k8s_client.V1Node:
+def fake_node(name: str, capacity: dict[str, str] = FAKE_NODE_CAPACITY) -> k8s_client.V1Node:
     """A Node that kwok manages; it has no taints, so ordinary pods land on it."""
     return k8s_client.V1Node(
         api_version="v1",
@@ -400,9 +501,7 @@ def fake_node(name: str) -> k8s_client.V1Node:
                 "type": "kwok",
             },
         ),
-        status=k8s_client.V1NodeStatus(
-            capacity=dict(FAKE_NODE_CAPACITY), allocatable=dict(FAKE_NODE_CAPACITY)
-        ),
+        status=k8s_client.V1NodeStatus(capacity=dict(capacity), allocatable=dict(capacity)),
     )
 
 
@@ -416,17 +515,19 @@ def _node_ready(node: k8s_client.V1Node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
-def create_fake_nodes(cluster: Cluster, watch: list[Process]) -> None:
+def create_fake_nodes(
+    cluster: Cluster, watch: list[Process], profile: Profile = DEFAULT_PROFILE
+) -> None:
     """Register the fake nodes and wait until kwok reports them Ready."""
     with cluster.api_client() as api:
         core = k8s_client.CoreV1Api(api)
-        for name in FAKE_NODE_NAMES:
-            core.create_node(fake_node(name))
+        for name in profile.node_names:
+            core.create_node(fake_node(name, profile.node_capacity()))
 
         def all_ready() -> bool:
             nodes = core.list_node().items
             ready = {_name(n) for n in nodes if _node_ready(n)}
-            return ready >= set(FAKE_NODE_NAMES)
+            return ready >= set(profile.node_names)
 
         wait_until("fake nodes Ready", all_ready, timeout=NODES_READY_SECONDS, watch=watch)
 
@@ -450,7 +551,12 @@ def wait_for_default_service_account(
         )
 
 
-def start_cluster(registry: ProcessRegistry, binaries: Binaries, workdir: Path) -> Cluster:
+def start_cluster(
+    registry: ProcessRegistry,
+    binaries: Binaries,
+    workdir: Path,
+    profile: Profile = DEFAULT_PROFILE,
+) -> Cluster:
     """Start the whole control plane; return once nodes are Ready and controllers work."""
     started = time.monotonic()
     logs = workdir / "logs"
@@ -458,29 +564,48 @@ def start_cluster(registry: ProcessRegistry, binaries: Binaries, workdir: Path) 
     pki = make_pki(workdir / "pki")
 
     etcd_url = start_etcd(registry, binaries, logs)
-    server, apiserver = start_apiserver(registry, binaries, pki, etcd_url, workdir)
+    apiserver_flags: list[str] = []
+    audit_log: Path | None = None
+    if profile.audit:
+        apiserver_flags, audit_log = audit_flags(workdir)
+    server, apiserver = start_apiserver(registry, binaries, pki, etcd_url, workdir, apiserver_flags)
     kubeconfig = workdir / "kubeconfig"
     write_kubeconfig(kubeconfig, server, pki)
     cluster = Cluster(
-        server=server, kubeconfig=kubeconfig, binaries=binaries, pki=pki, workdir=workdir
+        server=server,
+        kubeconfig=kubeconfig,
+        binaries=binaries,
+        pki=pki,
+        workdir=workdir,
+        audit_log=audit_log,
     )
 
     controller_manager = start_component(
         registry,
         "kube-controller-manager",
         binaries.kube_controller_manager,
-        [f"--controllers={','.join(CONTROLLERS)}", f"--root-ca-file={pki.ca_cert}"],
+        [
+            f"--controllers={','.join(CONTROLLERS)}",
+            f"--root-ca-file={pki.ca_cert}",
+            *profile.controller_manager_flags,
+        ],
         kubeconfig,
         pki,
         logs,
     )
     scheduler = start_component(
-        registry, "kube-scheduler", binaries.kube_scheduler, [], kubeconfig, pki, logs
+        registry,
+        "kube-scheduler",
+        binaries.kube_scheduler,
+        list(profile.scheduler_flags),
+        kubeconfig,
+        pki,
+        logs,
     )
     kwok = start_kwok(registry, binaries, kubeconfig, logs)
     everything = [apiserver, controller_manager, scheduler, kwok]
 
-    create_fake_nodes(cluster, everything)
+    create_fake_nodes(cluster, everything, profile)
     wait_for_default_service_account(cluster, "default", everything)
     _record_startup(workdir, time.monotonic() - started)
     return cluster

@@ -3,7 +3,10 @@
 Writes are server-side apply under one field manager (`turnout`), so repeated
 applies are idempotent and a field someone else owns is taken back only where
 Turnout set it. The official client is synchronous; every call runs in a worker
-thread so the operator's event loop never blocks. Errors come back as
+thread of the client's own pool so the operator's event loop never blocks. The pool
+and the client's connection pool are as large as the number of passes that may run
+at once (asyncio's default pool has cpu_count + 4 threads: on two cores, six API calls
+at a time for all Routers). Errors come back as
 `KubeError` with the API server's own message, which is what a user needs to
 see in a condition.
 """
@@ -12,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -27,6 +31,12 @@ from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSI
 from turnout_operator.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
+USER_AGENT: Final = "turnout-operator"
+"""Names the operator's own requests in the API server's audit log (kopf's say kopf/<version>)."""
+DEFAULT_CONCURRENCY: Final = 16
+"""API calls in flight at once, and connections kept, unless the caller says otherwise."""
+
+T = TypeVar("T")
 
 _LEASES: Final = "/apis/coordination.k8s.io/v1"
 
@@ -95,26 +105,43 @@ def _error(exc: ApiException) -> KubeError:
     return KubeError(status, message)
 
 
-def load_api_client() -> k8s_client.ApiClient:
-    """In the cluster: the pod's service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
+def load_api_client(
+    connections: int = DEFAULT_CONCURRENCY, config_file: str | None = None
+) -> k8s_client.ApiClient:
+    """In the cluster: the pod's service account; elsewhere: `config_file`, by default
+    $KUBECONFIG or ~/.kube/config.
+
+    The client keeps up to `connections` connections open to the API server.
+    """
+    configuration = k8s_client.Configuration()
     try:
-        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return k8s_client.ApiClient()
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except k8s_config.ConfigException:
-        api: k8s_client.ApiClient = k8s_config.new_client_from_config()  # type: ignore[no-untyped-call]
-        return api
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=config_file, client_configuration=configuration
+        )
+    configuration.connection_pool_maxsize = connections
+    api = k8s_client.ApiClient(configuration)
+    api.user_agent = USER_AGENT
+    return api
 
 
 class Kube:
     """Server-side apply, delete and Router status writes."""
 
-    def __init__(self, api: k8s_client.ApiClient) -> None:
+    def __init__(self, api: k8s_client.ApiClient, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._api = api
+        self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
         self.writes = 0
         """API writes made, for metrics and for tests of idle behaviour."""
 
     def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self._api.close()  # type: ignore[no-untyped-call]
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a blocking client call in this client's threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
     def _request(
         self,
@@ -168,7 +195,7 @@ class Kube:
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
         with measure("api"):
-            return await asyncio.to_thread(self._apply_sync, obj)
+            return await self._call(self._apply_sync, obj)
 
     def _replace_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         self.writes += 1
@@ -183,7 +210,7 @@ class Kube:
         For fields another manager added, which server-side apply leaves in place.
         """
         with measure("api"):
-            return await asyncio.to_thread(self._replace_sync, obj)
+            return await self._call(self._replace_sync, obj)
 
     def _delete_sync(self, ref: ObjectRef) -> bool:
         self.writes += 1
@@ -198,7 +225,7 @@ class Kube:
     async def delete(self, ref: ObjectRef) -> bool:
         """Delete if present; False when it was already gone."""
         with measure("api"):
-            return await asyncio.to_thread(self._delete_sync, ref)
+            return await self._call(self._delete_sync, ref)
 
     def _get_sync(self, ref: ObjectRef) -> dict[str, Any] | None:
         try:
@@ -210,7 +237,7 @@ class Kube:
         return result
 
     async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self._get_sync, ref)
+        return await self._call(self._get_sync, ref)
 
     def _patch_status_sync(
         self, namespace: str, name: str, status: Mapping[str, Any]
@@ -233,7 +260,7 @@ class Kube:
         Returns the Router as written.
         """
         with measure("api"):
-            return await asyncio.to_thread(self._patch_status_sync, namespace, name, status)
+            return await self._call(self._patch_status_sync, namespace, name, status)
 
     def _list_sync(
         self, prefix: str, plural: str, namespaces: list[str], selector: str = ""
@@ -261,7 +288,7 @@ class Kube:
     async def router_uids(self, namespaces: list[str]) -> set[str]:
         """The uid of every Router that exists (in the watched namespaces)."""
         prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]
-        routers = await asyncio.to_thread(self._list_sync, prefix, plural, namespaces)
+        routers = await self._call(self._list_sync, prefix, plural, namespaces)
         return {router["metadata"]["uid"] for router in routers}
 
     async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
@@ -272,7 +299,7 @@ class Kube:
                 continue
             try:
                 found.extend(
-                    await asyncio.to_thread(self._list_sync, prefix, plural, namespaces, selector)
+                    await self._call(self._list_sync, prefix, plural, namespaces, selector)
                 )
             except KubeError as error:
                 # Without the RouterVersion CRD the operator still runs; it mirrors nothing.

@@ -25,6 +25,7 @@ from turnout_operator.admission import WEBHOOK_ID, review_router, webhook_server
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.kopf_storage import NoDiffBase
 from turnout_operator.reconcile import RouterObject
 from turnout_operator.runtime import Runtime
 from turnout_operator.settings import OperatorSettings
@@ -74,9 +75,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="turnout.dev", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
     settings.posting.reporting_component = "turnout"
     settings.posting.reporting_instance = os.environ.get("HOSTNAME", "turnout-operator")
     # Filter the children's watches on the server: without it kopf would list and watch
@@ -131,7 +130,7 @@ async def router_loop(
             router = RouterObject.from_body(body)  # `body` is kept current by kopf
             if body.get("metadata", {}).get("deletionTimestamp"):
                 return
-            timeout = await runtime.run_pass(router)
+            timeout = await runtime.run_pass(router, first=first)
             if first:
                 # Says when a (re)started operator has looked at each Router once.
                 log.info("router loop started", extra={"namespace": namespace, "router": name})

@@ -23,6 +23,7 @@ from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
 from turnout_operator.mirror import VersionMirror
+from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
 from turnout_operator.settings import OperatorSettings
 from turnout_operator.store import StoreUnavailableError, VersionStore
@@ -67,7 +68,7 @@ class Runtime:
         self.kube = kube
         self.cache = ChildCache()
         self.wakers = Wakers()
-        self.passes = asyncio.Semaphore(settings.max_concurrent_passes)
+        self.passes = PassLimit(settings.max_concurrent_passes)
         """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
         self.progress = Progress()
         """The passes due and running, for /healthz."""
@@ -94,7 +95,8 @@ class Runtime:
             load_engines(settings), settings.plugins_dir, settings.plugin_call_timeout
         )
         store = VersionStore.connect(settings.database_url.get_secret_value())
-        kube = factory() if factory else Kube(load_api_client())
+        concurrency = settings.max_concurrent_passes
+        kube = factory() if factory else Kube(load_api_client(concurrency), concurrency)
         runtime = cls(settings, engines, store, kube, post_event)
         runtime._unregister = metrics.register(
             metrics.RuntimeCollector(
@@ -112,10 +114,13 @@ class Runtime:
         """Starts after the first, per engine."""
         return {h.name: max(0, h.supervisor.starts - 1) for h in self.engines.handles()}
 
-    async def run_pass(self, router: RouterObject) -> float:
-        """One reconcile pass in a slot, measured; returns seconds until the next is due."""
+    async def run_pass(self, router: RouterObject, first: bool = False) -> float:
+        """One reconcile pass in a slot, measured; returns seconds until the next is due.
+
+        `first`: the Router's first pass in this process (it waits behind the others).
+        """
         with self.progress.due() as running:
-            async with self.passes:
+            async with self.passes.slot(first=first):
                 running()
                 started = time.perf_counter()
                 failed = False

@@ -118,7 +118,8 @@ class OperatorSettings(BaseSettings):
         description=(
             "Reconcile passes that may run at once. After a restart every Router's loop starts "
             "together; the limit keeps them from all calling plugins, the database and the API "
-            "server in the same instant."
+            "server in the same instant. Also the number of API calls in flight and of "
+            "connections kept to the API server."
         ),
     )
     log_format: str = Field(default="json", description="json (in the cluster) or text.")

@@ -1,8 +1,20 @@
-"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one)."""
+"""`make bench`: every benchmark, one after the other (`python -m tests.bench router` for one).
+
+`python -m tests.bench scale --routers 1000 --idle-seconds 600` passes the options after
+the name to that benchmark (see `tests/bench/scale.py`).
+"""
 
 import sys
 
-from tests.bench import chaos, handover, operator_latency, plugin_rpc, router, router_parts
+from tests.bench import (
+    chaos,
+    handover,
+    operator_latency,
+    plugin_rpc,
+    router,
+    router_parts,
+    scale,
+)
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
@@ -11,9 +23,14 @@ BENCHMARKS = {
     "router": router.main,
     "handover": handover.main,
     "chaos": chaos.main,
+    "scale": lambda: scale.main([]),  # its defaults; options only when named first
 }
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(BENCHMARKS):
-        BENCHMARKS[name]()
-        print()
+    names = sys.argv[1:2] or list(BENCHMARKS)
+    if names[0] == "scale":
+        scale.main(sys.argv[2:])
+    else:
+        for name in sys.argv[1:] or list(BENCHMARKS):
+            BENCHMARKS[name]()
+            print()
