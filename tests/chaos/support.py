@@ -25,7 +25,7 @@ from devenv.cluster import Cluster, start_cluster, wait_for_default_service_acco
 from devenv.postgres import libpq_url
 from devenv.procs import ProcessRegistry
 from tests.integration.test_operator import router_manifest
-from tests.substrate.fixtures import ROUTER_CRD_FILE, ROUTER_CRD_NAME
+from tests.substrate.fixtures import ROUTER_CRD_FILE, ROUTER_CRD_NAME, ROUTER_VERSION_CRD_NAME
 from tests.substrate.operator_fixtures import OperatorHarness
 
 SEED_ENV = "TURNOUT_CHAOS_SEED"
@@ -273,9 +273,12 @@ def private_cluster(
             "-",
             input=yaml.safe_dump(crd or yaml.safe_load(ROUTER_CRD_FILE.read_text())),
         )
+        # The operator mirrors versions into RouterVersions: that CRD is always the committed one.
         cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{ROUTER_CRD_NAME}"
+            "apply", "-f", str(ROUTER_CRD_FILE.parent / f"{ROUTER_VERSION_CRD_NAME}.yaml")
         )
+        for name in (ROUTER_CRD_NAME, ROUTER_VERSION_CRD_NAME):
+            cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
         cluster.kubectl("create", "namespace", namespace)
         wait_for_default_service_account(cluster, namespace)
         yield registry, cluster
