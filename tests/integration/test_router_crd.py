@@ -192,7 +192,10 @@ def test_printer_columns_show_status_through_the_status_subresource(
     assert narrow[0].split() == ["NAME", "PHASE", "VERSION", "ENGINE", "ENDPOINT", "AGE"]
     assert narrow[1].split()[:5] == ["shown", "Deployed", "3", "nop", status["endpoint"]]
 
-    wide = cluster.kubectl("get", "turnout", "-n", namespace, "-o", "wide").stdout.splitlines()
+    # The `turnout` category lists Routers with the RouterVersions and ExperimentEngines.
+    category = cluster.kubectl("get", "turnout", "-n", namespace, "-o", "name").stdout.split()
+    assert "router.turnout.dev/shown" in category
+    wide = cluster.kubectl("get", "rt", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split() == [
         "NAME",
         "PHASE",
