@@ -112,9 +112,12 @@ def _files_digest(paths: tuple[Path, Path]) -> str:
 class StandbyWebhook:
     """The standby's webhook server and plugin processes, from `start` to `close`."""
 
-    def __init__(self, settings: OperatorSettings, files: tuple[Path, Path]) -> None:
+    def __init__(
+        self, settings: OperatorSettings, files: tuple[Path, Path], cert_check_seconds: float
+    ) -> None:
         self.settings = settings
         self.files = files
+        self.cert_check_seconds = cert_check_seconds
         self.engines = EngineRegistry.from_configs(
             load_engines(settings), settings.plugins_dir, settings.plugin_call_timeout
         )
@@ -123,12 +126,14 @@ class StandbyWebhook:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def start(cls, settings: OperatorSettings) -> StandbyWebhook | None:
+    async def start(
+        cls, settings: OperatorSettings, cert_check_seconds: float = CERT_CHECK_SECONDS
+    ) -> StandbyWebhook | None:
         """Serve while waiting for the Lease; None when the webhook is off (as for the leader)."""
         cert, key = settings.webhook_cert_file, settings.webhook_key_file
         if not (settings.webhook_port and cert and key):
             return None
-        server = cls(settings, (Path(cert), Path(key)))
+        server = cls(settings, (Path(cert), Path(key)), cert_check_seconds)
         try:
             await server._start()
         except BaseException:
@@ -167,7 +172,7 @@ class StandbyWebhook:
         """Load the files again when they change; new connections get the new certificate."""
         digest = _files_digest(self.files)
         while True:
-            await asyncio.sleep(CERT_CHECK_SECONDS)
+            await asyncio.sleep(self.cert_check_seconds)
             try:
                 now = _files_digest(self.files)
                 if now != digest:
