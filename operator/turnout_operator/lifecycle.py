@@ -1,8 +1,10 @@
 """How the operator process runs: /metrics, then the Lease, then kopf.
 
 With leader election on (the default), the process serves /metrics and /healthz
-and waits for the Lease before it starts kopf: a standby holds no watches, starts
-no plugins and makes no writes. Once leading it runs kopf, and a task beside it
+and waits for the Lease before it starts kopf: a standby holds no watches and makes
+no writes. It answers the admission webhook like the leader does
+(standby_webhook.py), with its own engine plugins for that alone, and stops them
+and its server before kopf starts. Once leading it runs kopf, and a task beside it
 renews the Lease. If renewal fails past the renew deadline, or another replica
 holds the Lease, the process exits at once with EXIT_LEADERSHIP_LOST rather than
 stopping kopf gracefully: a graceful stop lets passes finish (up to
@@ -32,6 +34,7 @@ from turnout_operator import metrics
 from turnout_operator.kube import Kube, load_api_client
 from turnout_operator.leader import LeaderElector, LeaseTimings
 from turnout_operator.settings import OperatorSettings
+from turnout_operator.standby_webhook import StandbyWebhook
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,7 @@ async def run(settings: OperatorSettings) -> int:
     metrics.leader_changed(False, 0)
     try:
         health = await _standby_health(settings.liveness_port) if settings.liveness_port else None
+        webhook = await StandbyWebhook.start(settings)
         acquiring = asyncio.ensure_future(elector.acquire())
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -121,6 +125,8 @@ async def run(settings: OperatorSettings) -> int:
             stopping.cancel()
             if health is not None:
                 await health.cleanup()
+            if webhook is not None:  # frees the port for kopf's server
+                await webhook.close()
         if not acquiring.done():
             acquiring.cancel()
             log.info("stopped while waiting for leadership")
