@@ -14,7 +14,9 @@ goes on and the next one tries again.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from turnout_operator.api import API_VERSION
@@ -40,32 +42,45 @@ def _drifted(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
     return differs(desired, actual) or actual is None or actual.get("spec") != desired["spec"]
 
 
+@dataclass(frozen=True)
+class Mirrors:
+    """What the newest rows of one Router should look like as RouterVersion objects."""
+
+    numbers: list[int]
+    """The version numbers mirrored (the newest K), newest first."""
+    bodies: list[dict[str, Any]]
+
+
 class MirrorMemo:
-    """The version rows last read for each Router, and the reconciler's record they were read at.
+    """The mirrors last built from a Router's rows, and the reconciler's record they were read at.
 
     This process is the only writer of a Router's rows, and the reconciler replaces
     its record of the Router's current version (a new object) whenever it writes
     any of them (a version recorded, deployed, failed) or reads it again, and drops
     it when it marks them undeployed. So while the reconciler hands over the very
-    same record object as at the last read, the rows are as they were read then.
-    Without a record (none found yet, a suspended Router) the rows are always read.
+    same record object as at the last read, the rows are as they were read then
+    and so are the mirrors built from them. Without a record (none found yet, a
+    suspended Router) the rows are always read. Kept as compact JSON; each `get`
+    returns fresh dicts.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[VersionRecord, list[VersionRecord]]] = {}
+        self._entries: dict[str, tuple[VersionRecord, bytes]] = {}
 
-    def rows(self, uid: str, current: VersionRecord | None) -> list[VersionRecord] | None:
-        """The rows read at this same record, or None when they must be read."""
+    def get(self, uid: str, current: VersionRecord | None) -> Mirrors | None:
+        """The mirrors built at this same record, or None when the rows must be read."""
         entry = self._entries.get(uid)
         if current is None or entry is None or entry[0] is not current:
             return None
-        return entry[1]
+        numbers, bodies = json.loads(entry[1])
+        return Mirrors(numbers=numbers, bodies=bodies)
 
-    def remember(self, uid: str, current: VersionRecord | None, rows: list[VersionRecord]) -> None:
+    def remember(self, uid: str, current: VersionRecord | None, mirrors: Mirrors) -> None:
         if current is None:
             self._entries.pop(uid, None)
         else:
-            self._entries[uid] = (current, rows)
+            stored = json.dumps([mirrors.numbers, mirrors.bodies], separators=(",", ":"))
+            self._entries[uid] = (current, stored.encode())
 
     def forget(self, uid: str) -> None:
         self._entries.pop(uid, None)
@@ -93,16 +108,25 @@ class VersionMirror:
             return 0
         ref = RouterRef(namespace=identity.namespace, name=identity.name, uid=identity.uid)
         try:
-            records = self.memo.rows(identity.uid, current)
-            if records is None:
+            mirrors = self.memo.get(identity.uid, current)
+            if mirrors is None:
                 with measure("db"):
                     records = await self.store.list_versions(ref, limit=self.limit + 1)
-                self.memo.remember(identity.uid, current, records)
+                kept = records[: self.limit]
+                mirrors = Mirrors(
+                    numbers=[record.number for record in kept],
+                    bodies=[
+                        routerversion_body(
+                            identity,
+                            record,
+                            records[index + 1] if index + 1 < len(records) else None,
+                        )
+                        for index, record in enumerate(kept)
+                    ],
+                )
+                self.memo.remember(identity.uid, current, mirrors)
             writes = 0
-            kept = records[: self.limit]
-            for index, record in enumerate(kept):
-                previous = records[index + 1] if index + 1 < len(records) else None
-                desired = routerversion_body(identity, record, previous)
+            for desired in mirrors.bodies:
                 meta = desired["metadata"]
                 actual = self.cache.get(ROUTER_VERSION_KIND, meta["namespace"], meta["name"])
                 if _drifted(desired, actual):
@@ -117,7 +141,7 @@ class VersionMirror:
                         writes += 1
                     self.cache.remember(applied)
             mirrored = self.cache.owned_by(ROUTER_VERSION_KIND, identity.namespace, identity.name)
-            for name in to_prune(mirrored, [record.number for record in kept]):
+            for name in to_prune(mirrored, mirrors.numbers):
                 await self.kube.delete(
                     ObjectRef(API_VERSION, ROUTER_VERSION_KIND, identity.namespace, name)
                 )
