@@ -12,6 +12,7 @@ Pure. Two jobs:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -114,3 +115,51 @@ def desired_objects(
         hpa=build_hpa(identity, spec.autoscaling) if spec.autoscaling is not None else None,
         config_hash=config_hash(config),
     )
+
+
+def _encode(objects: DesiredObjects) -> bytes:
+    return json.dumps(dataclasses.asdict(objects), separators=(",", ":")).encode()
+
+
+def _decode(stored: bytes) -> DesiredObjects:
+    return DesiredObjects(**json.loads(stored))
+
+
+class DesiredMemo:
+    """The child objects last built for each Router, so an unchanged Router's pass reuses them.
+
+    Building them is most of a pass's own work (the router config's YAML above all),
+    and almost every pass is over a Router whose version has not changed. One entry
+    per Router (its uid), reused while everything they are built from is the same:
+    the Router's identity, the version's number and hash (a row never changes once
+    recorded, so these stand for its content) and the build settings. Entries are
+    compact JSON (a few KB per Router) and each call returns fresh dicts, so a caller
+    may change what it gets.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+
+    def objects(
+        self,
+        identity: RouterIdentity,
+        number: int,
+        config_hash: str,
+        spec_doc: dict[str, Any],
+        engine_doc: dict[str, Any],
+        settings: BuildSettings,
+    ) -> DesiredObjects:
+        """`desired_objects` of this version, built again only when its inputs changed."""
+        key = (identity, number, config_hash, settings)
+        entry = self._entries.get(identity.uid)
+        if entry is not None and entry[0] == key:
+            return _decode(entry[1])
+        objects = desired_objects(identity, number, spec_doc, engine_doc, settings)
+        self._entries[identity.uid] = (key, _encode(objects))
+        return objects
+
+    def forget(self, uid: str) -> None:
+        self._entries.pop(uid, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)

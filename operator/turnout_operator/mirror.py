@@ -2,7 +2,8 @@
 
 Called at the end of every reconcile pass, so a mirror follows a version being
 recorded and every change of its status in the same pass. It reads the newest
-K+1 rows (one query), builds the K objects (`routerversions`, pure), applies the
+K+1 rows (one query; none when the Router's current version and its status are
+as at the last read, see `MirrorMemo`), builds the K objects (`routerversions`, pure), applies the
 ones that differ from the operator's cache, and deletes mirrors of versions that
 fell out of the newest K. A RouterVersion that someone deleted or edited comes
 back on the watch event that reports it, which wakes the Router's loop.
@@ -13,7 +14,9 @@ goes on and the next one tries again.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from turnout_operator.api import API_VERSION
@@ -23,7 +26,12 @@ from turnout_operator.children import ChildCache
 from turnout_operator.drift import differs
 from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.routerversions import routerversion_body, to_prune
-from turnout_operator.store import RouterRef, StoreUnavailableError, VersionStore
+from turnout_operator.store import (
+    RouterRef,
+    StoreUnavailableError,
+    VersionRecord,
+    VersionStore,
+)
 from turnout_operator.timings import measure
 
 log = logging.getLogger(__name__)
@@ -34,26 +42,91 @@ def _drifted(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
     return differs(desired, actual) or actual is None or actual.get("spec") != desired["spec"]
 
 
+@dataclass(frozen=True)
+class Mirrors:
+    """What the newest rows of one Router should look like as RouterVersion objects."""
+
+    numbers: list[int]
+    """The version numbers mirrored (the newest K), newest first."""
+    bodies: list[dict[str, Any]]
+
+
+class MirrorMemo:
+    """The mirrors last built from a Router's rows, and the reconciler's record they were read at.
+
+    This process is the only writer of a Router's rows, and the reconciler replaces
+    its record of the Router's current version (a new object) whenever it writes
+    any of them (a version recorded, deployed, failed) or reads it again, and drops
+    it when it marks them undeployed. So while the reconciler hands over the very
+    same record object as at the last read, the rows are as they were read then
+    and so are the mirrors built from them. Without a record (none found yet, a
+    suspended Router) the rows are always read. Kept as compact JSON; each `get`
+    returns fresh dicts.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[VersionRecord, bytes]] = {}
+
+    def get(self, uid: str, current: VersionRecord | None) -> Mirrors | None:
+        """The mirrors built at this same record, or None when the rows must be read."""
+        entry = self._entries.get(uid)
+        if current is None or entry is None or entry[0] is not current:
+            return None
+        numbers, bodies = json.loads(entry[1])
+        return Mirrors(numbers=numbers, bodies=bodies)
+
+    def remember(self, uid: str, current: VersionRecord | None, mirrors: Mirrors) -> None:
+        if current is None:
+            self._entries.pop(uid, None)
+        else:
+            stored = json.dumps([mirrors.numbers, mirrors.bodies], separators=(",", ":"))
+            self._entries[uid] = (current, stored.encode())
+
+    def forget(self, uid: str) -> None:
+        self._entries.pop(uid, None)
+
+
 class VersionMirror:
     def __init__(self, kube: Kube, store: VersionStore, cache: ChildCache, limit: int) -> None:
         self.kube = kube
         self.store = store
         self.cache = cache
         self.limit = limit
+        self.memo = MirrorMemo()
 
-    async def sync(self, identity: RouterIdentity) -> int:
-        """Bring the Router's mirrors up to date; the number of writes made."""
+    def forget(self, uid: str) -> None:
+        """The Router is gone: drop the rows kept for it."""
+        self.memo.forget(uid)
+
+    async def sync(self, identity: RouterIdentity, current: VersionRecord | None = None) -> int:
+        """Bring the Router's mirrors up to date; the number of writes made.
+
+        `current` is the Router's current version as the reconciler last found or
+        wrote it: while it stays the same, the rows are not read again.
+        """
         if self.limit <= 0:
             return 0
         ref = RouterRef(namespace=identity.namespace, name=identity.name, uid=identity.uid)
         try:
-            with measure("db"):
-                records = await self.store.list_versions(ref, limit=self.limit + 1)
+            mirrors = self.memo.get(identity.uid, current)
+            if mirrors is None:
+                with measure("db"):
+                    records = await self.store.list_versions(ref, limit=self.limit + 1)
+                kept = records[: self.limit]
+                mirrors = Mirrors(
+                    numbers=[record.number for record in kept],
+                    bodies=[
+                        routerversion_body(
+                            identity,
+                            record,
+                            records[index + 1] if index + 1 < len(records) else None,
+                        )
+                        for index, record in enumerate(kept)
+                    ],
+                )
+                self.memo.remember(identity.uid, current, mirrors)
             writes = 0
-            kept = records[: self.limit]
-            for index, record in enumerate(kept):
-                previous = records[index + 1] if index + 1 < len(records) else None
-                desired = routerversion_body(identity, record, previous)
+            for desired in mirrors.bodies:
                 meta = desired["metadata"]
                 actual = self.cache.get(ROUTER_VERSION_KIND, meta["namespace"], meta["name"])
                 if _drifted(desired, actual):
@@ -68,7 +141,7 @@ class VersionMirror:
                         writes += 1
                     self.cache.remember(applied)
             mirrored = self.cache.owned_by(ROUTER_VERSION_KIND, identity.namespace, identity.name)
-            for name in to_prune(mirrored, [record.number for record in kept]):
+            for name in to_prune(mirrored, mirrors.numbers):
                 await self.kube.delete(
                     ObjectRef(API_VERSION, ROUTER_VERSION_KIND, identity.namespace, name)
                 )

@@ -39,8 +39,8 @@ from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.desired import (
+    DesiredMemo,
     DesiredObjects,
-    desired_objects,
     engine_document,
     version_inputs,
 )
@@ -197,6 +197,8 @@ class Reconciler:
         # it wrote since: a pass over an unchanged spec reads nothing from the database,
         # so a database outage leaves Routers nobody changes as they are.
         self._records: dict[str, VersionRecord] = {}
+        self._desired = DesiredMemo()
+        """uid → the child objects last built for the Router (reused while its version stays)."""
 
     # --- the pass ---
 
@@ -207,7 +209,7 @@ class Reconciler:
             verdict, requeue = await self._decide(router, previous)
             changed = await self._publish(router, previous, verdict)
             if self.mirror is not None:
-                await self.mirror.sync(router.identity)
+                await self.mirror.sync(router.identity, self._records.get(router.uid))
         self.phases[router.uid] = str(verdict.phase)
         if changed or timings.seconds.get("plugin"):
             log.info(
@@ -411,8 +413,13 @@ class Reconciler:
 
     def _objects_of(self, router: RouterObject, record: VersionRecord) -> DesiredObjects:
         settings = dataclasses.replace(self.build, router_image=record.router_image)
-        return desired_objects(
-            router.identity, record.number, record.spec, record.experiment_engine, settings
+        return self._desired.objects(
+            router.identity,
+            record.number,
+            record.config_hash,
+            record.spec,
+            record.experiment_engine,
+            settings,
         )
 
     async def _ensure(self, router: RouterObject, objects: DesiredObjects) -> dict[str, Any] | None:
@@ -496,6 +503,7 @@ class Reconciler:
             # Its versions are undeployed now: the next deployment settles them again.
             self._settled.pop(router.uid, None)
             self._records.pop(router.uid, None)
+            self._desired.forget(router.uid)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -544,6 +552,9 @@ class Reconciler:
         self._written.pop(uid, None)
         self._settled.pop(uid, None)
         self._records.pop(uid, None)
+        self._desired.forget(uid)
+        if self.mirror is not None:
+            self.mirror.forget(uid)
 
     async def finalize(self, router: RouterObject) -> None:
         """The Router is being deleted: its versions stop being deployed (children go by GC)."""

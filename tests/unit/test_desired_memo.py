@@ -1,0 +1,103 @@
+"""Reusing a Router's child objects while its version is unchanged (`DesiredMemo`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from turnout_operator.api import RouterSpec
+from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.desired import DesiredMemo, desired_objects, engine_document, version_inputs
+from turnout_operator.engine_config import parse_engines
+
+pytestmark = pytest.mark.unit
+
+(ENGINE,) = parse_engines("- name: hardcoded\n  rpcPlugin: {image: plugin:1}\n")
+IDENTITY = RouterIdentity(namespace="ns", name="demo", uid="u-1")
+SETTINGS = BuildSettings(router_image="turnout:1")
+
+
+def row(replicas: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A version row's hash, spec and engine documents for a spec with `replicas`."""
+    spec = RouterSpec.model_validate(
+        {
+            "routes": [{"id": "a", "endpoint": "http://a/x"}],
+            "fallbackRoute": "a",
+            "routeNamePath": "route_name",
+            "experimentEngine": {"type": "hardcoded", "config": {"x": 1}},
+            "replicas": replicas,
+        }
+    )
+    inputs = version_inputs(spec, ENGINE, SETTINGS.router_image)
+    return inputs.config_hash, inputs.spec, engine_document(inputs, {"x": 1}, {"runner": True})
+
+
+def fresh(
+    number: int,
+    replicas: int,
+    identity: RouterIdentity = IDENTITY,
+    settings: BuildSettings = SETTINGS,
+) -> dict[str, Any]:
+    _, spec, engine = row(replicas)
+    return dataclasses.asdict(desired_objects(identity, number, spec, engine, settings))
+
+
+def memo_objects(
+    memo: DesiredMemo,
+    number: int,
+    replicas: int,
+    identity: RouterIdentity = IDENTITY,
+    settings: BuildSettings = SETTINGS,
+) -> dict[str, Any]:
+    config_hash, spec, engine = row(replicas)
+    built = memo.objects(identity, number, config_hash, spec, engine, settings)
+    return dataclasses.asdict(built)
+
+
+def test_the_same_version_gives_the_objects_built_from_its_row() -> None:
+    memo = DesiredMemo()
+    first = memo_objects(memo, 1, replicas=2)
+    again = memo_objects(memo, 1, replicas=2)
+    assert first == again == fresh(1, replicas=2)
+    assert again["deployment"]["spec"]["replicas"] == 2
+    assert len(memo) == 1
+
+
+def test_a_new_version_is_built_again() -> None:
+    memo = DesiredMemo()
+    memo_objects(memo, 1, replicas=2)
+    assert memo_objects(memo, 2, replicas=3) == fresh(2, replicas=3)
+    # The version number alone (a spec changed back to an earlier one) is a new version.
+    assert memo_objects(memo, 3, replicas=3) == fresh(3, replicas=3)
+    assert len(memo) == 1
+
+
+def test_another_identity_or_image_is_built_again() -> None:
+    memo = DesiredMemo()
+    memo_objects(memo, 1, replicas=2)
+    renamed = dataclasses.replace(IDENTITY, name="other")
+    assert memo_objects(memo, 1, 2, identity=renamed) == fresh(1, 2, identity=renamed)
+    image = dataclasses.replace(SETTINGS, router_image="turnout:2")
+    assert memo_objects(memo, 1, 2, identity=renamed, settings=image) == fresh(
+        1, 2, identity=renamed, settings=image
+    )
+
+
+def test_changing_what_was_returned_does_not_change_the_next_answer() -> None:
+    memo = DesiredMemo()
+    config_hash, spec, engine = row(2)
+    first = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    first.deployment["spec"]["replicas"] = 99
+    second = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    second.configmap["data"].clear()
+    third = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    assert dataclasses.asdict(third) == fresh(1, replicas=2)
+
+
+def test_a_forgotten_router_has_no_entry() -> None:
+    memo = DesiredMemo()
+    memo_objects(memo, 1, replicas=2)
+    memo.forget(IDENTITY.uid)
+    assert len(memo) == 0
