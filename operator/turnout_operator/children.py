@@ -41,6 +41,8 @@ class ChildCache:
         self._owner: dict[Key, tuple[str, str, str]] = {}
         """key → (kind, namespace, router) of objects carrying the Router label."""
         self._owned: dict[tuple[str, str, str], set[Key]] = {}
+        self._versions: dict[Key, int] = {}
+        """key → resourceVersion of the stored body, to refuse an older one."""
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> tuple[str, str] | None:
         """Record a watch event; return (namespace, router name) of the owner, if labelled."""
@@ -48,10 +50,20 @@ class ChildCache:
         kind, namespace = str(body.get("kind")), meta.get("namespace", "")
         key = object_key(kind, namespace, meta.get("name", ""))
         router = (meta.get("labels") or {}).get(ROUTER_LABEL)
+        version = _resource_version(meta)
+        stored = self._versions.get(key)
+        older = version is not None and stored is not None and version < stored
+        if event_type != "DELETED" and older:
+            # An apply's answer can arrive after the watch events it caused (the rollout
+            # finished meanwhile); keeping it would hide the newer state until a resync.
+            return (namespace, router) if router else None
         self._unindex(key)
         if event_type == "DELETED":
             self._objects.pop(key, None)
+            self._versions.pop(key, None)
         else:
+            if version is not None:
+                self._versions[key] = version
             # managedFields is most of a body's size and drift checks never read it.
             kept = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
             self._objects[key] = json.dumps(kept, separators=(",", ":")).encode()
@@ -77,9 +89,11 @@ class ChildCache:
         key = object_key(kind, namespace, name)
         self._unindex(key)
         self._objects.pop(key, None)
+        self._versions.pop(key, None)
 
     def remember(self, body: Mapping[str, Any]) -> None:
-        """Store what an apply returned: fresher than waiting for its watch event."""
+        """Store what an apply returned: fresher than waiting for its watch event, unless
+        a watch event already brought a newer version."""
         self.observe("MODIFIED", body)
 
     def owned_by(self, kind: str, namespace: str, router: str) -> list[dict[str, Any]]:
@@ -88,6 +102,18 @@ class ChildCache:
 
     def __len__(self) -> int:
         return len(self._objects)
+
+
+def _resource_version(meta: Mapping[str, Any]) -> int | None:
+    """The body's resourceVersion as a number; None when absent or not a number.
+
+    Kubernetes 1.35+ documents resourceVersions as comparable integers (KEP-5504);
+    anything else is stored without comparison, as before.
+    """
+    try:
+        return int(meta.get("resourceVersion", ""))
+    except ValueError:
+        return None
 
 
 def _parse(stored: bytes) -> dict[str, Any]:

@@ -89,3 +89,37 @@ def test_remember_stores_what_an_apply_returned() -> None:
     stored = cache.get("ConfigMap", "ns", "a-v1")
     assert stored is not None and stored["metadata"]["resourceVersion"] == "9"
     assert names(cache.owned_by("ConfigMap", "ns", "a")) == ["a-v1"]
+
+
+def test_an_apply_answer_older_than_the_watch_events_does_not_replace_them() -> None:
+    """The apply's answer (rollout not started) can come after the watch event of the
+    finished rollout; the cache must keep the finished one, or the Router waits for a
+    resync to see it."""
+    cache = ChildCache()
+    cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="12", uid="x"))
+    cache.remember(configmap("a-v1", "a", resourceVersion="9"))
+    owner = cache.observe("MODIFIED", configmap("a-v1", "a", resourceVersion="11"))
+    assert owner == ("ns", "a")  # the owner is still woken
+    stored = cache.get("ConfigMap", "ns", "a-v1")
+    assert stored is not None and stored["metadata"]["resourceVersion"] == "12"
+    assert names(cache.owned_by("ConfigMap", "ns", "a")) == ["a-v1"]
+
+
+def test_a_deleted_object_made_again_is_stored_whatever_its_version_was() -> None:
+    cache = ChildCache()
+    cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="20"))
+    cache.observe("DELETED", configmap("a-v1", "a", resourceVersion="21"))
+    cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="3"))
+    stored = cache.get("ConfigMap", "ns", "a-v1")
+    assert stored is not None and stored["metadata"]["resourceVersion"] == "3"
+    cache.forget("ConfigMap", "ns", "a-v1")
+    cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="1"))
+    assert cache.get("ConfigMap", "ns", "a-v1") is not None
+
+
+def test_bodies_without_a_numeric_version_are_stored_as_they_come() -> None:
+    cache = ChildCache()
+    cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="7"))
+    cache.remember(configmap("a-v1", "a", note="no version"))
+    stored = cache.get("ConfigMap", "ns", "a-v1")
+    assert stored is not None and stored["metadata"].get("note") == "no version"
