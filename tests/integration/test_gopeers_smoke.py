@@ -296,7 +296,9 @@ def test_fault_crash_mid_call(gopeers: GoPeers) -> None:
     # net/rpc or yamux notices the closed connection first.
     assert lines[1]["ok"] is False
     assert lines[1]["error"] in ("unexpected EOF", "session shutdown")
-    assert lines[2] == {**lines[2], "ok": False, "error": "connection is shut down"}
+    # The next call finds the connection closed; again either layer may say so first.
+    assert lines[2]["ok"] is False
+    assert lines[2]["error"] in ("connection is shut down", "session shutdown")
 
 
 def test_fault_error_and_startup_exit(gopeers: GoPeers) -> None:
