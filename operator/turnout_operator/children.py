@@ -85,6 +85,11 @@ class ChildCache:
         stored = self._objects.get(object_key(kind, namespace, name))
         return _parse(stored) if stored is not None else None
 
+    def resource_version(self, kind: str, namespace: str, name: str) -> int | None:
+        """The stored body's resourceVersion (None: absent, or not a number): any change
+        to the object gives it a new one."""
+        return self._versions.get(object_key(kind, namespace, name))
+
     def forget(self, kind: str, namespace: str, name: str) -> None:
         key = object_key(kind, namespace, name)
         self._unindex(key)

@@ -14,6 +14,7 @@ would store them in the status).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import Any, cast
@@ -99,18 +100,16 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await step_down()
 
 
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
-    """Until woken, stopped or `timeout` seconds have passed."""
+async def _sleep(wake: asyncio.Event, timeout: float) -> None:
+    """Until woken or `timeout` seconds have passed (a stop request wakes too, see below)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await wake.wait()
 
-    async def until_stopped() -> None:
-        await stopped.wait()
 
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(until_stopped())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+async def _wake_when_stopped(stopped: kopf.DaemonStopped, wake: asyncio.Event) -> None:
+    await stopped.wait()
+    wake.set()
 
 
 # The loop finishes its pass when asked to stop (cancellation_backoff), and is cancelled
@@ -123,6 +122,9 @@ async def router_loop(
     meta = body.get("metadata", {})
     namespace, name = meta.get("namespace", ""), meta.get("name", "")
     wake = runtime.wakers.register(namespace, name)
+    # One task per Router turns kopf's stop request into a wake-up, so a sleeping loop
+    # waits on a single Event and creates no task per sleep (1,000 Routers sleep at once).
+    stop_watch = asyncio.ensure_future(_wake_when_stopped(stopped, wake))
     first = True
     try:
         while not stopped:
@@ -135,8 +137,9 @@ async def router_loop(
                 # Says when a (re)started operator has looked at each Router once.
                 log.info("router loop started", extra={"namespace": namespace, "router": name})
                 first = False
-            await _sleep(wake, stopped, timeout)
+            await _sleep(wake, timeout)
     finally:
+        stop_watch.cancel()
         runtime.wakers.unregister(namespace, name)
         runtime.reconciler.phases.pop(meta.get("uid", ""), None)
 

@@ -54,6 +54,7 @@ from turnout_operator.status import (
     Event,
     Verdict,
     build_status,
+    pass_events,
     same_status,
     status_body,
     transition_events,
@@ -199,6 +200,10 @@ class Reconciler:
         self._records: dict[str, VersionRecord] = {}
         self._desired = DesiredMemo()
         """uid → the child objects last built for the Router (reused while its version stays)."""
+        # uid → child key → (resourceVersion, what it was built from) of each child last
+        # found in sync: an object unchanged since, compared with the same desired object,
+        # is in sync still, so most passes skip the comparison (and parsing the cached body).
+        self._in_sync: dict[str, dict[tuple[str, str, str], tuple[int, str]]] = {}
 
     # --- the pass ---
 
@@ -351,7 +356,7 @@ class Reconciler:
             del self._settled[router.uid]  # the spec moved on: settle again once complete
         objects = self._objects_of(router, record)
         try:
-            deployment = await self._ensure(router, objects)
+            deployment = await self._ensure(router, objects, record)
         except KubeError as error:
             return verdicts.apply_failed(
                 previous, record.number, endpoint, engine_state, error.message
@@ -405,7 +410,7 @@ class Reconciler:
             candidates = await self.store.list_versions(router.ref)
         for candidate in candidates:
             if candidate.number != exclude and candidate.status == VersionStatus.DEPLOYED:
-                await self._ensure(router, self._objects_of(router, candidate))
+                await self._ensure(router, self._objects_of(router, candidate), candidate)
                 return candidate
         return None
 
@@ -422,13 +427,19 @@ class Reconciler:
             settings,
         )
 
-    async def _ensure(self, router: RouterObject, objects: DesiredObjects) -> dict[str, Any] | None:
+    async def _ensure(
+        self, router: RouterObject, objects: DesiredObjects, record: VersionRecord
+    ) -> dict[str, Any] | None:
         """Apply each object that is missing or drifted; return the Deployment as last seen."""
+        # The objects are built from the Router's identity and this version's row alone
+        # (and settings fixed for the process's lifetime).
+        source = f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
+        in_sync = self._in_sync.setdefault(router.uid, {})
         # The ConfigMap first: pods of the new template mount it.
         for desired in (objects.configmap, objects.service, objects.deployment):
-            await self._apply_if_drifted(desired)
+            await self._apply_if_drifted(desired, source, in_sync)
         if objects.hpa is not None:
-            await self._apply_if_drifted(objects.hpa)
+            await self._apply_if_drifted(objects.hpa, source, in_sync)
         else:
             await self._delete_if_present(
                 "autoscaling/v2",
@@ -439,10 +450,21 @@ class Reconciler:
         meta = objects.deployment["metadata"]
         return self.cache.get("Deployment", meta["namespace"], meta["name"])
 
-    async def _apply_if_drifted(self, desired: dict[str, Any]) -> None:
+    async def _apply_if_drifted(
+        self,
+        desired: dict[str, Any],
+        source: str,
+        in_sync: dict[tuple[str, str, str], tuple[int, str]],
+    ) -> None:
         meta = desired["metadata"]
-        actual = self.cache.get(desired["kind"], meta["namespace"], meta["name"])
+        key = (desired["kind"], meta["namespace"], meta["name"])
+        version = self.cache.resource_version(*key)
+        if version is not None and in_sync.get(key) == (version, source):
+            return
+        actual = self.cache.get(*key)
         if not differs(desired, actual):
+            if version is not None:
+                in_sync[key] = (version, source)
             return
         try:
             applied = await self.kube.apply(desired)
@@ -504,6 +526,7 @@ class Reconciler:
             self._settled.pop(router.uid, None)
             self._records.pop(router.uid, None)
             self._desired.forget(router.uid)
+            self._in_sync.pop(router.uid, None)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -542,7 +565,7 @@ class Reconciler:
             revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
             if revision is not None:
                 self._written[router.uid] = (revision, new)
-        for event in (*verdict.events, *transition_events(previous, new)):
+        for event in pass_events((*verdict.events, *transition_events(previous, new))):
             self.post_event(router, event)
         return changed
 
@@ -553,6 +576,7 @@ class Reconciler:
         self._settled.pop(uid, None)
         self._records.pop(uid, None)
         self._desired.forget(uid)
+        self._in_sync.pop(uid, None)
         if self.mirror is not None:
             self.mirror.forget(uid)
 

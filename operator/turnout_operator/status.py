@@ -4,11 +4,13 @@ Pure: the previous status, the verdict and the time in; the new status and the
 Events to post out. Conditions keep their `lastTransitionTime` while their
 status stays the same, so `kubectl describe` tells how long something has been
 so. Events are posted only for transitions, never for a reconcile that found
-everything as it was: an idle Router costs no writes.
+everything as it was: an idle Router costs no writes. The good news of one pass
+is one Event (see `pass_events`): each Event is a write the API server stores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +165,23 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
             )
         )
     return events
+
+
+def pass_events(events: Sequence[Event]) -> list[Event]:
+    """What one pass posts: every Warning alone, and its Normal Events as one.
+
+    A new Router's first pass would otherwise post three Events that say one thing
+    (VersionCreated, RollingOut, Deploying) and its last pass three more. The merged
+    Event takes the reason of the last one, which is where the Router ended up (the
+    Ready condition's reason when it changed), and keeps every message in order
+    (kopf cuts a message over 1,024 characters in the middle).
+    """
+    warnings = [event for event in events if event.type != "Normal"]
+    normal = [event for event in events if event.type == "Normal"]
+    if len(normal) <= 1:
+        return [*warnings, *normal]
+    message = "; ".join(event.message for event in normal if event.message)
+    return [*warnings, Event("Normal", normal[-1].reason, message)]
 
 
 def same_status(previous: RouterStatus, new: RouterStatus) -> bool:

@@ -123,6 +123,41 @@ def status_mib(pid: int, key: str) -> float:
     return 0.0
 
 
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far (user + system), by pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # gone since the listing
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def cpu_by_process(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    labels: dict[int, str],
+) -> Counter[str]:
+    """CPU seconds spent between two snapshots, by process name (`labels` names some pids).
+
+    Processes that ended in between are not counted; Postgres backends live as long as
+    their pooled connections, kube processes for the whole run.
+    """
+    spent: Counter[str] = Counter()
+    for pid, (name, seconds) in after.items():
+        used = seconds - before.get(pid, (name, 0.0))[1]
+        if used > 0:
+            spent[labels.get(pid, name)] += used
+    return spent
+
+
 class ConnectionSampler:
     """The peak number of connections to the database, sampled twice a second."""
 
@@ -240,6 +275,8 @@ class Result:
     idle_plugin_passes: int = 0
     idle_lease_requests: Counter[str] = field(default_factory=Counter)
     plugin_passes: int = 0
+    cpu_by_process: Counter[str] = field(default_factory=Counter)
+    """CPU seconds of every process on the machine while the objects were applied."""
 
 
 def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Result:
@@ -260,6 +297,7 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
         core.create_namespaced_service(namespace, objects[1])
         apps.create_namespaced_deployment(namespace, objects[2])
 
+    cpu_before = process_cpu()
     began = time.perf_counter()
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(create, sets))
@@ -269,6 +307,7 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
         "floor (no operator)",
         done - began,
         [watcher.seen[name] - started[name] for name in started],
+        cpu_by_process=cpu_by_process(cpu_before, process_cpu(), {os.getpid(): "bench"}),
     )
 
 
@@ -336,12 +375,16 @@ def measure_operator(
         size(operator.log_path),
         cpu_seconds(operator.pid),
     )
+    cpu_before = process_cpu()
     began = time.perf_counter()
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(create, range(count)))
     done = watcher.wait(set(started), DEPLOYED_TIMEOUT)
     watcher.stop()
     cpu = cpu_seconds(operator.pid) - cpu_start
+    cpu_spent = cpu_by_process(
+        cpu_before, process_cpu(), {os.getpid(): "bench", operator.pid: "operator"}
+    )
     connections = sampler.stop()
     audit_done, log_done = size(audit), size(operator.log_path)
     result = Result(
@@ -353,6 +396,7 @@ def measure_operator(
         db_connections=connections,
         requests=operator_requests(audit, audit_start, audit_done) if audit else Counter(),
         plugin_passes=plugin_passes(operator.log_path, log_start, log_done),
+        cpu_by_process=cpu_spent,
     )
 
     result.solo_change_seconds = solo_change
@@ -495,6 +539,13 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
                 if operator
                 else f"{'-':>8} {'-':>6} {'-':>7} {'-':>8}"
             )
+        )
+    for result in results:
+        top = ", ".join(f"{name} {s:.1f}" for name, s in result.cpu_by_process.most_common(8))
+        total = sum(result.cpu_by_process.values())
+        print(
+            f"{result.label}: CPU s while applying, {total:.1f} of {os.cpu_count() or 1} cores x "
+            f"{result.total:.1f} s = {(os.cpu_count() or 1) * result.total:.1f}: {top}"
         )
     for result in results[1:]:
         idle_minutes = idle_seconds / 60

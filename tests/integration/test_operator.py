@@ -118,11 +118,15 @@ def test_router_is_deployed_with_plugin_init_container_and_a_version_row(
     assert rows[0]["experiment_engine"]["runnerConfig"] == engine["runnerConfig"]
     assert rows[0]["experiment_engine"]["pluginImage"] == "example.org/turnout/plugin:dev"
 
-    reasons = [e["reason"] for e in h.events("demo")]
+    events = h.events("demo")
+    reasons = [e["reason"] for e in events]
     # One Event per step: a pass that ran before our own status write came back through
-    # the watch must not post the transitions again.
-    for reason in ("VersionCreated", "VersionDeployed", "Deployed"):
-        assert reasons.count(reason) == 1, reasons
+    # the watch must not post the transitions again. A pass's good news is one Event.
+    assert reasons.count("Deploying") == 1 and reasons.count("Deployed") == 1, reasons
+    assert not {"VersionCreated", "RollingOut", "VersionDeployed"} & set(reasons), reasons
+    messages = {e["reason"]: e["message"] for e in events}
+    assert messages["Deploying"].startswith("version 1 recorded; "), messages
+    assert messages["Deployed"].startswith("version 1 is serving; "), messages
     assert all(
         e["source"].get("component") == "turnout" or e.get("reportingComponent") == "turnout"
         for e in h.events("demo")

@@ -13,6 +13,7 @@ from turnout_operator.status import (
     build_status,
     same_status,
     status_body,
+    pass_events,
     transition_events,
 )
 
@@ -214,3 +215,32 @@ def test_event_messages_keep_the_condition_message_whole() -> None:
     assert transition_events(before, after) == [
         Event("Normal", "Deploying", "Ready=False: 0 of 1 on node X")
     ]
+
+
+def test_a_pass_posts_its_good_news_as_one_event_and_each_warning_alone() -> None:
+    posted = pass_events(
+        [
+            Event("Normal", "VersionCreated", "version 3 recorded"),
+            Event("Warning", "PluginDown", "EngineAvailable=False: exited"),
+            Event("Normal", "RollingOut", "Progressing=True: 0 of 2"),
+            Event("Warning", "ApplyFailed", "Ready=False: forbidden"),
+            Event("Normal", "Deploying", "Ready=False: 0 of 2"),
+        ]
+    )
+    assert posted == [
+        Event("Warning", "PluginDown", "EngineAvailable=False: exited"),
+        Event("Warning", "ApplyFailed", "Ready=False: forbidden"),
+        Event(
+            "Normal",
+            "Deploying",
+            "version 3 recorded; Progressing=True: 0 of 2; Ready=False: 0 of 2",
+        ),
+    ]
+
+
+def test_a_single_event_or_none_is_posted_as_it_is() -> None:
+    alone = Event("Normal", "Deployed", "Ready=True: 1 of 1")
+    assert pass_events([alone]) == [alone]
+    assert pass_events([]) == []
+    empty = Event("Normal", "NotChecked", "")
+    assert pass_events([empty, alone]) == [Event("Normal", "Deployed", "Ready=True: 1 of 1")]
