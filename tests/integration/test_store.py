@@ -329,7 +329,9 @@ async def test_reverting_to_a_lower_number_moves_the_deployed_mark(store: Versio
     assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "undeployed"}
 
 
-async def test_status_changes_racing_on_one_router_leave_one_deployed(store_url: str) -> None:
+async def test_status_changes_racing_on_one_router_leave_at_most_one_deployed(
+    store_url: str,
+) -> None:
     # Without the router lock these deadlock or trip the one-deployed index.
     store = VersionStore.connect(store_url, pool_size=5)
     r = router()
