@@ -27,9 +27,12 @@ pre-ping:
   the locking statement, ``max(number)`` would come from the snapshot taken before
   the wait, and two writers would pick the same number.
 * ``mark_deployed`` / ``mark_failed``: BEGIN; one ``SELECT ... FOR UPDATE`` of the
-  router's row that also says whether the version exists; one statement that
-  changes exactly the rows whose status is wrong; COMMIT. A router that is already
-  settled gets no row written.
+  router's row that also says whether the version exists; one UPDATE statement;
+  COMMIT. ``mark_deployed``'s changes exactly the rows whose status is wrong (so a
+  settled router gets no row written), undeploying before deploying because the
+  one-deployed index is checked row by row (see ``_DEPLOY``).
+* ``mark_undeployed``: BEGIN; ``SELECT ... FOR UPDATE`` of the router's row; one
+  UPDATE of its deployed and pending versions; COMMIT.
 * ``find_by_hash``, ``get``, ``list_versions``, ``known_routers``: one SELECT in
   autocommit mode (a single statement is its own transaction, so BEGIN and COMMIT
   would be two more round trips for nothing).
