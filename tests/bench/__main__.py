@@ -14,12 +14,14 @@ from tests.bench import (
     router,
     router_parts,
     scale,
+    store,
 )
 
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
     "operator_latency": operator_latency.main,
     "router_parts": router_parts.main,
+    "store": store.main,
     "router": router.main,
     "handover": handover.main,
     "chaos": chaos.main,

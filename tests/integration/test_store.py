@@ -313,6 +313,45 @@ async def test_deploying_a_version_undeploys_the_previous_one(store: VersionStor
     assert await statuses(store, r) == {1: "undeployed", 2: "undeployed", 3: "deployed"}
 
 
+async def test_reverting_to_a_lower_number_moves_the_deployed_mark(store: VersionStore) -> None:
+    # The partial unique index allows one deployed row per router and is checked row
+    # by row, so the old deployed row must change before the lower-numbered one does.
+    r = router()
+    for h in ("h1", "h2", "h3"):
+        await store.record(r, draft(h))
+    await store.mark_deployed(r, 3)
+
+    await store.mark_deployed(r, 1)
+    assert await statuses(store, r) == {1: "deployed", 2: "undeployed", 3: "undeployed"}
+
+    await store.mark_failed(r, 2, "boom")
+    await store.mark_deployed(r, 2)
+    assert await statuses(store, r) == {1: "undeployed", 2: "deployed", 3: "undeployed"}
+
+
+async def test_status_changes_racing_on_one_router_leave_at_most_one_deployed(
+    store_url: str,
+) -> None:
+    # Without the router lock these deadlock or trip the one-deployed index.
+    store = VersionStore.connect(store_url, pool_size=5)
+    r = router()
+    numbers = list(range(1, 7))
+    try:
+        for n in numbers:
+            await store.record(r, draft(f"h{n}"))
+        for _ in range(5):
+            await asyncio.gather(
+                *(store.mark_deployed(r, n) for n in numbers),
+                store.mark_failed(r, 6, "boom"),
+                store.mark_undeployed(r),
+            )
+            final = await statuses(store, r)
+            assert list(final.values()).count("deployed") <= 1
+            assert set(final.values()) <= {"deployed", "undeployed", "failed"}
+    finally:
+        await store.close()
+
+
 async def test_marking_a_settled_router_deployed_again_writes_no_row(
     store: VersionStore,
 ) -> None:

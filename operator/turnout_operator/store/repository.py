@@ -4,10 +4,38 @@ Reconciles of the same Router can run at once (kopf retries, a second operator
 replica during a hand-over, a rollback racing an edit), yet version numbers must be
 1, 2, 3, ... per router without gaps or duplicates, and recording the same config
 twice must give the same version. Every write to a router's versions therefore
-first locks that router's ``routers`` row (``SELECT ... FOR UPDATE``), which
-serialises writers per router while leaving other routers alone; the unique
-constraints on ``(router_id, number)`` and ``(router_id, config_hash)`` stay as the
-last line of defence, and a write that still trips one is retried once.
+first locks that router's ``routers`` row, which serialises writers per router while
+leaving other routers alone; the unique constraints on ``(router_id, number)`` and
+``(router_id, config_hash)`` stay as the last line of defence, and a write that still
+trips one is retried once.
+
+The store runs on every reconcile, so it is written for few round trips and little
+client CPU: SQLAlchemy Core statements built once at import (their compiled form is
+cached after the first call) on a plain connection, no ORM session with its identity
+map, unit-of-work flush and refresh. What each call sends, besides the pool's
+pre-ping:
+
+* ``record``: BEGIN; one ``INSERT INTO routers ... ON CONFLICT (uid) DO UPDATE``
+  that creates the router's row or, when it exists, locks it the way
+  ``SELECT ... FOR UPDATE`` would (and stamps its ``updated_at``); one
+  ``INSERT INTO router_versions ... SELECT max(number) + 1 ... ON CONFLICT
+  (router_id, config_hash) DO NOTHING RETURNING ...`` that numbers and stores the
+  version and hands back what Postgres stored; a SELECT of the existing version only
+  when that insert found the hash taken; COMMIT. The insert is a separate statement
+  on purpose: in READ COMMITTED each statement reads a fresh snapshot, so the insert
+  sees every version committed by the writer whose lock it waited for. Folded into
+  the locking statement, ``max(number)`` would come from the snapshot taken before
+  the wait, and two writers would pick the same number.
+* ``mark_deployed`` / ``mark_failed``: BEGIN; one ``SELECT ... FOR UPDATE`` of the
+  router's row that also says whether the version exists; one UPDATE statement;
+  COMMIT. ``mark_deployed``'s changes exactly the rows whose status is wrong (so a
+  settled router gets no row written), undeploying before deploying because the
+  one-deployed index is checked row by row (see ``_DEPLOY``).
+* ``mark_undeployed``: BEGIN; ``SELECT ... FOR UPDATE`` of the router's row; one
+  UPDATE of its deployed and pending versions; COMMIT.
+* ``find_by_hash``, ``get``, ``list_versions``, ``known_routers``: one SELECT in
+  autocommit mode (a single statement is its own transaction, so BEGIN and COMMIT
+  would be two more round trips for nothing).
 
 Failures that mean "the database is not there" become :class:`StoreUnavailableError`
 with a message safe to show; the pool checks connections before use, so the same
@@ -16,22 +44,29 @@ store object works again once the database is back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
-from sqlalchemy import ColumnElement, Select, func, select, text, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from turnout_operator.store.errors import UnknownVersionError, is_unavailable, unavailable
-from turnout_operator.store.models import RouterRow, RouterVersionRow
+from turnout_operator.store.models import Base
 from turnout_operator.store.records import (
     RouterRef,
     VersionDraft,
@@ -52,7 +87,8 @@ class VersionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._url = engine.url
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # The same pool, with connections in autocommit mode while they are checked out.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 5) -> VersionStore:
@@ -83,10 +119,22 @@ class VersionStore:
         await self._engine.dispose()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside BEGIN ... COMMIT (ROLLBACK if the block raises)."""
         try:
-            async with self._sessions() as session, session.begin():
-                yield session
+            async with self._engine.begin() as conn:
+                yield conn
+        except (DBAPIError, OSError) as exc:
+            if is_unavailable(exc):
+                raise unavailable(exc, self._url) from exc
+            raise
+
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode, for a single read-only statement."""
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
         except (DBAPIError, OSError) as exc:
             if is_unavailable(exc):
                 raise unavailable(exc, self._url) from exc
@@ -94,34 +142,32 @@ class VersionStore:
 
     async def ping(self) -> None:
         """Return if the database answers; raise :class:`StoreUnavailableError` if not."""
-        async with self._transaction() as session:
-            await session.execute(text("SELECT 1"))
+        async with self._transaction() as conn:
+            await conn.execute(_PING)
 
     async def find_by_hash(self, router: RouterRef, config_hash: str) -> VersionRecord | None:
         """The router's version made from the config with this hash, if there is one."""
-        async with self._transaction() as session:
-            row = await session.scalar(
-                _versions_of(router).where(RouterVersionRow.config_hash == config_hash)
-            )
-            return _record(row) if row is not None else None
+        async with self._statement() as conn:
+            result = await conn.execute(_BY_HASH, {"the_uid": router.uid, "the_hash": config_hash})
+            row = result.first()
+        return _record(row) if row is not None else None
 
     async def get(self, router: RouterRef, number: int) -> VersionRecord | None:
         """Version ``number`` of the router, if it exists."""
-        async with self._transaction() as session:
-            row = await session.scalar(
-                _versions_of(router).where(RouterVersionRow.number == number)
-            )
-            return _record(row) if row is not None else None
+        async with self._statement() as conn:
+            result = await conn.execute(_BY_NUMBER, {"the_uid": router.uid, "the_number": number})
+            row = result.first()
+        return _record(row) if row is not None else None
 
     async def list_versions(
         self, router: RouterRef, limit: int | None = None
     ) -> list[VersionRecord]:
         """The router's versions, newest (highest number) first; at most ``limit``."""
-        query = _versions_of(router).order_by(RouterVersionRow.number.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        async with self._transaction() as session:
-            return [_record(row) for row in await session.scalars(query)]
+        # LIMIT NULL is no limit, so one statement serves both.
+        async with self._statement() as conn:
+            result = await conn.execute(_NEWEST_FIRST, {"the_uid": router.uid, "the_limit": limit})
+            rows = result.all()
+        return [_record(row) for row in rows]
 
     async def record(self, router: RouterRef, draft: VersionDraft) -> tuple[VersionRecord, bool]:
         """The router's version for ``draft``, and whether this call created it.
@@ -145,159 +191,223 @@ class VersionStore:
     async def _record_once(
         self, router: RouterRef, draft: VersionDraft
     ) -> tuple[VersionRecord, bool]:
-        async with self._transaction() as session:
-            router_id = await _lock_router(session, router, create=True)
-            assert router_id is not None
-            existing = await session.scalar(
-                select(RouterVersionRow).where(
-                    RouterVersionRow.router_id == router_id,
-                    RouterVersionRow.config_hash == draft.config_hash,
+        async with self._transaction() as conn:
+            # Two first versions of a new router race here: the loser's INSERT waits
+            # for the winner's commit, then updates (and so locks) the winner's row.
+            router_id = (
+                await conn.execute(
+                    _LOCK_OR_CREATE,
+                    {"namespace": router.namespace, "name": router.name, "uid": router.uid},
                 )
-            )
-            if existing is not None:
-                return _record(existing), False
-            highest = await session.scalar(
-                select(func.coalesce(func.max(RouterVersionRow.number), 0)).where(
-                    RouterVersionRow.router_id == router_id
+            ).scalar_one()
+            values = {"the_router": router_id, "the_hash": draft.config_hash}
+            created = (
+                await conn.execute(
+                    _INSERT_NEXT,
+                    {
+                        **values,
+                        "the_spec": draft.spec,
+                        "the_engine": draft.experiment_engine,
+                        "the_image": draft.router_image,
+                    },
                 )
-            )
-            row = RouterVersionRow(
-                router_id=router_id,
-                number=(highest or 0) + 1,
-                status=VersionStatus.PENDING.value,
-                error=None,
-                config_hash=draft.config_hash,
-                spec=draft.spec,
-                experiment_engine=draft.experiment_engine,
-                router_image=draft.router_image,
-            )
-            session.add(row)
-            await session.execute(
-                update(RouterRow).where(RouterRow.id == router_id).values(updated_at=func.now())
-            )
-            await session.flush()
-            # Read back what Postgres stored (JSONB, server-side timestamps).
-            await session.refresh(row)
-            return _record(row), True
+            ).first()
+            if created is not None:
+                return _record(created), True
+            # The hash is taken: that version is the answer. (A writer that does not
+            # lock could have taken the number instead; that raised, and is retried.)
+            existing = (await conn.execute(_EXISTING, values)).one()
+            return _record(existing), False
 
     async def mark_deployed(self, router: RouterRef, number: int) -> None:
         """Version ``number`` is serving: it becomes deployed with no error, and every
         other deployed or pending version of the router becomes undeployed (a pending
         one was replaced before it rolled out). Rows already so are not written, so
         calling it on a settled router costs no write."""
-        async with self._transaction() as session:
-            router_id = await _require_version(session, router, number)
-            await _set_status(
-                session,
-                router_id,
-                VersionStatus.UNDEPLOYED,
-                RouterVersionRow.status.in_(
-                    [VersionStatus.DEPLOYED.value, VersionStatus.PENDING.value]
-                )
-                & (RouterVersionRow.number != number),
-            )
-            await _set_status(
-                session,
-                router_id,
-                VersionStatus.DEPLOYED,
-                (RouterVersionRow.number == number)
-                & (RouterVersionRow.status != VersionStatus.DEPLOYED.value),
-            )
+        async with self._transaction() as conn:
+            router_id = await _lock_version(conn, router, number)
+            await conn.execute(_DEPLOY, {"the_router": router_id, "the_number": number})
 
     async def mark_failed(self, router: RouterRef, number: int, error: str) -> None:
         """Version ``number`` could not be rolled out; ``error`` says why and is kept."""
-        async with self._transaction() as session:
-            router_id = await _require_version(session, router, number)
-            await _set_status(
-                session,
-                router_id,
-                VersionStatus.FAILED,
-                RouterVersionRow.number == number,
-                error=error,
+        async with self._transaction() as conn:
+            router_id = await _lock_version(conn, router, number)
+            await conn.execute(
+                _FAIL, {"the_router": router_id, "the_number": number, "the_error": error}
             )
 
     async def mark_undeployed(self, router: RouterRef) -> None:
         """The router serves nothing any more (deleted or suspended): every deployed or
         pending version becomes undeployed. A router the store never saw is fine."""
-        async with self._transaction() as session:
-            router_id = await _lock_router(session, router, create=False)
-            if router_id is None:
-                return
-            await _set_status(
-                session,
-                router_id,
-                VersionStatus.UNDEPLOYED,
-                RouterVersionRow.status.in_(
-                    [VersionStatus.DEPLOYED.value, VersionStatus.PENDING.value]
-                ),
-            )
+        async with self._transaction() as conn:
+            router_id = (await conn.execute(_LOCK, {"the_uid": router.uid})).scalar()
+            if router_id is not None:
+                await conn.execute(_UNDEPLOY_ALL, {"the_router": router_id})
 
     async def known_routers(self) -> list[RouterRef]:
         """Every router the store holds, oldest first: the operator compares them with
         the cluster to undeploy routers deleted while the database was down."""
-        async with self._transaction() as session:
-            rows = await session.execute(
-                select(RouterRow.namespace, RouterRow.name, RouterRow.uid).order_by(RouterRow.id)
-            )
-            return [RouterRef(namespace=ns, name=name, uid=uid) for ns, name, uid in rows]
+        async with self._statement() as conn:
+            rows = (await conn.execute(_ROUTERS)).all()
+        return [RouterRef(namespace=ns, name=name, uid=uid) for ns, name, uid in rows]
 
 
-def _versions_of(router: RouterRef) -> Select[RouterVersionRow]:
-    return (
-        select(RouterVersionRow)
-        .join(RouterRow, RouterRow.id == RouterVersionRow.router_id)
-        .where(RouterRow.uid == router.uid)
+# --- statements ---------------------------------------------------------------------
+# Built once: SQLAlchemy caches each one's compiled SQL after its first use, and
+# psycopg prepares it on the server after a few, so a call costs only its parameters.
+# Parameter names start with ``the_`` because insert() and update() reserve the
+# column names for their own VALUES and SET parameters.
+
+_routers: Table = Base.metadata.tables["routers"]
+_versions: Table = Base.metadata.tables["router_versions"]
+
+_DEPLOYED = VersionStatus.DEPLOYED.value
+_PENDING = VersionStatus.PENDING.value
+_UNDEPLOYED = VersionStatus.UNDEPLOYED.value
+
+_RECORD_COLUMNS = (
+    _versions.c.number,
+    _versions.c.status,
+    _versions.c.error,
+    _versions.c.config_hash,
+    _versions.c.spec,
+    _versions.c.experiment_engine,
+    _versions.c.router_image,
+    _versions.c.created_at,
+    _versions.c.updated_at,
+)
+
+_PING = text("SELECT 1")
+
+_THE_ROUTER = bindparam("the_router", type_=Integer)
+_THE_NUMBER = bindparam("the_number", type_=Integer)
+_OF_THE_ROUTER = _versions.c.router_id == _THE_ROUTER
+_LIVE = or_(_versions.c.status == _DEPLOYED, _versions.c.status == _PENDING)
+
+_VERSIONS_BY_UID = (
+    select(*_RECORD_COLUMNS)
+    .select_from(_versions.join(_routers, _routers.c.id == _versions.c.router_id))
+    .where(_routers.c.uid == bindparam("the_uid"))
+)
+_BY_HASH = _VERSIONS_BY_UID.where(_versions.c.config_hash == bindparam("the_hash"))
+_BY_NUMBER = _VERSIONS_BY_UID.where(_versions.c.number == _THE_NUMBER)
+_NEWEST_FIRST = _VERSIONS_BY_UID.order_by(_versions.c.number.desc()).limit(
+    bindparam("the_limit", type_=Integer)
+)
+
+_ROUTERS = select(_routers.c.namespace, _routers.c.name, _routers.c.uid).order_by(_routers.c.id)
+
+# Takes the same row lock as SELECT ... FOR UPDATE would, whether it inserts or not. It
+# draws a value from the routers id sequence each time (INSERT evaluates the default
+# before it sees the conflict), which is one per recorded version: reconcile calls
+# record only after find_by_hash found nothing.
+_LOCK_OR_CREATE = (
+    insert(_routers)
+    .on_conflict_do_update(index_elements=[_routers.c.uid], set_={"updated_at": func.now()})
+    .returning(_routers.c.id)
+)
+
+_LOCK = select(_routers.c.id).where(_routers.c.uid == bindparam("the_uid")).with_for_update()
+
+# Whether the version exists is read in the same snapshot as the lock was requested
+# in, which can be older than the lock: versions are never deleted, and a caller
+# names a number only after the record() that made it committed, so a version it
+# names is always in that snapshot.
+_LOCK_WITH_VERSION = (
+    select(
+        _routers.c.id,
+        exists().where(_versions.c.router_id == _routers.c.id, _versions.c.number == _THE_NUMBER),
     )
+    .where(_routers.c.uid == bindparam("the_uid"))
+    .with_for_update(of=_routers)
+)
+
+# max(number) + 1 under the router's lock; an aggregate without GROUP BY gives one row
+# even for a router with no versions yet.
+_INSERT_NEXT = (
+    insert(_versions)
+    .from_select(
+        [
+            _versions.c.router_id,
+            _versions.c.number,
+            _versions.c.status,
+            _versions.c.config_hash,
+            _versions.c.spec,
+            _versions.c.experiment_engine,
+            _versions.c.router_image,
+        ],
+        select(
+            _THE_ROUTER,
+            func.coalesce(func.max(_versions.c.number), 0) + 1,
+            literal(_PENDING),
+            bindparam("the_hash", type_=_versions.c.config_hash.type),
+            bindparam("the_spec", type_=_versions.c.spec.type),
+            bindparam("the_engine", type_=_versions.c.experiment_engine.type),
+            bindparam("the_image", type_=_versions.c.router_image.type),
+        ).where(_OF_THE_ROUTER),
+    )
+    .on_conflict_do_nothing(index_elements=[_versions.c.router_id, _versions.c.config_hash])
+    .returning(*_RECORD_COLUMNS)
+)
+
+_EXISTING = select(*_RECORD_COLUMNS).where(
+    _OF_THE_ROUTER, _versions.c.config_hash == bindparam("the_hash")
+)
+
+# Only status, error and updated_at are ever written after a version is created.
+_UNDEPLOY_OTHERS = (
+    update(_versions)
+    .where(_OF_THE_ROUTER, _versions.c.number != _THE_NUMBER, _LIVE)
+    .values(status=_UNDEPLOYED, error=None, updated_at=func.now())
+    .returning(_versions.c.id)
+    .cte("undeployed")
+)
+
+# One statement, two updates, in an order that matters: the unique index
+# ix_router_versions_one_deployed is checked row by row, so the version being
+# deployed may only change once the previously deployed one has. (A single UPDATE
+# with CASE fails on a revert, when it reaches the lower number first.) The main
+# UPDATE cannot write a row before its WHERE holds for it, and its WHERE needs the
+# count of every row the WITH part changed, so that part is complete by then.
+_DEPLOY = (
+    update(_versions)
+    .add_cte(_UNDEPLOY_OTHERS)
+    .where(
+        _OF_THE_ROUTER,
+        _versions.c.number == _THE_NUMBER,
+        _versions.c.status != _DEPLOYED,
+        select(func.count()).select_from(_UNDEPLOY_OTHERS).scalar_subquery() >= 0,
+    )
+    .values(status=_DEPLOYED, error=None, updated_at=func.now())
+)
+
+_FAIL = (
+    update(_versions)
+    .where(_OF_THE_ROUTER, _versions.c.number == _THE_NUMBER)
+    .values(
+        status=VersionStatus.FAILED.value,
+        error=bindparam("the_error", type_=_versions.c.error.type),
+        updated_at=func.now(),
+    )
+)
+
+_UNDEPLOY_ALL = (
+    update(_versions)
+    .where(_OF_THE_ROUTER, _LIVE)
+    .values(status=_UNDEPLOYED, error=None, updated_at=func.now())
+)
 
 
-async def _lock_router(session: AsyncSession, router: RouterRef, *, create: bool) -> int | None:
-    """Lock the router's row until the transaction ends, creating it if asked.
-
-    Looking first and inserting only when missing keeps the ``routers`` id sequence
-    from advancing on every reconcile (``ON CONFLICT DO NOTHING`` still draws a value).
-    """
-    locate = select(RouterRow.id).where(RouterRow.uid == router.uid).with_for_update()
-    router_id = await session.scalar(locate)
-    if router_id is not None or not create:
+async def _lock_version(conn: AsyncConnection, router: RouterRef, number: int) -> int:
+    """Lock the router's row until the transaction ends; its id, if it has the version."""
+    found = (
+        await conn.execute(_LOCK_WITH_VERSION, {"the_uid": router.uid, "the_number": number})
+    ).first()
+    if found is not None and found[1]:
+        router_id: int = found[0]
         return router_id
-    # Two first versions of a new router race here: the loser's INSERT waits for the
-    # winner's commit, then does nothing, and its SELECT ... FOR UPDATE finds the row.
-    await session.execute(
-        insert(RouterRow)
-        .values(namespace=router.namespace, name=router.name, uid=router.uid)
-        .on_conflict_do_nothing(index_elements=[RouterRow.uid])
-    )
-    return await session.scalar(locate)
-
-
-async def _require_version(session: AsyncSession, router: RouterRef, number: int) -> int:
-    router_id = await _lock_router(session, router, create=False)
-    if router_id is not None:
-        exists = await session.scalar(
-            select(RouterVersionRow.id).where(
-                RouterVersionRow.router_id == router_id, RouterVersionRow.number == number
-            )
-        )
-        if exists is not None:
-            return router_id
     raise UnknownVersionError(
         f"router {router.namespace}/{router.name} (uid {router.uid}) has no version {number}"
-    )
-
-
-async def _set_status(
-    session: AsyncSession,
-    router_id: int,
-    status: VersionStatus,
-    which: ColumnElement[bool],
-    *,
-    error: str | None = None,
-) -> None:
-    # Only status, error and updated_at are ever written after a version is created.
-    await session.execute(
-        update(RouterVersionRow)
-        .where(RouterVersionRow.router_id == router_id, which)
-        .values(status=status.value, error=error, updated_at=func.now())
     )
 
 
@@ -305,17 +415,19 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return isinstance(exc.orig, psycopg.errors.UniqueViolation)
 
 
-def _record(row: RouterVersionRow) -> VersionRecord:
+def _record(row: Sequence[Any]) -> VersionRecord:
+    """A record from a row of ``_RECORD_COLUMNS``, in that order."""
+    number, status, error, config_hash, spec, engine, image, created_at, updated_at = row
     return VersionRecord(
-        number=row.number,
-        status=VersionStatus(row.status),
-        error=row.error,
-        config_hash=row.config_hash,
-        spec=row.spec,
-        experiment_engine=row.experiment_engine,
-        router_image=row.router_image,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        number=number,
+        status=VersionStatus(status),
+        error=error,
+        config_hash=config_hash,
+        spec=spec,
+        experiment_engine=engine,
+        router_image=image,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
