@@ -1,10 +1,10 @@
 """kopf registrations: thin handlers that hand each Router to its reconcile loop.
 
-Each Router gets one long-lived loop (a kopf daemon) that reconciles it, then
-sleeps until something wakes it: a change to the Router, a watch event on an
-object it owns, a retry that is due, or the periodic drift check. One loop per
-Router means passes for one Router never overlap, and nothing is written while
-the loop sleeps.
+Each Router gets one long-lived loop (loops.py, started by the Router's event
+handler) that reconciles it, then sleeps until something wakes it: a change to the
+Router, a watch event on an object it owns, a retry that is due, or the periodic
+drift check. One loop per Router means passes for one Router never overlap, and
+nothing is written while the loop sleeps.
 
 kopf's own bookkeeping lives in `turnout.dev/` annotations and the
 `turnout.dev/finalizer` finalizer; Turnout's handlers never return values (kopf
@@ -13,8 +13,6 @@ would store them in the status).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from typing import Any, cast
@@ -36,6 +34,8 @@ from turnout_operator.store import StoreUnavailableError
 log = logging.getLogger(__name__)
 
 FINALIZER = "turnout.dev/finalizer"
+LOOP_STOP_GRACE_SECONDS = 10.0
+"""A pass running when its loop must end gets this long to finish, then is cancelled."""
 DELETE_RETRIES = 6
 """Deletion waits for the database this many retries (retry_seconds apart), then lets go."""
 
@@ -93,6 +93,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
+        await runtime.loops.stop(LOOP_STOP_GRACE_SECONDS)
         await runtime.close()
     # The Router loops have stopped: a standby may take over now (see lifecycle.py).
     step_down = getattr(memo, "step_down", None)
@@ -100,56 +101,12 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await step_down()
 
 
-async def _sleep(wake: asyncio.Event, timeout: float) -> None:
-    """Until woken or `timeout` seconds have passed (a stop request wakes too, see below)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await wake.wait()
-
-
-async def _wake_when_stopped(stopped: kopf.DaemonStopped, wake: asyncio.Event) -> None:
-    await stopped.wait()
-    wake.set()
-
-
-# The loop finishes its pass when asked to stop (cancellation_backoff), and is cancelled
-# only if a pass takes longer than that: passes are idempotent, so either is safe.
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=10.0, cancellation_timeout=5.0)
-async def router_loop(
-    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    runtime = _runtime(memo)
-    meta = body.get("metadata", {})
-    namespace, name = meta.get("namespace", ""), meta.get("name", "")
-    wake = runtime.wakers.register(namespace, name)
-    # One task per Router turns kopf's stop request into a wake-up, so a sleeping loop
-    # waits on a single Event and creates no task per sleep (1,000 Routers sleep at once).
-    stop_watch = asyncio.ensure_future(_wake_when_stopped(stopped, wake))
-    first = True
-    try:
-        while not stopped:
-            wake.clear()
-            router = RouterObject.from_body(body)  # `body` is kept current by kopf
-            if body.get("metadata", {}).get("deletionTimestamp"):
-                return
-            timeout = await runtime.run_pass(router, first=first)
-            if first:
-                # Says when a (re)started operator has looked at each Router once.
-                log.info("router loop started", extra={"namespace": namespace, "router": name})
-                first = False
-            await _sleep(wake, timeout)
-    finally:
-        stop_watch.cancel()
-        runtime.wakers.unregister(namespace, name)
-        runtime.reconciler.phases.pop(meta.get("uid", ""), None)
-
-
 # Event handlers are async so they run on the event loop: plain functions would run in
 # kopf's thread pool, where setting an asyncio.Event or touching the cache is unsafe.
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def router_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    meta = body.get("metadata", {})
-    _runtime(memo).wakers.wake(meta.get("namespace", ""), meta.get("name", ""))
+async def router_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    # Starts the Router's loop on first sight (kopf's first LIST included), wakes it after.
+    _runtime(memo).loops.observe(type, body)
 
 
 async def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
@@ -183,6 +140,8 @@ async def validate_router(warnings: list[str], memo: kopf.Memo, **kwargs: Any) -
 async def router_deleted(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     router = RouterObject.from_body(body)
+    # No pass may run while or after the versions are marked undeployed.
+    await runtime.loops.halt(router.namespace, router.name, LOOP_STOP_GRACE_SECONDS)
     try:
         await runtime.reconciler.finalize(router)
     except StoreUnavailableError as error:

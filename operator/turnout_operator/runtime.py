@@ -1,7 +1,7 @@
 """Everything the operator holds for its lifetime, created at startup and closed at cleanup.
 
 The database pool, the API client, the engines' plugins, the cache of owned
-objects and the Router loops' wakers live here, in one object kept in kopf's
+objects and the Router loops live here, in one object kept in kopf's
 `memo`, so that handlers stay thin and tests can build the same object.
 """
 
@@ -22,6 +22,7 @@ from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
 from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.loops import RouterLoops
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
@@ -83,6 +84,7 @@ class Runtime:
             retry_seconds=settings.retry_seconds,
             mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
         )
+        self.loops = RouterLoops(self.run_pass, self.wakers, ended=self._loop_ended)
 
     @classmethod
     async def start(
@@ -113,6 +115,9 @@ class Runtime:
     def plugin_restarts(self) -> dict[str, int]:
         """Starts after the first, per engine."""
         return {h.name: max(0, h.supervisor.starts - 1) for h in self.engines.handles()}
+
+    def _loop_ended(self, router: RouterObject) -> None:
+        self.reconciler.phases.pop(router.uid, None)  # the routers-by-phase metric
 
     async def run_pass(self, router: RouterObject, first: bool = False) -> float:
         """One reconcile pass in a slot, measured; returns seconds until the next is due.

@@ -1,0 +1,136 @@
+"""The Router loops: one task per Router, started on first sight, woken by events,
+ended by deletion or by the operator stopping."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from turnout_operator.children import Wakers
+from turnout_operator.loops import RouterLoops
+from turnout_operator.reconcile import RouterObject
+
+pytestmark = pytest.mark.unit
+
+IDLE = 3600.0
+"""Requeue after a pass: long enough that only wake-ups cause passes in a test."""
+
+
+def body(name: str, uid: str = "u1", generation: int = 1, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"namespace": "ns", "name": name, "uid": uid, "generation": generation}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-30T00:00:00Z"
+    return {"metadata": meta, "spec": {"g": generation}, "status": {}}
+
+
+class Passes:
+    """Records each pass; a pass can be held open until released."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, bool]] = []
+        self.ended: list[str] = []
+        self.hold: asyncio.Event | None = None
+        self.cancelled = 0
+        self.changed = asyncio.Condition()
+
+    async def run(self, router: RouterObject, first: bool) -> float:
+        self.seen.append((router.name, router.generation, first))
+        async with self.changed:
+            self.changed.notify_all()
+        if self.hold is not None:
+            try:
+                await self.hold.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return IDLE
+
+    async def until(self, count: int) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: len(self.seen) >= count), 5)
+
+
+def loops_with(passes: Passes) -> RouterLoops:
+    return RouterLoops(passes.run, Wakers(), ended=lambda router: passes.ended.append(router.name))
+
+
+async def test_one_loop_per_router_whose_first_pass_says_so_and_events_wake_it() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    loops.observe(None, body("b", uid="u2"))
+    await passes.until(2)
+    assert sorted(passes.seen) == [("a", 1, True), ("b", 1, True)]
+    assert len(loops) == 2
+
+    loops.observe("MODIFIED", body("a", generation=2))
+    await passes.until(3)
+    await asyncio.sleep(0.05)  # room for a pass that must not happen
+    # The same loop, woken, with the body of the event that woke it; no second loop.
+    assert passes.seen[2:] == [("a", 2, False)]
+    assert len(loops) == 2
+    await loops.stop(1.0)
+
+
+async def test_deletion_ends_the_loop_without_another_pass() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    loops.observe("MODIFIED", body("a", generation=2, deleting=True))
+    for _ in range(100):
+        if not len(loops):
+            break
+        await asyncio.sleep(0.01)
+    assert len(loops) == 0
+    assert passes.seen == [("a", 1, True)]
+    assert passes.ended == ["a"]
+
+
+async def test_halt_lets_the_running_pass_finish_then_cancels_it_after_the_grace() -> None:
+    passes = Passes()
+    passes.hold = asyncio.Event()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    await passes.until(1)
+
+    halting = asyncio.ensure_future(loops.halt("ns", "a", grace=5.0))
+    await asyncio.sleep(0.05)
+    assert not halting.done()  # waits for the pass
+    passes.hold.set()
+    await asyncio.wait_for(halting, 5)
+    assert passes.cancelled == 0 and len(loops) == 0
+
+    passes.hold = asyncio.Event()  # never released: the grace runs out
+    loops.observe(None, body("b", uid="u2"))
+    await passes.until(2)
+    await asyncio.wait_for(loops.halt("ns", "b", grace=0.05), 5)
+    assert passes.cancelled == 1 and len(loops) == 0
+
+
+async def test_stop_ends_every_loop_and_starts_no_new_one() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    for index in range(5):
+        loops.observe(None, body(f"r{index}", uid=f"u{index}"))
+    await passes.until(5)
+    await asyncio.wait_for(loops.stop(1.0), 5)
+    assert len(loops) == 0
+    loops.observe("MODIFIED", body("r0", generation=2))
+    await asyncio.sleep(0.05)
+    assert len(loops) == 0 and len(passes.seen) == 5
+
+
+async def test_a_router_made_again_under_the_same_name_gets_a_loop() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    loops.observe("DELETED", body("a"))
+    loops.observe("ADDED", body("a", uid="u9"))  # before the old loop has ended
+    await passes.until(2)
+    assert passes.seen[1][0] == "a"
+    assert len(loops) == 1
+    await loops.stop(1.0)
