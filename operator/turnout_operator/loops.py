@@ -7,11 +7,10 @@ sleeps on the Router's waker, which watch events on the Router or on the objects
 it owns set, or until the pass's requeue time. One loop per Router means passes
 for one Router never overlap.
 
-These are plain tasks, not kopf daemons: a kopf daemon keeps the whole last body
-of its object (managedFields included, tens of KB as Python objects) for the
-object's lifetime, and runs a few tasks of kopf's own beside it. Here each Router
-costs its task and the parts of its body a pass reads (`RouterObject`); 1,000 Routers
-take tens of MB less.
+These are plain tasks, not kopf daemons: a kopf daemon keeps the whole last body of
+its object (managedFields included) for the object's lifetime and runs two tasks of
+kopf's own beside it. Here each Router costs one task and the parts of its body a
+pass reads (`RouterObject`).
 
 Tasks are created from within kopf's handler for the Router, so they inherit the
 context kopf sets up there, which `kopf.event()` needs to post Events.

@@ -196,8 +196,10 @@ def audit_records(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
                 continue
 
 
-def operator_requests(path: Path, start: int, end: int, leases: bool = False) -> Counter[str]:
-    """The operator's API requests between two offsets, by verb.
+def operator_requests(
+    path: Path, start: int, end: int, leases: bool = False, by_resource: bool = False
+) -> Counter[str]:
+    """The operator's API requests between two offsets, by verb (or by verb and resource).
 
     Without `leases`, its leader-election Lease is left out (a cost per operator, not
     per Router); with it, only the Lease requests are counted.
@@ -206,9 +208,14 @@ def operator_requests(path: Path, start: int, end: int, leases: bool = False) ->
     for record in audit_records(path, start, end):
         if not str(record.get("userAgent", "")).startswith(OPERATOR_AGENTS):
             continue
-        is_lease = record.get("objectRef", {}).get("resource") == "leases"
+        ref = record.get("objectRef", {})
+        is_lease = ref.get("resource") == "leases"
         if is_lease == leases:
-            verbs[str(record.get("verb"))] += 1
+            key = str(record.get("verb"))
+            if by_resource:
+                sub = ref.get("subresource")
+                key += f" {ref.get('resource')}" + (f"/{sub}" if sub else "")
+            verbs[key] += 1
     return verbs
 
 
@@ -275,6 +282,7 @@ class Result:
     idle_plugin_passes: int = 0
     idle_lease_requests: Counter[str] = field(default_factory=Counter)
     plugin_passes: int = 0
+    requests_by_resource: Counter[str] = field(default_factory=Counter)
     cpu_by_process: Counter[str] = field(default_factory=Counter)
     """CPU seconds of every process on the machine while the objects were applied."""
 
@@ -395,6 +403,11 @@ def measure_operator(
         rss_start_mib=rss_start,
         db_connections=connections,
         requests=operator_requests(audit, audit_start, audit_done) if audit else Counter(),
+        requests_by_resource=(
+            operator_requests(audit, audit_start, audit_done, by_resource=True)
+            if audit
+            else Counter()
+        ),
         plugin_passes=plugin_passes(operator.log_path, log_start, log_done),
         cpu_by_process=cpu_spent,
     )
@@ -563,6 +576,10 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
             f"({sum(result.requests.values()) / routers:.1f} per Router); "
             f"passes that called the plugin: {result.plugin_passes}"
         )
+        per_router = ", ".join(
+            f"{key} {n / routers:.2f}" for key, n in result.requests_by_resource.most_common()
+        )
+        print(f"{result.label}: API requests per Router while applying, by resource: {per_router}")
         print(
             f"{result.label}: idle {idle_seconds:.0f} s: API requests {verbs(result.idle_requests)}, "
             f"writes {result.idle_writes} ({per_router_minute:.4f} per Router per minute), "
