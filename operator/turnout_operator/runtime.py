@@ -21,7 +21,7 @@ from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
-from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.kube import Kube
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
@@ -96,7 +96,7 @@ class Runtime:
         )
         store = VersionStore.connect(settings.database_url.get_secret_value())
         concurrency = settings.max_concurrent_passes
-        kube = factory() if factory else Kube(load_api_client(concurrency), concurrency)
+        kube = factory() if factory else Kube(concurrency=concurrency)
         runtime = cls(settings, engines, store, kube, post_event)
         runtime._unregister = metrics.register(
             metrics.RuntimeCollector(
@@ -224,4 +224,4 @@ class Runtime:
                 await task
         await self.engines.close()
         await self.store.close()
-        self.kube.close()
+        await self.kube.close()
