@@ -16,12 +16,15 @@ Credentials come from `login` (by default `credentials.login`: the service accou
 a pod, else the kubeconfig). They are read again once a minute and after a 401, so a
 token the kubelet rotates is picked up. A request whose kept-alive connection the
 server had closed (an API server restart) is sent once more on a new connection:
-every write here is idempotent or guarded by a resourceVersion. A server that cannot
-be reached, or a timeout, raises aiohttp's error; the pass fails and is retried.
+every write here is idempotent or guarded by a resourceVersion. An answer that says
+when to try again (429, or 503 from a watch cache still initializing, with Retry-After)
+is sent again after that wait, a few times. A server that cannot be reached, or a
+timeout, raises aiohttp's error; the pass fails and is retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +50,10 @@ RELOGIN_SECONDS: Final = 60.0
 """How often the credentials are read again (kubelet rotates projected tokens hourly)."""
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 """A call may take as long as its answer keeps coming; a silent server fails it in 2 min."""
+
+THROTTLED_RETRIES: Final = 3
+"""Times a call is sent again when the API server says when to (429 or 5xx with Retry-After)."""
+THROTTLED_WAIT_MAX: Final = 5.0
 
 Login = Callable[[], kopf.ConnectionInfo]
 
@@ -116,6 +123,16 @@ def _error(status: int, reason: str | None, payload: bytes) -> KubeError:
     return KubeError(status, message)
 
 
+def _retry_after(status: int, header: str | None) -> float | None:
+    """Seconds to wait before sending again, when the API server asked for it."""
+    if header is None or not (status == 429 or 500 <= status < 600):
+        return None
+    try:
+        return min(max(float(header), 0.0), THROTTLED_WAIT_MAX)
+    except ValueError:
+        return None
+
+
 class Kube:
     """Server-side apply, delete and Router status writes; engines and the Lease.
 
@@ -177,7 +194,7 @@ class Kube:
         data: bytes | None,
         content_type: str,
         timeout: float | None,
-    ) -> tuple[int, str | None, bytes]:
+    ) -> tuple[int, str | None, bytes, str | None]:
         headers = dict(self._auth)
         if data is not None:
             headers["Content-Type"] = content_type
@@ -190,7 +207,8 @@ class Kube:
             proxy=self._proxy,
             timeout=DEFAULT_TIMEOUT if timeout is None else aiohttp.ClientTimeout(total=timeout),
         ) as response:
-            return response.status, response.reason, await response.read()
+            payload = await response.read()
+            return response.status, response.reason, payload, response.headers.get("Retry-After")
 
     async def _request(
         self,
@@ -206,9 +224,10 @@ class Kube:
         # JSON for every content type: server-side apply's YAML takes JSON as it is.
         data = None if body is None else json.dumps(body).encode()
         resent = relogged = False
+        throttled = 0
         while True:
             try:
-                status, reason, payload = await self._send(
+                status, reason, payload, retry_after = await self._send(
                     session, method, path, query or [], data, content_type, timeout
                 )
             except aiohttp.ClientConnectorError:
@@ -224,6 +243,13 @@ class Kube:
                 self._relogin()
                 if self._auth != before:
                     continue  # a new token (rotated) to try
+            wait = _retry_after(status, retry_after)
+            # As client-go does (a watch cache still initializing answers so); not for the
+            # Lease's calls, whose timeout is the elector's.
+            if wait is not None and timeout is None and throttled < THROTTLED_RETRIES:
+                throttled += 1
+                await asyncio.sleep(wait)
+                continue
             break
         if not 200 <= status < 300:
             raise _error(status, reason, payload)

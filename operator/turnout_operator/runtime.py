@@ -103,8 +103,14 @@ class Runtime:
                 lambda: list(runtime.reconciler.phases.values()), runtime.plugin_restarts
             )
         )
-        await runtime.prime_cache()
-        await engines.start_all()
+        try:
+            await runtime.prime_cache()
+            await engines.start_all()
+        except BaseException:
+            # kopf retries the startup handler: it must find nothing of this attempt left
+            # (its metrics collector registered twice would fail every retry).
+            await runtime.close()
+            raise
         runtime.start_background()
         return runtime
 

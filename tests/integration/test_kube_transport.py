@@ -226,3 +226,33 @@ async def test_a_connection_dropped_before_the_answer_is_tried_once_more() -> No
         await kube.close()
         listener.close()
         await listener.wait_closed()
+
+
+async def test_an_answer_with_retry_after_is_waited_for_and_sent_again(
+    server: FakeApiServer,
+) -> None:
+    busy = 2  # answers that say "later" before the real one
+
+    async def answer(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        nonlocal busy
+        if busy:
+            busy -= 1
+            return aiohttp.web.json_response(
+                {"kind": "Status", "message": "storage is (re)initializing"},
+                status=429,
+                headers={"Retry-After": "0"},
+            )
+        return aiohttp.web.json_response({"kind": "ServiceList", "items": []})
+
+    server.answer = answer
+    kube = Kube(server.login())
+    try:
+        assert await kube.router_uids(["ns"]) == set()
+        assert len(server.seen) == 3
+        # The Lease's calls keep to the elector's timeout: the refusal is theirs to handle.
+        busy = 1
+        with pytest.raises(KubeError) as error:
+            await kube.get_lease("ns", "l", 5)
+        assert (error.value.status, error.value.message) == (429, "storage is (re)initializing")
+    finally:
+        await kube.close()
