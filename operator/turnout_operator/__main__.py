@@ -16,6 +16,9 @@ from pydantic import ValidationError
 
 
 def _run() -> int:
+    from turnout_operator import footprint
+
+    footprint.keep_out()  # before kopf, which imports the official client when it can
     import kopf
 
     from turnout_operator.settings import OperatorSettings

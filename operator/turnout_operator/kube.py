@@ -2,28 +2,39 @@
 
 Writes are server-side apply under one field manager (`turnout`), so repeated
 applies are idempotent and a field someone else owns is taken back only where
-Turnout set it. The official client is synchronous; every call runs in a worker
-thread of the client's own pool so the operator's event loop never blocks. The pool
-and the client's connection pool are as large as the number of passes that may run
-at once (asyncio's default pool has cpu_count + 4 threads: on two cores, six API calls
-at a time for all Routers). Errors come back as
-`KubeError` with the API server's own message, which is what a user needs to
-see in a condition.
+Turnout set it. Errors come back as `KubeError` with the API server's own message,
+which is what a user needs to see in a condition.
+
+The transport is aiohttp, on which kopf runs too: every call is a coroutine on the
+operator's event loop, with no thread pool of its own, and the official client
+library (tens of MiB once imported, for a transport alone: every body is built and
+read here) is never loaded. One session keeps at most `concurrency` connections to
+the API server, as many as the passes that may run at once; a call beyond that waits
+for a free connection.
+
+Credentials come from `login` (by default `credentials.login`: the service account in
+a pod, else the kubeconfig). They are read again once a minute and after a 401, so a
+token the kubelet rotates is picked up. A request whose kept-alive connection the
+server had closed (an API server restart) is sent once more on a new connection:
+every write here is idempotent or guarded by a resourceVersion. An answer that says
+when to try again (429, or 503 from a watch cache still initializing, with Retry-After)
+is sent again after that wait, a few times. A server that cannot be reached, or a
+timeout, raises aiohttp's error; the pass fails and is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
+import aiohttp
+import kopf
 
+from turnout_operator import credentials
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.engine import KIND as ENGINE_KIND
 from turnout_operator.api.engine import PLURAL as ENGINE_PLURAL
@@ -35,8 +46,16 @@ USER_AGENT: Final = "turnout-operator"
 """Names the operator's own requests in the API server's audit log (kopf's say kopf/<version>)."""
 DEFAULT_CONCURRENCY: Final = 16
 """API calls in flight at once, and connections kept, unless the caller says otherwise."""
+RELOGIN_SECONDS: Final = 60.0
+"""How often the credentials are read again (kubelet rotates projected tokens hourly)."""
+DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+"""A call may take as long as its answer keeps coming; a silent server fails it in 2 min."""
 
-T = TypeVar("T")
+THROTTLED_RETRIES: Final = 3
+"""Times a call is sent again when the API server says when to (429 or 5xx with Retry-After)."""
+THROTTLED_WAIT_MAX: Final = 5.0
+
+Login = Callable[[], kopf.ConnectionInfo]
 
 _LEASES: Final = "/apis/coordination.k8s.io/v1"
 
@@ -94,56 +113,104 @@ class KubeError(Exception):
         return self.status == 409
 
 
-def _error(exc: ApiException) -> KubeError:
-    status = int(exc.status or 0)
-    message = str(exc.reason or "request failed")
-    if exc.body:
+def _error(status: int, reason: str | None, payload: bytes) -> KubeError:
+    message = reason or "request failed"
+    if payload:
         try:
-            message = json.loads(exc.body).get("message", message)
+            message = str(json.loads(payload).get("message", message))
         except (ValueError, AttributeError):
-            message = str(exc.body)[:500]
+            message = payload.decode(errors="replace")[:500]
     return KubeError(status, message)
 
 
-def load_api_client(
-    connections: int = DEFAULT_CONCURRENCY, config_file: str | None = None
-) -> k8s_client.ApiClient:
-    """In the cluster: the pod's service account; elsewhere: `config_file`, by default
-    $KUBECONFIG or ~/.kube/config.
-
-    The client keeps up to `connections` connections open to the API server.
-    """
-    configuration = k8s_client.Configuration()
+def _retry_after(status: int, header: str | None) -> float | None:
+    """Seconds to wait before sending again, when the API server asked for it."""
+    if header is None or not (status == 429 or 500 <= status < 600):
+        return None
     try:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except k8s_config.ConfigException:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=config_file, client_configuration=configuration
-        )
-    configuration.connection_pool_maxsize = connections
-    api = k8s_client.ApiClient(configuration)
-    api.user_agent = USER_AGENT
-    return api
+        return min(max(float(header), 0.0), THROTTLED_WAIT_MAX)
+    except ValueError:
+        return None
 
 
 class Kube:
-    """Server-side apply, delete and Router status writes."""
+    """Server-side apply, delete and Router status writes; engines and the Lease.
 
-    def __init__(self, api: k8s_client.ApiClient, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        self._api = api
-        self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
+    The session is opened by the first call, on the running event loop; `close()` it
+    when done.
+    """
+
+    def __init__(
+        self,
+        login: Login = credentials.login,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        *,
+        relogin_seconds: float = RELOGIN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._login = login
+        self.concurrency = concurrency
+        self._relogin_seconds = relogin_seconds
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+        self._proxy: str | None = None
+        self._auth: dict[str, str] = {}
+        self._logged_in_at = 0.0
         self.writes = 0
         """API writes made, for metrics and for tests of idle behaviour."""
 
-    def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
-        self._api.close()  # type: ignore[no-untyped-call]
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a blocking client call in this client's threads."""
-        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+    def _relogin(self) -> kopf.ConnectionInfo:
+        """Read the credentials (again)."""
+        info = self._login()
+        self._auth, self._logged_in_at = info.as_http_headers(), self._clock()
+        self._server, self._proxy = info.server.rstrip("/"), info.proxy_url
+        return info
 
-    def _request(
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            info = self._relogin()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.concurrency, ssl=info.as_ssl_context()),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                timeout=DEFAULT_TIMEOUT,
+                trust_env=info.trust_env,
+            )
+        elif self._clock() - self._logged_in_at >= self._relogin_seconds:
+            self._relogin()
+        return self._session
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        data: bytes | None,
+        content_type: str,
+        timeout: float | None,
+    ) -> tuple[int, str | None, bytes, str | None]:
+        headers = dict(self._auth)
+        if data is not None:
+            headers["Content-Type"] = content_type
+        async with session.request(
+            method,
+            self._server + path,
+            params=query,
+            data=data,
+            headers=headers,
+            proxy=self._proxy,
+            timeout=DEFAULT_TIMEOUT if timeout is None else aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            payload = await response.read()
+            return response.status, response.reason, payload, response.headers.get("Retry-After")
+
+    async def _request(
         self,
         method: str,
         path: str,
@@ -153,56 +220,53 @@ class Kube:
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> Any:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        # The client serializes dicts itself for JSON content types; other types
-        # (server-side apply's YAML, of which JSON is a subset) go as text.
-        payload = body if body is None or content_type.endswith("json") else json.dumps(body)
-        _, url, headers, _, _ = self._api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
-        try:
-            response = self._api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=timeout
-            )
-        except ApiException as exc:
-            raise _error(exc) from None
-        data: bytes = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status < 300:
-            raise _error(
-                ApiException(
-                    status=response.status,
-                    reason=response.reason,
-                    body=data.decode(errors="replace") if data else None,
+        session = self._open()
+        # JSON for every content type: server-side apply's YAML takes JSON as it is.
+        data = None if body is None else json.dumps(body).encode()
+        resent = relogged = False
+        throttled = 0
+        while True:
+            try:
+                status, reason, payload, retry_after = await self._send(
+                    session, method, path, query or [], data, content_type, timeout
                 )
-            )
-        return json.loads(data) if data else None
-
-    def _apply_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        self.writes += 1
-        result: dict[str, Any] = self._request(
-            "PATCH",
-            ObjectRef.of(obj).path(),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            body=obj,
-            content_type="application/apply-patch+yaml",
-        )
-        return result
+            except aiohttp.ClientConnectorError:
+                raise  # no connection was made: nothing to resend on
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                if resent:
+                    raise
+                resent = True  # a kept-alive connection the server had closed
+                continue
+            if status == 401 and not relogged:
+                relogged = True
+                before = self._auth
+                self._relogin()
+                if self._auth != before:
+                    continue  # a new token (rotated) to try
+            wait = _retry_after(status, retry_after)
+            # As client-go does (a watch cache still initializing answers so); not for the
+            # Lease's calls, whose timeout is the elector's.
+            if wait is not None and timeout is None and throttled < THROTTLED_RETRIES:
+                throttled += 1
+                await asyncio.sleep(wait)
+                continue
+            break
+        if not 200 <= status < 300:
+            raise _error(status, reason, payload)
+        return json.loads(payload) if payload else None
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
         with measure("api"):
-            return await self._call(self._apply_sync, obj)
-
-    def _replace_sync(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        self.writes += 1
-        result: dict[str, Any] = self._request(
-            "PUT", ObjectRef.of(obj).path(), query=[("fieldManager", FIELD_MANAGER)], body=obj
-        )
-        return result
+            self.writes += 1
+            result: dict[str, Any] = await self._request(
+                "PATCH",
+                ObjectRef.of(obj).path(),
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body=obj,
+                content_type="application/apply-patch+yaml",
+            )
+            return result
 
     async def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Replace `obj` whole (PUT; its metadata.resourceVersion guards against a lost update).
@@ -210,46 +274,31 @@ class Kube:
         For fields another manager added, which server-side apply leaves in place.
         """
         with measure("api"):
-            return await self._call(self._replace_sync, obj)
-
-    def _delete_sync(self, ref: ObjectRef) -> bool:
-        self.writes += 1
-        try:
-            self._request("DELETE", ref.path(), body={"propagationPolicy": "Background"})
-        except KubeError as error:
-            if error.not_found:
-                return False
-            raise
-        return True
+            self.writes += 1
+            result: dict[str, Any] = await self._request(
+                "PUT", ObjectRef.of(obj).path(), query=[("fieldManager", FIELD_MANAGER)], body=obj
+            )
+            return result
 
     async def delete(self, ref: ObjectRef) -> bool:
         """Delete if present; False when it was already gone."""
         with measure("api"):
-            return await self._call(self._delete_sync, ref)
+            self.writes += 1
+            try:
+                await self._request("DELETE", ref.path(), body={"propagationPolicy": "Background"})
+            except KubeError as error:
+                if error.not_found:
+                    return False
+                raise
+            return True
 
-    def _get_sync(self, ref: ObjectRef) -> dict[str, Any] | None:
+    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self._request("GET", ref.path())
+            result: dict[str, Any] = await self._request("GET", ref.path())
         except KubeError as error:
             if error.not_found:
                 return None
             raise
-        return result
-
-    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        return await self._call(self._get_sync, ref)
-
-    def _patch_status_sync(
-        self, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        self.writes += 1
-        ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
-        result: dict[str, Any] = self._request(
-            "PATCH",
-            ref.path("status"),
-            body={"status": status},
-            content_type="application/merge-patch+json",
-        )
         return result
 
     async def patch_router_status(
@@ -260,9 +309,17 @@ class Kube:
         Returns the Router as written.
         """
         with measure("api"):
-            return await self._call(self._patch_status_sync, namespace, name, status)
+            self.writes += 1
+            ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
+            result: dict[str, Any] = await self._request(
+                "PATCH",
+                ref.path("status"),
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
+            return result
 
-    def _list_sync(
+    async def _list(
         self, prefix: str, plural: str, namespaces: list[str], selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every item of one kind in the namespaces (all of them when none), with its kind."""
@@ -277,7 +334,7 @@ class Kube:
             query.append(("labelSelector", selector))
         items: list[dict[str, Any]] = []
         for path in paths:
-            listing = self._request("GET", path, query=query)
+            listing = await self._request("GET", path, query=query)
             kind = str(listing.get("kind", "")).removesuffix("List")
             api_version = str(listing.get("apiVersion", ""))
             for item in listing.get("items", []):
@@ -288,7 +345,7 @@ class Kube:
     async def router_uids(self, namespaces: list[str]) -> set[str]:
         """The uid of every Router that exists (in the watched namespaces)."""
         prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]
-        routers = await self._call(self._list_sync, prefix, plural, namespaces)
+        routers = await self._list(prefix, plural, namespaces)
         return {router["metadata"]["uid"] for router in routers}
 
     async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
@@ -298,9 +355,7 @@ class Kube:
             if kind == "Router":
                 continue
             try:
-                found.extend(
-                    await self._call(self._list_sync, prefix, plural, namespaces, selector)
-                )
+                found.extend(await self._list(prefix, plural, namespaces, selector))
             except KubeError as error:
                 # Without the RouterVersion CRD the operator still runs; it mirrors nothing.
                 if not (error.not_found and kind == ROUTER_VERSION_KIND):
@@ -317,35 +372,30 @@ class Kube:
 
     async def get_engine(self, name: str) -> dict[str, Any] | None:
         """The ExperimentEngine object, None when absent (a missing CRD raises a 404 KubeError)."""
-
-        def get() -> dict[str, Any] | None:
-            try:
-                result: dict[str, Any] = self._request("GET", self._engine_path(name))
-            except KubeError as error:
-                if error.not_found and "experimentengines" not in error.message:
-                    raise  # the CRD itself is missing: the API server names the resource
-                if error.not_found:
-                    return None
-                raise
-            return result
-
-        return await asyncio.to_thread(get)
+        try:
+            result: dict[str, Any] = await self._request("GET", self._engine_path(name))
+        except KubeError as error:
+            if error.not_found and "experimentengines" not in error.message:
+                raise  # the CRD itself is missing: the API server names the resource
+            if error.not_found:
+                return None
+            raise
+        return result
 
     async def apply_engine(self, body: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """Server-side apply the object (its metadata), then its status subresource."""
-
-        def apply() -> None:
-            name = body["metadata"]["name"]
-            query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        name = body["metadata"]["name"]
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        with measure("api"):
             self.writes += 2
-            self._request(
+            await self._request(
                 "PATCH",
                 self._engine_path(name),
                 query=query,
                 body=body,
                 content_type="application/apply-patch+yaml",
             )
-            self._request(
+            await self._request(
                 "PATCH",
                 self._engine_path(name, "status"),
                 query=query,
@@ -358,15 +408,11 @@ class Kube:
                 content_type="application/apply-patch+yaml",
             )
 
-        with measure("api"):
-            await asyncio.to_thread(apply)
-
     async def apply_engine_status(self, name: str, status: Mapping[str, Any]) -> None:
         """Server-side apply the status of an existing ExperimentEngine object."""
-
-        def apply() -> None:
+        with measure("api"):
             self.writes += 1
-            self._request(
+            await self._request(
                 "PATCH",
                 self._engine_path(name, "status"),
                 query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
@@ -379,30 +425,22 @@ class Kube:
                 content_type="application/apply-patch+yaml",
             )
 
-        with measure("api"):
-            await asyncio.to_thread(apply)
-
     async def engine_names(self, selector: str) -> list[str]:
         """Names of the ExperimentEngine objects matching `selector`."""
-
-        def names() -> list[str]:
-            listing = self._request("GET", self._engine_path(), query=[("labelSelector", selector)])
-            return [item["metadata"]["name"] for item in listing.get("items", [])]
-
-        return await asyncio.to_thread(names)
+        listing = await self._request(
+            "GET", self._engine_path(), query=[("labelSelector", selector)]
+        )
+        return [item["metadata"]["name"] for item in listing.get("items", [])]
 
     async def delete_engine(self, name: str) -> bool:
-        def delete() -> bool:
-            self.writes += 1
-            try:
-                self._request("DELETE", self._engine_path(name))
-            except KubeError as error:
-                if error.not_found:
-                    return False
-                raise
-            return True
-
-        return await asyncio.to_thread(delete)
+        self.writes += 1
+        try:
+            await self._request("DELETE", self._engine_path(name))
+        except KubeError as error:
+            if error.not_found:
+                return False
+            raise
+        return True
 
     # --- the leader-election Lease (coordination.k8s.io/v1) ---
 
@@ -411,9 +449,10 @@ class Kube:
         url = f"{_LEASES}/namespaces/{namespace}/leases"
         return f"{url}/{name}" if name else url
 
-    def _get_lease_sync(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        """The Lease, or None when it does not exist."""
         try:
-            result: dict[str, Any] = self._request(
+            result: dict[str, Any] = await self._request(
                 "GET", self._lease_path(namespace, name), timeout=timeout
             )
         except KubeError as error:
@@ -422,25 +461,18 @@ class Kube:
             raise
         return result
 
-    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
-        """The Lease, or None when it does not exist."""
-        return await asyncio.to_thread(self._get_lease_sync, namespace, name, timeout)
+    async def write_lease(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """Create the Lease (no resourceVersion) or replace it (only if unchanged since read).
 
-    def _write_lease_sync(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        Raises `KubeError` with `conflict` when another replica wrote or created it first.
+        """
         meta = lease["metadata"]
         # PUT carries metadata.resourceVersion: a Lease changed since it was read gives 409.
         creating = not meta.get("resourceVersion")
-        result: dict[str, Any] = self._request(
+        result: dict[str, Any] = await self._request(
             "POST" if creating else "PUT",
             self._lease_path(meta["namespace"], "" if creating else meta["name"]),
             body=dict(lease),
             timeout=timeout,
         )
         return result
-
-    async def write_lease(self, lease: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-        """Create the Lease (no resourceVersion) or replace it (only if unchanged since read).
-
-        Raises `KubeError` with `conflict` when another replica wrote or created it first.
-        """
-        return await asyncio.to_thread(self._write_lease_sync, lease, timeout)

@@ -31,7 +31,7 @@ import aiohttp.web
 import kopf
 
 from turnout_operator import metrics
-from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.kube import Kube
 from turnout_operator.leader import LeaderElector, LeaseTimings
 from turnout_operator.settings import OperatorSettings
 from turnout_operator.standby_webhook import StandbyWebhook
@@ -100,7 +100,7 @@ async def run(settings: OperatorSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)  # kopf installs its own once it runs
-    kube = Kube(load_api_client())
+    kube = Kube()
     elector = LeaderElector(
         kube,
         namespace=settings.lease_namespace,
@@ -148,4 +148,4 @@ async def run(settings: OperatorSettings) -> int:
             await step_down()  # a no-op when the cleanup did it
         return 0
     finally:
-        kube.close()
+        await kube.close()

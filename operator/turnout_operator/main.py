@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import kopf
 
-from turnout_operator import metrics
+from turnout_operator import credentials, footprint, metrics
 from turnout_operator.admission import WEBHOOK_ID, review_router, webhook_server
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
@@ -87,6 +87,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.admission.server = webhook_server(config)
     settings.admission.managed = None
     memo.runtime = await Runtime.start(config, _post_event)
+    # Says what the process holds before any Router (the official client is not in it).
+    log.info(
+        "operator started",
+        extra={"rss_mib": footprint.rss_mib(), "packages": footprint.loaded_packages()},
+    )
+
+
+# kopf's default login uses the official client library when it is installed; this one
+# reads the service account or the kubeconfig itself, as kube.Kube does (credentials.py).
+@kopf.on.login()
+async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    return credentials.login(settings)
 
 
 @kopf.on.cleanup()

@@ -21,7 +21,7 @@ from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
 from turnout_operator.health import Progress
-from turnout_operator.kube import Kube, load_api_client
+from turnout_operator.kube import Kube
 from turnout_operator.loops import RouterLoops
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
@@ -98,15 +98,21 @@ class Runtime:
         )
         store = VersionStore.connect(settings.database_url.get_secret_value())
         concurrency = settings.max_concurrent_passes
-        kube = factory() if factory else Kube(load_api_client(concurrency), concurrency)
+        kube = factory() if factory else Kube(concurrency=concurrency)
         runtime = cls(settings, engines, store, kube, post_event)
         runtime._unregister = metrics.register(
             metrics.RuntimeCollector(
                 lambda: list(runtime.reconciler.phases.values()), runtime.plugin_restarts
             )
         )
-        await runtime.prime_cache()
-        await engines.start_all()
+        try:
+            await runtime.prime_cache()
+            await engines.start_all()
+        except BaseException:
+            # kopf retries the startup handler: it must find nothing of this attempt left
+            # (its metrics collector registered twice would fail every retry).
+            await runtime.close()
+            raise
         runtime.start_background()
         return runtime
 
@@ -229,4 +235,4 @@ class Runtime:
                 await task
         await self.engines.close()
         await self.store.close()
-        self.kube.close()
+        await self.kube.close()

@@ -10,6 +10,7 @@ from tests.bench import (
     chaos,
     handover,
     operator_latency,
+    operator_startup,
     plugin_rpc,
     router,
     router_parts,
@@ -20,6 +21,7 @@ from tests.bench import (
 BENCHMARKS = {
     "plugin_rpc": plugin_rpc.main,
     "operator_latency": operator_latency.main,
+    "operator_startup": operator_startup.main,
     "router_parts": router_parts.main,
     "store": store.main,
     "router": router.main,

@@ -24,6 +24,7 @@ from devenv.cluster import Cluster
 from devenv.gopeers import HARDCODED_MANAGER_CONFIG
 from devenv.operator import Engine, wait_for
 from devenv.procs import child_pids
+from tests.substrate.fixtures import admin_login
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 from turnout_operator.engine_objects import EngineObjects
 from turnout_operator.engines import EngineRegistry
@@ -206,7 +207,7 @@ async def test_a_clusterwide_operator_deletes_objects_of_engines_it_no_longer_ha
         found = cluster.kubectl("get", "experimentengine", name, check=False)
         return found.returncode == 0
 
-    kube = Kube(cluster.api_client())
+    kube = Kube(admin_login(cluster))
     try:
         # An operator watching some namespaces leaves every object alone...
         await EngineObjects(kube, EngineRegistry([]), 60, clusterwide=False).run()
@@ -216,5 +217,5 @@ async def test_a_clusterwide_operator_deletes_objects_of_engines_it_no_longer_ha
         assert not exists(ours)
         assert exists(foreign)
     finally:
-        kube.close()
+        await kube.close()
         cluster.kubectl("delete", "experimentengine", ours, foreign, "--ignore-not-found")

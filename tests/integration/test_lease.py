@@ -7,12 +7,13 @@ not changed for its whole duration" is a fact the test sets, not a wait.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from devenv.cluster import Cluster
+from tests.substrate.fixtures import admin_login
 from turnout_operator.kube import Kube, KubeError
 from turnout_operator.leader import (
     LeaderElector,
@@ -37,12 +38,12 @@ class Clock:
 
 
 @pytest.fixture
-def kube(cluster: Cluster) -> Iterator[Kube]:
-    client = Kube(cluster.api_client())
+async def kube(cluster: Cluster) -> AsyncIterator[Kube]:
+    client = Kube(admin_login(cluster))
     try:
         yield client
     finally:
-        client.close()
+        await client.close()
 
 
 def elector(kube: Kube, namespace: str, identity: str, clock: Clock) -> LeaderElector:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import kopf
 import psycopg
 import pytest
 import sqlalchemy
@@ -121,6 +122,20 @@ def kube_api(cluster: Cluster) -> Iterator[k8s_client.ApiClient]:
     """An ApiClient of the official library for the session cluster, as cluster admin."""
     with cluster.api_client() as api:
         yield api
+
+
+def admin_login(cluster: Cluster) -> Callable[[], kopf.ConnectionInfo]:
+    """Credentials for the operator's own client (`turnout_operator.kube.Kube`): cluster admin."""
+
+    def login() -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(
+            server=cluster.server,
+            ca_path=str(cluster.pki.ca_cert),
+            certificate_path=str(cluster.pki.admin_cert),
+            private_key_path=str(cluster.pki.admin_key),
+        )
+
+    return login
 
 
 def namespace_name(test_name: str) -> str:

@@ -11,9 +11,9 @@ from turnout_operator.status import (
     Event,
     Verdict,
     build_status,
+    pass_events,
     same_status,
     status_body,
-    pass_events,
     transition_events,
 )
 
