@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from devenv.postgres import start_postgres
 from devenv.procs import ProcessRegistry
 from tests.bench.stats import summarize
-from turnout_operator.store import RouterRef, VersionDraft, VersionStore, upgrade
+from turnout_operator.store import RouterRef, VersionDraft, VersionStore
+from turnout_operator.store.migrate import upgrade
 from turnout_operator.store.repository import CONNECT_TIMEOUT_SECONDS
 
 CALLS = 1000

@@ -9,7 +9,6 @@ Kubernetes (an import contract keeps it so): callers pass plain values.
 """
 
 from turnout_operator.store.errors import StoreUnavailableError, UnknownVersionError
-from turnout_operator.store.migrate import upgrade
 from turnout_operator.store.records import RouterRef, VersionDraft, VersionRecord, VersionStatus
 from turnout_operator.store.repository import VersionStore
 
@@ -21,5 +20,6 @@ __all__ = [
     "VersionRecord",
     "VersionStatus",
     "VersionStore",
-    "upgrade",
 ]
+# `upgrade` (store.migrate) is not re-exported: it loads Alembic, about 11 MiB that the
+# operator process, which never migrates, should not carry.
