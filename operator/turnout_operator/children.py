@@ -101,6 +101,14 @@ class ChildCache:
         a watch event already brought a newer version."""
         self.observe("MODIFIED", body)
 
+    def owned_versions(
+        self, kind: str, namespace: str, router: str
+    ) -> tuple[tuple[Key, int | None], ...]:
+        """The Router's objects of `kind` and their resourceVersions, without parsing any:
+        equal answers mean none of them was added, removed or changed in between."""
+        keys = sorted(self._owned.get((kind, namespace, router), ()))
+        return tuple((key, self._versions.get(key)) for key in keys)
+
     def owned_by(self, kind: str, namespace: str, router: str) -> list[dict[str, Any]]:
         keys = sorted(self._owned.get((kind, namespace, router), ()))
         return [_parse(self._objects[key]) for key in keys]

@@ -93,25 +93,42 @@ class VersionMirror:
         self.cache = cache
         self.limit = limit
         self.memo = MirrorMemo()
+        # uid → (the record, the mirrors' keys and resourceVersions) when last found in
+        # sync: while both are the same, nothing can differ and the pass skips the check.
+        self._in_sync: dict[str, tuple[VersionRecord, tuple[Any, ...]]] = {}
 
     def forget(self, uid: str) -> None:
         """The Router is gone: drop the rows kept for it."""
         self.memo.forget(uid)
+        self._in_sync.pop(uid, None)
 
-    async def sync(self, identity: RouterIdentity, current: VersionRecord | None = None) -> int:
+    async def sync(
+        self, identity: RouterIdentity, current: VersionRecord | None = None, sole: bool = False
+    ) -> int:
         """Bring the Router's mirrors up to date; the number of writes made.
 
         `current` is the Router's current version as the reconciler last found or
-        wrote it: while it stays the same, the rows are not read again.
+        wrote it: while it stays the same, the rows are not read again. `sole`: the
+        reconciler created `current` as the Router's first version and has seen no
+        other since, so the rows are `current` alone and need not be read.
         """
         if self.limit <= 0:
+            return 0
+        signature = self.cache.owned_versions(
+            ROUTER_VERSION_KIND, identity.namespace, identity.name
+        )
+        known = self._in_sync.get(identity.uid)
+        if known is not None and known[0] is current and known[1] == signature:
             return 0
         ref = RouterRef(namespace=identity.namespace, name=identity.name, uid=identity.uid)
         try:
             mirrors = self.memo.get(identity.uid, current)
             if mirrors is None:
-                with measure("db"):
-                    records = await self.store.list_versions(ref, limit=self.limit + 1)
+                if sole and current is not None:
+                    records = [current]
+                else:
+                    with measure("db"):
+                        records = await self.store.list_versions(ref, limit=self.limit + 1)
                 kept = records[: self.limit]
                 mirrors = Mirrors(
                     numbers=[record.number for record in kept],
@@ -157,6 +174,10 @@ class VersionMirror:
                 },
             )
             return 0
+        if writes == 0 and current is not None:
+            self._in_sync[identity.uid] = (current, signature)
+        else:
+            self._in_sync.pop(identity.uid, None)
         if writes:
             log.info(
                 "router versions mirrored",

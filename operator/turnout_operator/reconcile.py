@@ -204,6 +204,9 @@ class Reconciler:
         # found in sync: an object unchanged since, compared with the same desired object,
         # is in sync still, so most passes skip the comparison (and parsing the cached body).
         self._in_sync: dict[str, dict[tuple[str, str, str], tuple[int, str]]] = {}
+        self._first_made: set[str] = set()
+        """uids of Routers whose version 1 this process created and whose record has been
+        that version since: their only version (the mirror need not read the rows)."""
 
     # --- the pass ---
 
@@ -214,7 +217,11 @@ class Reconciler:
             verdict, requeue = await self._decide(router, previous)
             changed = await self._publish(router, previous, verdict)
             if self.mirror is not None:
-                await self.mirror.sync(router.identity, self._records.get(router.uid))
+                await self.mirror.sync(
+                    router.identity,
+                    self._records.get(router.uid),
+                    sole=router.uid in self._first_made,
+                )
         self.phases[router.uid] = str(verdict.phase)
         if changed or timings.seconds.get("plugin"):
             log.info(
@@ -284,6 +291,10 @@ class Reconciler:
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
                     )
+                    if record.number == 1:
+                        self._first_made.add(router.uid)
+            if record.number != 1:
+                self._first_made.discard(router.uid)
             self._records[router.uid] = record
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
@@ -527,6 +538,7 @@ class Reconciler:
             self._records.pop(router.uid, None)
             self._desired.forget(router.uid)
             self._in_sync.pop(router.uid, None)
+            self._first_made.discard(router.uid)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -577,6 +589,7 @@ class Reconciler:
         self._records.pop(uid, None)
         self._desired.forget(uid)
         self._in_sync.pop(uid, None)
+        self._first_made.discard(uid)
         if self.mirror is not None:
             self.mirror.forget(uid)
 
