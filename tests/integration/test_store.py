@@ -32,10 +32,9 @@ from turnout_operator.store import (
     VersionDraft,
     VersionStatus,
     VersionStore,
-    upgrade,
 )
 from turnout_operator.store.cli import main as cli_main
-from turnout_operator.store.migrate import current_revision, downgrade, head_revision
+from turnout_operator.store.migrate import current_revision, downgrade, head_revision, upgrade
 from turnout_operator.store.models import Base
 from turnout_operator.store.records import check_storable
 
