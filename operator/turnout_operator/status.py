@@ -180,8 +180,26 @@ def pass_events(events: Sequence[Event]) -> list[Event]:
     normal = [event for event in events if event.type == "Normal"]
     if len(normal) <= 1:
         return [*warnings, *normal]
-    message = "; ".join(event.message for event in normal if event.message)
-    return [*warnings, Event("Normal", normal[-1].reason, message)]
+    return [*warnings, Event("Normal", normal[-1].reason, _joined(normal))]
+
+
+def _joined(events: Sequence[Event]) -> str:
+    """The messages in order; conditions that say the same text share it
+    ("Progressing=True, Ready=False: 0 of 1 new pods available")."""
+    parts: list[tuple[list[str], str]] = []  # (condition heads, text)
+    for event in events:
+        if not event.message:
+            continue
+        head, separator, text = event.message.partition(": ")
+        condition = bool(separator) and "=" in head and " " not in head
+        same = next((part for part in parts if part[0] and part[1] == text), None)
+        if condition and same is not None:
+            same[0].append(head)
+        elif condition:
+            parts.append(([head], text))
+        else:
+            parts.append(([], event.message))
+    return "; ".join(f"{', '.join(heads)}: {text}" if heads else text for heads, text in parts)
 
 
 def same_status(previous: RouterStatus, new: RouterStatus) -> bool:

@@ -233,7 +233,7 @@ def test_a_pass_posts_its_good_news_as_one_event_and_each_warning_alone() -> Non
         Event(
             "Normal",
             "Deploying",
-            "version 3 recorded; Progressing=True: 0 of 2; Ready=False: 0 of 2",
+            "version 3 recorded; Progressing=True, Ready=False: 0 of 2",
         ),
     ]
 
@@ -244,3 +244,29 @@ def test_a_single_event_or_none_is_posted_as_it_is() -> None:
     assert pass_events([]) == []
     empty = Event("Normal", "NotChecked", "")
     assert pass_events([empty, alone]) == [Event("Normal", "Deployed", "Ready=True: 1 of 1")]
+
+
+def test_conditions_that_say_the_same_share_one_text_in_the_merged_event() -> None:
+    posted = pass_events(
+        [
+            Event("Normal", "VersionCreated", "version 1 recorded"),
+            Event("Normal", "RollingOut", "Progressing=True: version 1: waiting for the rollout"),
+            Event("Normal", "Deploying", "Ready=False: version 1: waiting for the rollout"),
+        ]
+    )
+    assert posted == [
+        Event(
+            "Normal",
+            "Deploying",
+            "version 1 recorded; Progressing=True, Ready=False: version 1: waiting for the rollout",
+        )
+    ]
+    differing = pass_events(
+        [
+            Event("Normal", "RolloutComplete", "Progressing=False: 2 of 2 pods available"),
+            Event("Normal", "Deployed", "Ready=True: version 1: 2 of 2 pods available"),
+        ]
+    )
+    assert differing[0].message == (
+        "Progressing=False: 2 of 2 pods available; Ready=True: version 1: 2 of 2 pods available"
+    )
