@@ -178,8 +178,8 @@ def pass_events(events: Sequence[Event]) -> list[Event]:
     """
     warnings = [event for event in events if event.type != "Normal"]
     normal = [event for event in events if event.type == "Normal"]
-    if len(normal) <= 1:
-        return [*warnings, *normal]
+    if not normal:
+        return warnings
     return [*warnings, Event("Normal", normal[-1].reason, _joined(normal))]
 
 

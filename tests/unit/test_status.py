@@ -270,3 +270,22 @@ def test_conditions_that_say_the_same_share_one_text_in_the_merged_event() -> No
     assert differing[0].message == (
         "Progressing=False: 2 of 2 pods available; Ready=True: version 1: 2 of 2 pods available"
     )
+
+
+def test_only_condition_messages_share_a_text_and_other_messages_stay_as_they_are() -> None:
+    posted = pass_events(
+        [
+            Event("Normal", "A", "waiting"),
+            Event("Normal", "B", "note: waiting"),
+            Event("Normal", "C", "replicas=2"),
+            Event("Normal", "D", "a b=c: waiting"),
+            Event("Normal", "Deploying", "Ready=False: waiting"),
+        ]
+    )
+    assert posted == [
+        Event(
+            "Normal",
+            "Deploying",
+            "waiting; note: waiting; replicas=2; a b=c: waiting; Ready=False: waiting",
+        )
+    ]
