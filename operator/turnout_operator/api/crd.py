@@ -176,35 +176,62 @@ def router_schema() -> dict[str, Any]:
     }
 
 
-def build_crd() -> dict[str, Any]:
-    """The whole CustomResourceDefinition object, ready for `kubectl apply`."""
+def crd_object(
+    *,
+    name: str,
+    scope: str,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    schema: dict[str, Any],
+    printer_columns: tuple[dict[str, Any], ...],
+    status_subresource: bool,
+) -> dict[str, Any]:
+    """The CustomResourceDefinition envelope every Turnout kind shares: group, one
+    served and stored version, the `turnout` category."""
+    version: dict[str, Any] = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+    }
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [dict(column) for column in printer_columns]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
+        "metadata": {"name": name},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": list(CATEGORIES),
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": router_schema()},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(column) for column in _PRINTER_COLUMNS],
-                }
-            ],
+            "versions": [version],
         },
     }
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition object, ready for `kubectl apply`."""
+    return crd_object(
+        name=CRD_NAME,
+        scope="Namespaced",
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        schema=router_schema(),
+        printer_columns=_PRINTER_COLUMNS,
+        status_subresource=True,
+    )
 
 
 def render_crd(crd: dict[str, Any]) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Final
 
-from turnout_operator.api.crd import CATEGORIES, render_crd, structural_schema
+from turnout_operator.api.crd import crd_object, render_crd, structural_schema
 from turnout_operator.api.engine import KIND, PLURAL, SHORT_NAMES, SINGULAR, EngineStatus
-from turnout_operator.api.router import GROUP, VERSION
+from turnout_operator.api.router import GROUP
 
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
@@ -64,33 +64,17 @@ def engine_schema() -> dict[str, Any]:
 
 
 def build_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": list(CATEGORIES),
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": engine_schema()},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(column) for column in _PRINTER_COLUMNS],
-                }
-            ],
-        },
-    }
+    return crd_object(
+        name=CRD_NAME,
+        scope="Cluster",
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        schema=engine_schema(),
+        printer_columns=_PRINTER_COLUMNS,
+        status_subresource=True,
+    )
 
 
 def crd_yaml() -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Final
 
-from turnout_operator.api.crd import CATEGORIES, render_crd, structural_schema
-from turnout_operator.api.router import GROUP, VERSION
+from turnout_operator.api.crd import crd_object, render_crd, structural_schema
+from turnout_operator.api.router import GROUP
 from turnout_operator.api.routerversion import (
     ROUTER_VERSION_KIND,
     ROUTER_VERSION_PLURAL,
@@ -58,32 +58,17 @@ def router_version_schema() -> dict[str, Any]:
 
 
 def build_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": ROUTER_VERSION_KIND,
-                "listKind": f"{ROUTER_VERSION_KIND}List",
-                "plural": ROUTER_VERSION_PLURAL,
-                "singular": ROUTER_VERSION_SINGULAR,
-                "shortNames": list(ROUTER_VERSION_SHORT_NAMES),
-                "categories": list(CATEGORIES),
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": router_version_schema()},
-                    "additionalPrinterColumns": [dict(column) for column in _PRINTER_COLUMNS],
-                }
-            ],
-        },
-    }
+    return crd_object(
+        name=CRD_NAME,
+        scope="Namespaced",
+        kind=ROUTER_VERSION_KIND,
+        plural=ROUTER_VERSION_PLURAL,
+        singular=ROUTER_VERSION_SINGULAR,
+        short_names=ROUTER_VERSION_SHORT_NAMES,
+        schema=router_version_schema(),
+        printer_columns=_PRINTER_COLUMNS,
+        status_subresource=False,
+    )
 
 
 def crd_yaml() -> str:
