@@ -110,9 +110,15 @@ class FirstSeen:
         self._stop.set()
 
 
+def _stat(raw: str) -> tuple[str, float]:
+    """A process's name and CPU seconds so far (user + system) from its /proc stat line."""
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw.rsplit(")", 1)[1].split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat(Path(f"/proc/{pid}/stat").read_text())[1]
 
 
 def status_mib(pid: int, key: str) -> float:
@@ -125,18 +131,14 @@ def status_mib(pid: int, key: str) -> float:
 
 def process_cpu() -> dict[int, tuple[str, float]]:
     """Every process's name and CPU seconds so far (user + system), by pid."""
-    tick = os.sysconf("SC_CLK_TCK")
     found: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            raw = (entry / "stat").read_text()
+            found[int(entry.name)] = _stat((entry / "stat").read_text())
         except OSError:  # gone since the listing
             continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return found
 
 
