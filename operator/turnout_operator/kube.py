@@ -255,18 +255,23 @@ class Kube:
             raise _error(status, reason, payload)
         return json.loads(payload) if payload else None
 
+    async def _apply_at(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply `body` at `path` under Turnout's field manager, taking back
+        fields another manager set."""
+        self.writes += 1
+        result: dict[str, Any] = await self._request(
+            "PATCH",
+            path,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=body,
+            content_type="application/apply-patch+yaml",
+        )
+        return result
+
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply `obj` (it carries apiVersion, kind, namespace and name)."""
         with measure("api"):
-            self.writes += 1
-            result: dict[str, Any] = await self._request(
-                "PATCH",
-                ObjectRef.of(obj).path(),
-                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                body=obj,
-                content_type="application/apply-patch+yaml",
-            )
-            return result
+            return await self._apply_at(ObjectRef.of(obj).path(), obj)
 
     async def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Replace `obj` whole (PUT; its metadata.resourceVersion guards against a lost update).
@@ -385,45 +390,23 @@ class Kube:
     async def apply_engine(self, body: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """Server-side apply the object (its metadata), then its status subresource."""
         name = body["metadata"]["name"]
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         with measure("api"):
-            self.writes += 2
-            await self._request(
-                "PATCH",
-                self._engine_path(name),
-                query=query,
-                body=body,
-                content_type="application/apply-patch+yaml",
-            )
-            await self._request(
-                "PATCH",
-                self._engine_path(name, "status"),
-                query=query,
-                body={
-                    "apiVersion": body["apiVersion"],
-                    "kind": body["kind"],
-                    "metadata": {"name": name},
-                    "status": status,
-                },
-                content_type="application/apply-patch+yaml",
-            )
+            await self._apply_at(self._engine_path(name), body)
+            await self._apply_engine_status(name, status)
 
     async def apply_engine_status(self, name: str, status: Mapping[str, Any]) -> None:
         """Server-side apply the status of an existing ExperimentEngine object."""
         with measure("api"):
-            self.writes += 1
-            await self._request(
-                "PATCH",
-                self._engine_path(name, "status"),
-                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                body={
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": ENGINE_KIND,
-                    "metadata": {"name": name},
-                    "status": status,
-                },
-                content_type="application/apply-patch+yaml",
-            )
+            await self._apply_engine_status(name, status)
+
+    async def _apply_engine_status(self, name: str, status: Mapping[str, Any]) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": ENGINE_KIND,
+            "metadata": {"name": name},
+            "status": status,
+        }
+        await self._apply_at(self._engine_path(name, "status"), body)
 
     async def engine_names(self, selector: str) -> list[str]:
         """Names of the ExperimentEngine objects matching `selector`."""
