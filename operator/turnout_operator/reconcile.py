@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from turnout_operator.drift import differs
 from turnout_operator.engines import EngineHandle, EngineRegistry
 from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.mirror import VersionMirror
+from turnout_operator.pacing import Clock, Grace, Spacing
 from turnout_operator.rollout import RolloutPhase, rollout_state
 from turnout_operator.status import (
     Check,
@@ -55,6 +57,7 @@ from turnout_operator.status import (
     Verdict,
     build_status,
     pass_events,
+    progress_only,
     same_status,
     status_body,
     transition_events,
@@ -79,6 +82,12 @@ StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 
 # How soon to look again at a rollout in progress when no watch event arrives first.
 ROLLOUT_POLL_SECONDS = 30.0
+# A rollout's progress messages are written at most this often per Router; a change of
+# phase or of any condition's status or reason is written at once.
+PROGRESS_WRITE_SECONDS = 30.0
+# A version still rolling out gets its RouterVersion mirror after this long; one whose
+# rollout ends sooner is mirrored once, as deployed (or failed).
+MIRROR_PENDING_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,13 @@ def _number(record: VersionRecord | None) -> int | None:
     return record.number if record is not None else None
 
 
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The earlier of two delays, where None means no delay is due."""
+    if first is None or second is None:
+        return first if second is None else second
+    return min(first, second)
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -172,6 +188,7 @@ class Reconciler:
         retry_seconds: float,
         clock: Callable[[], str] = now_rfc3339,
         mirror: VersionMirror | None = None,
+        monotonic: Clock = time.monotonic,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -207,6 +224,10 @@ class Reconciler:
         self._first_made: set[str] = set()
         """uids of Routers whose version 1 this process created and whose record has been
         that version since: their only version (the mirror need not read the rows)."""
+        self._progress = Spacing(PROGRESS_WRITE_SECONDS, monotonic)
+        """uid → when its status was last written (progress-only changes wait for it)."""
+        self._rolling = Grace(MIRROR_PENDING_GRACE_SECONDS, monotonic)
+        """uid → since when its current version has been rolling out (mirrored later)."""
 
     # --- the pass ---
 
@@ -215,8 +236,11 @@ class Reconciler:
         previous = self._previous(router)
         with pass_timings() as timings:
             verdict, requeue = await self._decide(router, previous)
-            changed = await self._publish(router, previous, verdict)
-            if self.mirror is not None:
+            changed, deferred = await self._publish(router, previous, verdict)
+            requeue = _sooner(requeue, deferred)
+            held = self._mirror_held(router.uid, verdict)
+            requeue = _sooner(requeue, held)
+            if self.mirror is not None and not held:
                 await self.mirror.sync(
                     router.identity,
                     self._records.get(router.uid),
@@ -566,25 +590,48 @@ class Reconciler:
 
     async def _publish(
         self, router: RouterObject, previous: RouterStatus, verdict: Verdict
-    ) -> bool:
-        """Write the status if it changed and post Events; True when something was written."""
+    ) -> tuple[bool, float | None]:
+        """Write the status if it changed and post Events.
+
+        Returns whether the status was written, and when a progress-only change that
+        had to wait is due (None: nothing waits).
+        """
         new = build_status(previous, verdict, router.generation, self.clock())
         changed = not same_status(previous, new)
+        if changed and not verdict.events and progress_only(previous, new):
+            wait = self._progress.wait(router.uid)
+            if wait > 0:
+                return False, wait  # no transition: no Event is held back either
         if changed:
             stored = await self.kube.patch_router_status(
                 router.namespace, router.name, status_body(new)
             )
+            self._progress.wrote(router.uid)
             revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
             if revision is not None:
                 self._written[router.uid] = (revision, new)
         for event in pass_events((*verdict.events, *transition_events(previous, new))):
             self.post_event(router, event)
-        return changed
+        return changed, None
+
+    def _mirror_held(self, uid: str, verdict: Verdict) -> float | None:
+        """Seconds the mirror of a version still rolling out waits (None: mirror now)."""
+        record = self._records.get(uid)
+        if (
+            verdict.phase != Phase.DEPLOYING
+            or record is None
+            or record.status != VersionStatus.PENDING
+        ):
+            self._rolling.forget(uid)
+            return None
+        return self._rolling.remaining(uid, record.number) or None
 
     # --- deletion and the orphan sweep ---
 
     def _forget(self, uid: str) -> None:
         self._written.pop(uid, None)
+        self._progress.forget(uid)
+        self._rolling.forget(uid)
         self._settled.pop(uid, None)
         self._records.pop(uid, None)
         self._desired.forget(uid)

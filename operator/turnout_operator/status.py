@@ -205,3 +205,25 @@ def _joined(events: Sequence[Event]) -> str:
 def same_status(previous: RouterStatus, new: RouterStatus) -> bool:
     """True when writing `new` would change nothing a user can see."""
     return status_body(previous) == status_body(new)
+
+
+def _standing(status: RouterStatus) -> dict[str, Any]:
+    """What a status says, without its words: the fields and each condition's verdict."""
+    body = status_body(status)
+    body.pop("message", None)
+    body.pop("replicas", None)
+    body["conditions"] = [
+        (condition.type, condition.status, condition.reason, condition.observed_generation)
+        for condition in status.conditions
+    ]
+    return body
+
+
+def progress_only(previous: RouterStatus, new: RouterStatus) -> bool:
+    """True when `new` differs from `previous` only in words and ready replicas.
+
+    A rollout's progress ("0 of 1 new pods created", "0 of 1 new pods available") is
+    such a change: the phase, the versions and every condition's status and reason
+    stay. Writing each one is an API write and a watch event per step and Router.
+    """
+    return not same_status(previous, new) and _standing(previous) == _standing(new)

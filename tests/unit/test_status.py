@@ -12,6 +12,7 @@ from turnout_operator.status import (
     Verdict,
     build_status,
     pass_events,
+    progress_only,
     same_status,
     status_body,
     transition_events,
@@ -289,3 +290,52 @@ def test_only_condition_messages_share_a_text_and_other_messages_stay_as_they_ar
             "waiting; note: waiting; replicas=2; a b=c: waiting; Ready=False: waiting",
         )
     ]
+
+
+def _rolling(message: str, ready: int = 0, serving: int | None = None) -> RouterStatus:
+    """The status a pass writes for a rollout at `message` (built as the reconciler does)."""
+    from turnout_operator import verdicts
+    from turnout_operator.rollout import RolloutPhase, RolloutState
+
+    previous = RouterStatus(deployed_version=serving)
+    verdict = verdicts.deploying(
+        2,
+        "http://r",
+        RolloutState(RolloutPhase.PROGRESSING, message, ready),
+        previous,
+        Check(True, "PluginRunning"),
+        (),
+    )
+    return build_status(RouterStatus(), verdict, generation=3, now=T0)
+
+
+def test_a_rollout_step_is_a_progress_only_change() -> None:
+    started = _rolling("waiting for the rollout to start")
+    created = _rolling("0 of 1 new pods created")
+    available = _rolling("0 of 1 new pods available", ready=1)
+    assert progress_only(started, created)
+    assert progress_only(created, available)  # ready replicas are progress too
+    assert not progress_only(started, started)  # no change is no progress-only change
+
+
+def test_a_change_of_phase_version_generation_or_condition_is_not_progress_only() -> None:
+    rolling = _rolling("0 of 1 new pods created")
+    done = build_status(rolling, deployed(2), generation=3, now=T1)
+    assert not progress_only(rolling, done)  # phase, conditions
+    other_version = rolling.model_copy(update={"current_version": 3})
+    assert not progress_only(rolling, other_version)
+    newer = build_status(RouterStatus(), deployed(2), generation=4, now=T0)
+    older = build_status(RouterStatus(), deployed(2), generation=3, now=T0)
+    assert not progress_only(older, newer)  # observedGeneration
+    serving = _rolling("0 of 1 new pods created", serving=1)
+    assert not progress_only(rolling, serving)  # Ready's status and reason, deployedVersion
+    endpoint = rolling.model_copy(update={"endpoint": "http://elsewhere"})
+    assert not progress_only(rolling, endpoint)
+
+
+def test_a_changed_condition_reason_alone_is_not_progress_only() -> None:
+    before = build_status(RouterStatus(), deployed(1), generation=1, now=T0)
+    verdict = deployed(1)
+    moved = Verdict(**{**verdict.__dict__, "engine_available": Check(True, "PluginRestarted")})
+    after = build_status(before, moved, generation=1, now=T0)
+    assert not progress_only(before, after)

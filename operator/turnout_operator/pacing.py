@@ -1,0 +1,62 @@
+"""When writes that can wait are made: per-Router timing, kept in memory.
+
+Two writes of a Router can wait without anyone missing them:
+
+* a progress-only status change (the rollout's message and ready replicas, with the
+  phase and every condition as they were) is written at most once per interval;
+* the RouterVersion mirror of a version still rolling out is written once its
+  rollout ends, or once it has been rolling out for a grace period.
+
+Each is one API write and one watch event per Router and step; a thousand Routers
+rolling out at once make thousands. Pure apart from the clock, which is injected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+
+
+class Spacing:
+    """The last write of each key, to keep writes that can wait `interval` apart."""
+
+    def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def wait(self, key: str) -> float:
+        """Seconds until a write of `key` that can wait may be made (0: now)."""
+        last = self._last.get(key)
+        if last is None:
+            return 0.0
+        return max(0.0, last + self.interval - self._clock())
+
+    def wrote(self, key: str) -> None:
+        self._last[key] = self._clock()
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+
+
+class Grace:
+    """Since when each key has held its current value, to act once it has held it long."""
+
+    def __init__(self, seconds: float, clock: Clock = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._since: dict[str, tuple[int, float]] = {}
+
+    def remaining(self, key: str, value: int) -> float:
+        """Seconds until `key` has held `value` for the grace period (0: it has)."""
+        held = self._since.get(key)
+        now = self._clock()
+        if held is None or held[0] != value:
+            held = (value, now)
+            self._since[key] = held
+        return max(0.0, held[1] + self.seconds - now)
+
+    def forget(self, key: str) -> None:
+        self._since.pop(key, None)
