@@ -37,6 +37,9 @@ def _run() -> int:
     logging.getLogger().setLevel(logging.INFO)
     # One line per probe of /healthz (every few seconds, by the kubelet) says nothing.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # kopf logs "Handler ... succeeded." for every watch event of every object it hands
+    # over (thousands a minute while Routers roll out); Turnout logs what its passes do.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     import turnout_operator.main  # noqa: F401 - registers the handlers
     from turnout_operator import lifecycle
 

@@ -45,13 +45,18 @@ class ChildCache:
         """key → resourceVersion of the stored body, to refuse an older one."""
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> tuple[str, str] | None:
-        """Record a watch event; return (namespace, router name) of the owner, if labelled."""
+        """Record a watch event; return (namespace, router name) of the owner, if labelled
+        and the event brings something new."""
         meta = body.get("metadata", {})
         kind, namespace = str(body.get("kind")), meta.get("namespace", "")
         key = object_key(kind, namespace, meta.get("name", ""))
         router = (meta.get("labels") or {}).get(ROUTER_LABEL)
         version = _resource_version(meta)
         stored = self._versions.get(key)
+        if event_type != "DELETED" and version is not None and version == stored:
+            # The body held already (most often the answer to the operator's own apply,
+            # then its watch event): nothing is new, nobody needs waking.
+            return None
         older = version is not None and stored is not None and version < stored
         if event_type != "DELETED" and older:
             # An apply's answer can arrive after the watch events it caused (the rollout

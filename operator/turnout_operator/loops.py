@@ -39,12 +39,18 @@ until the next pass is due."""
 
 class RouterLoops:
     def __init__(
-        self, run_pass: RunPass, wakers: Wakers, ended: Callable[[RouterObject], None]
+        self,
+        run_pass: RunPass,
+        wakers: Wakers,
+        ended: Callable[[RouterObject], None],
+        echo: Callable[[RouterObject], bool] = lambda router: False,
     ) -> None:
-        """`ended` is called with the Router as last seen when its loop ends."""
+        """`ended` is called with the Router as last seen when its loop ends; `echo` tells
+        a body that is the operator's own last status write coming back (no pass needed)."""
         self._run_pass = run_pass
         self._wakers = wakers
         self._ended = ended
+        self._echo = echo
         self._latest: dict[Key, RouterObject] = {}
         """The Router as last seen, for Routers that exist and are not being deleted."""
         self._tasks: dict[Key, asyncio.Task[None]] = {}
@@ -65,6 +71,8 @@ class RouterLoops:
                 self._tasks[key] = asyncio.get_running_loop().create_task(
                     self._loop(key), name=f"router {router.namespace}/{router.name}"
                 )
+            elif self._echo(router):
+                return  # kept for the next pass, which nothing new calls for
         self._wakers.wake(*key)
 
     def __len__(self) -> int:

@@ -579,6 +579,12 @@ class Reconciler:
 
     # --- status and Events ---
 
+    def own_write(self, router: RouterObject) -> bool:
+        """True when `router` is the body this process's last status write made: the
+        watch event of that write, which tells the Router's loop nothing new."""
+        written = self._written.get(router.uid)
+        return written is not None and _revision(router.resource_version) == written[0]
+
     def _previous(self, router: RouterObject) -> RouterStatus:
         written = self._written.get(router.uid)
         if written is not None:

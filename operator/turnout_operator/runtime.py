@@ -84,7 +84,9 @@ class Runtime:
             retry_seconds=settings.retry_seconds,
             mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
         )
-        self.loops = RouterLoops(self.run_pass, self.wakers, ended=self._loop_ended)
+        self.loops = RouterLoops(
+            self.run_pass, self.wakers, ended=self._loop_ended, echo=self.reconciler.own_write
+        )
 
     @classmethod
     async def start(

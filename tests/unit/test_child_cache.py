@@ -123,3 +123,15 @@ def test_bodies_without_a_numeric_version_are_stored_as_they_come() -> None:
     cache.remember(configmap("a-v1", "a", note="no version"))
     stored = cache.get("ConfigMap", "ns", "a-v1")
     assert stored is not None and stored["metadata"].get("note") == "no version"
+
+
+def test_the_watch_event_of_a_body_held_already_wakes_nobody() -> None:
+    """An apply's answer is remembered; its own watch event, same resourceVersion,
+    brings nothing new, while a later change or the deletion still wakes the owner."""
+    cache = ChildCache()
+    cache.remember(configmap("a-v1", "a", resourceVersion="9"))
+    assert cache.observe("ADDED", configmap("a-v1", "a", resourceVersion="9")) is None
+    assert cache.observe("MODIFIED", configmap("a-v1", "a", resourceVersion="10")) == ("ns", "a")
+    assert cache.observe("MODIFIED", configmap("a-v1", "a", resourceVersion="10")) is None
+    assert cache.observe("DELETED", configmap("a-v1", "a", resourceVersion="10")) == ("ns", "a")
+    assert cache.get("ConfigMap", "ns", "a-v1") is None
