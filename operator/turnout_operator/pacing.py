@@ -1,22 +1,27 @@
 """When writes that can wait are made: per-Router timing, kept in memory.
 
-Two writes of a Router can wait without anyone missing them:
+Three writes of a Router can wait without anyone missing them:
 
 * a progress-only status change (the rollout's message and ready replicas, with the
   phase and every condition as they were) is written at most once per interval;
 * the RouterVersion mirror of a version still rolling out is written once its
-  rollout ends, or once it has been rolling out for a grace period.
+  rollout ends, or once it has been rolling out for a grace period;
+* the good news of a rollout's start (Normal Events) is held until the rollout ends,
+  or for a grace period, and posted as one Event with the news of its end.
 
-Each is one API write and one watch event per Router and step; a thousand Routers
-rolling out at once make thousands. Pure apart from the clock, which is injected.
+Each is one API write (and for the first two one watch event) per Router and step; a
+thousand Routers rolling out at once make thousands. Pure apart from the clock, which
+is injected.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 Clock = Callable[[], float]
+Item = TypeVar("Item")
 
 
 class Spacing:
@@ -60,3 +65,32 @@ class Grace:
 
     def forget(self, key: str) -> None:
         self._since.pop(key, None)
+
+
+class Holding(Generic[Item]):
+    """Items that can wait, per key: released together, when asked or once the first
+    of them has waited `seconds`."""
+
+    def __init__(self, seconds: float, clock: Clock = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._held: dict[str, tuple[list[Item], float]] = {}
+
+    def hold(self, key: str, items: Sequence[Item]) -> float:
+        """Add `items`; seconds until what `key` holds is due (0: release it now)."""
+        held = self._held.get(key)
+        if held is None:
+            if not items:
+                return 0.0
+            held = ([], self._clock())
+            self._held[key] = held
+        held[0].extend(items)
+        return max(0.0, held[1] + self.seconds - self._clock())
+
+    def release(self, key: str) -> list[Item]:
+        """What `key` holds, oldest first; it holds nothing after."""
+        held = self._held.pop(key, None)
+        return held[0] if held is not None else []
+
+    def forget(self, key: str) -> None:
+        self._held.pop(key, None)

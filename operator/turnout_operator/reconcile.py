@@ -49,13 +49,14 @@ from turnout_operator.drift import differs
 from turnout_operator.engines import EngineHandle, EngineRegistry
 from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.mirror import VersionMirror
-from turnout_operator.pacing import Clock, Grace, Spacing
+from turnout_operator.pacing import Clock, Grace, Holding, Spacing
 from turnout_operator.rollout import RolloutPhase, rollout_state
 from turnout_operator.status import (
     Check,
     Event,
     Verdict,
     build_status,
+    latest_transitions,
     pass_events,
     progress_only,
     same_status,
@@ -88,6 +89,9 @@ PROGRESS_WRITE_SECONDS = 30.0
 # A version still rolling out gets its RouterVersion mirror after this long; one whose
 # rollout ends sooner is mirrored once, as deployed (or failed).
 MIRROR_PENDING_GRACE_SECONDS = 60.0
+# The Normal Events of a rollout in progress wait this long for its end, to be posted
+# with it as one Event; Warnings are posted at once (and release what waits).
+EVENT_HOLD_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,8 @@ class Reconciler:
         """uid → when its status was last written (progress-only changes wait for it)."""
         self._rolling = Grace(MIRROR_PENDING_GRACE_SECONDS, monotonic)
         """uid → since when its current version has been rolling out (mirrored later)."""
+        self._held: Holding[Event] = Holding(EVENT_HOLD_SECONDS, monotonic)
+        """uid → Normal Events of a rollout in progress, posted with its end."""
 
     # --- the pass ---
 
@@ -599,15 +605,15 @@ class Reconciler:
     ) -> tuple[bool, float | None]:
         """Write the status if it changed and post Events.
 
-        Returns whether the status was written, and when a progress-only change that
-        had to wait is due (None: nothing waits).
+        Returns whether the status was written, and when what waits (a progress-only
+        change, a rollout's held Events) is due (None: nothing waits).
         """
         new = build_status(previous, verdict, router.generation, self.clock())
         changed = not same_status(previous, new)
+        deferred: float | None = None
         if changed and not verdict.events and progress_only(previous, new):
-            wait = self._progress.wait(router.uid)
-            if wait > 0:
-                return False, wait  # no transition: no Event is held back either
+            deferred = self._progress.wait(router.uid) or None
+            changed = deferred is None  # a progress step that waits has no Event either
         if changed:
             stored = await self.kube.patch_router_status(
                 router.namespace, router.name, status_body(new)
@@ -616,9 +622,15 @@ class Reconciler:
             revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
             if revision is not None:
                 self._written[router.uid] = (revision, new)
-        for event in pass_events((*verdict.events, *transition_events(previous, new))):
+        events = [*verdict.events, *transition_events(previous, new)]
+        if verdict.phase == Phase.DEPLOYING and all(e.type == "Normal" for e in events):
+            wait = self._held.hold(router.uid, events)
+            if wait > 0:
+                return changed, _sooner(deferred, wait)
+            events = []  # held, and due now: released below with the rest
+        for event in pass_events(latest_transitions([*self._held.release(router.uid), *events])):
             self.post_event(router, event)
-        return changed, None
+        return changed, deferred
 
     def _mirror_held(self, uid: str, verdict: Verdict) -> float | None:
         """Seconds the mirror of a version still rolling out waits (None: mirror now)."""
@@ -638,6 +650,7 @@ class Reconciler:
         self._written.pop(uid, None)
         self._progress.forget(uid)
         self._rolling.forget(uid)
+        self._held.forget(uid)
         self._settled.pop(uid, None)
         self._records.pop(uid, None)
         self._desired.forget(uid)

@@ -67,6 +67,9 @@ class Event:
     """Normal or Warning."""
     reason: str
     message: str
+    condition: str | None = field(default=None, compare=False)
+    """The condition whose transition this Event tells (None: an action, such as a
+    version recorded); not part of what is posted."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,22 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
                 type="Warning" if problem else "Normal",
                 reason=condition.reason,
                 message=f"{condition.type}={condition.status}: {condition.message}".rstrip(": "),
+                condition=str(condition.type),
             )
         )
     return events
+
+
+def latest_transitions(events: Sequence[Event]) -> list[Event]:
+    """The Events in order, without a condition's transition that a later one in the
+    same batch replaced: Events held over several passes tell where each condition
+    ended up ("Ready=True: …"), not every step on the way ("Ready=False: …")."""
+    last = {event.condition: index for index, event in enumerate(events) if event.condition}
+    return [
+        event
+        for index, event in enumerate(events)
+        if event.condition is None or last[event.condition] == index
+    ]
 
 
 def pass_events(events: Sequence[Event]) -> list[Event]:

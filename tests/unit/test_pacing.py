@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.pacing import Grace, Spacing
+from turnout_operator.pacing import Grace, Holding, Spacing
 
 pytestmark = pytest.mark.unit
 
@@ -64,3 +64,21 @@ def test_a_new_value_restarts_the_grace_and_forget_drops_it() -> None:
     clock.now += 30.0
     grace.forget("a")
     assert grace.remaining("a", 3) == pytest.approx(60.0)
+
+
+def test_holding_releases_what_it_holds_in_order_and_says_when_it_is_due() -> None:
+    clock = Clock()
+    holding: Holding[str] = Holding(30.0, clock)
+    assert holding.hold("a", []) == 0.0  # nothing held: nothing waits
+    assert holding.release("a") == []
+    assert holding.hold("a", ["recorded", "rolling"]) == pytest.approx(30.0)
+    clock.now += 10.0
+    assert holding.hold("a", []) == pytest.approx(20.0)  # counted from the first item
+    assert holding.hold("a", ["progress"]) == pytest.approx(20.0)
+    assert holding.hold("b", ["other"]) == pytest.approx(30.0)
+    clock.now += 25.0
+    assert holding.hold("a", []) == 0.0
+    assert holding.release("a") == ["recorded", "rolling", "progress"]
+    assert holding.release("a") == []
+    holding.forget("b")
+    assert holding.release("b") == []

@@ -11,6 +11,7 @@ from turnout_operator.status import (
     Event,
     Verdict,
     build_status,
+    latest_transitions,
     pass_events,
     progress_only,
     same_status,
@@ -339,3 +340,37 @@ def test_a_changed_condition_reason_alone_is_not_progress_only() -> None:
     moved = Verdict(**{**verdict.__dict__, "engine_available": Check(True, "PluginRestarted")})
     after = build_status(before, moved, generation=1, now=T0)
     assert not progress_only(before, after)
+
+
+def test_held_events_keep_where_each_condition_ended_and_every_action() -> None:
+    """A new Router's first pass (held) and its last, merged as they are posted."""
+    rolling = _rolling("waiting for the rollout to start")
+    first = [
+        Event("Normal", "VersionCreated", "version 2 recorded"),
+        *transition_events(RouterStatus(), rolling),
+    ]
+    done = build_status(rolling, deployed(2), generation=3, now=T1)
+    last = [Event("Normal", "VersionDeployed", "version 2 is serving")]
+    last += transition_events(rolling, done)
+    kept = latest_transitions([*first, *last])
+    assert [event.reason for event in kept] == [
+        "VersionCreated",
+        "VersionDeployed",
+        "RolloutComplete",
+        "Deployed",
+    ]
+    (posted,) = pass_events(kept)
+    assert posted.reason == "Deployed"
+    assert posted.message == (
+        "version 2 recorded; version 2 is serving; Progressing=False: done; "
+        "Ready=True: 2 of 2 pods available"
+    )
+
+
+def test_a_condition_told_once_in_a_batch_is_kept() -> None:
+    events = [
+        Event("Normal", "VersionCreated", "version 1 recorded"),
+        Event("Normal", "RollingOut", "Progressing=True: x", condition="Progressing"),
+        Event("Warning", "PluginDown", "EngineAvailable=False: gone", condition="EngineAvailable"),
+    ]
+    assert latest_transitions(events) == events
