@@ -58,7 +58,8 @@ class RouterLoops:
             (body.get("metadata") or {}).get("deletionTimestamp")
         )
         if deleting:
-            self._forget(key, router.uid)
+            if not self._forget(key, router.uid):
+                return  # an older Router of that name: the new one's loop goes on
         else:
             self._latest[key] = router
             if not self._stopping and key not in self._tasks:
