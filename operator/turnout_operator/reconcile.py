@@ -610,7 +610,7 @@ class Reconciler:
         """
         swept = 0
         missing = set()
-        for ref in await self.store.known_routers():
+        for ref in await self.store.serving_routers():
             if ref.uid in live_uids or (namespaces and ref.namespace not in namespaces):
                 continue
             missing.add(ref.uid)
