@@ -71,6 +71,7 @@ def _post_event(router: RouterObject, event: Event) -> None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
+    # No handler needs a finalizer; under this name kopf removes an earlier release's.
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
     settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
