@@ -64,6 +64,8 @@ class Profile:
     scheduler_flags: tuple[str, ...] = ()
     audit: bool = False
     """Write an audit log (metadata of every request but the kubelet's and controllers' own)."""
+    apiserver_flags: tuple[str, ...] = ()
+    """More kube-apiserver flags, e.g. an admission plugin some distributions enable."""
 
     def node_capacity(self) -> dict[str, str]:
         return {**FAKE_NODE_CAPACITY, "pods": str(self.pods_per_node)}
@@ -564,10 +566,11 @@ def start_cluster(
     pki = make_pki(workdir / "pki")
 
     etcd_url = start_etcd(registry, binaries, logs)
-    apiserver_flags: list[str] = []
+    apiserver_flags: list[str] = list(profile.apiserver_flags)
     audit_log: Path | None = None
     if profile.audit:
-        apiserver_flags, audit_log = audit_flags(workdir)
+        flags, audit_log = audit_flags(workdir)
+        apiserver_flags += flags
     server, apiserver = start_apiserver(registry, binaries, pki, etcd_url, workdir, apiserver_flags)
     kubeconfig = workdir / "kubeconfig"
     write_kubeconfig(kubeconfig, server, pki)

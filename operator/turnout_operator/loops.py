@@ -2,7 +2,7 @@
 
 The loop is started the first time a Router is seen (kopf calls the Router's event
 handler for every object of its first LIST and for every watch event after) and
-ends when the Router is being deleted or the operator stops. Between passes it
+ends when the Router is being deleted or gone, or the operator stops. Between passes it
 sleeps on the Router's waker, which watch events on the Router or on the objects
 it owns set, or until the pass's requeue time. One loop per Router means passes
 for one Router never overlap.
@@ -64,7 +64,8 @@ class RouterLoops:
             (body.get("metadata") or {}).get("deletionTimestamp")
         )
         if deleting:
-            self._latest.pop(key, None)
+            if not self._forget(key, router.uid):
+                return  # an older Router of that name: the new one's loop goes on
         else:
             self._latest[key] = router
             if not self._stopping and key not in self._tasks:
@@ -78,11 +79,26 @@ class RouterLoops:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def halt(self, namespace: str, name: str, grace: float) -> None:
-        """End one Router's loop (it is being deleted): let a running pass finish, within
-        `grace` seconds, then cancel it."""
-        key = (namespace, name)
+    def routers(self) -> list[RouterObject]:
+        """The Routers whose loop runs, as last seen (none being deleted)."""
+        return list(self._latest.values())
+
+    def _forget(self, key: Key, uid: str) -> bool:
+        """Drop the Router `uid` under `key`; False when the name now belongs to another
+        Router (deleted and created again: kopf handles each uid's events apart, so the
+        new one's may come first), whose loop must go on."""
+        latest = self._latest.get(key)
+        if latest is not None and uid and latest.uid != uid:
+            return False
         self._latest.pop(key, None)
+        return True
+
+    async def halt(self, namespace: str, name: str, grace: float, uid: str = "") -> None:
+        """End one Router's loop (it is gone): let a running pass finish, within `grace`
+        seconds, then cancel it. With `uid`, only if the loop is still that Router's."""
+        key = (namespace, name)
+        if not self._forget(key, uid):
+            return
         self._wakers.wake(*key)
         task = self._tasks.get(key)
         if task is not None:

@@ -6,9 +6,9 @@ Router, a watch event on an object it owns, a retry that is due, or the periodic
 drift check. One loop per Router means passes for one Router never overlap, and
 nothing is written while the loop sleeps.
 
-kopf's own bookkeeping lives in `turnout.dev/` annotations and the
-`turnout.dev/finalizer` finalizer; Turnout's handlers never return values (kopf
-would store them in the status).
+Routers carry no finalizer: a deletion is handled from the Router's DELETED event
+(deletion.py), and what that misses by the sweep. kopf writes nothing to Routers;
+Turnout's handlers never return values (kopf would store them in the status).
 """
 
 from __future__ import annotations
@@ -19,25 +19,22 @@ from typing import Any, cast
 
 import kopf
 
-from turnout_operator import credentials, footprint, metrics
+from turnout_operator import credentials, footprint
 from turnout_operator.admission import WEBHOOK_ID, review_router, webhook_server
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.kopf_storage import NoDiffBase
 from turnout_operator.reconcile import RouterObject
-from turnout_operator.runtime import Runtime
+from turnout_operator.runtime import LOOP_STOP_GRACE_SECONDS, Runtime
 from turnout_operator.settings import OperatorSettings
 from turnout_operator.status import Event
-from turnout_operator.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
 FINALIZER = "turnout.dev/finalizer"
-LOOP_STOP_GRACE_SECONDS = 10.0
-"""A pass running when its loop must end gets this long to finish, then is cancelled."""
-DELETE_RETRIES = 6
-"""Deletion waits for the database this many retries (retry_seconds apart), then lets go."""
+"""The finalizer earlier releases put on Routers. No handler needs one now, so kopf removes
+this one from every Router it sees carrying it (docs/kopf-notes.md, section 4)."""
 
 CHILD_SELECTORS = (
     "configmaps",
@@ -74,6 +71,7 @@ def _post_event(router: RouterObject, event: Event) -> None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
+    # No handler needs a finalizer; under this name kopf removes an earlier release's.
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
     settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
@@ -117,8 +115,12 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 # kopf's thread pool, where setting an asyncio.Event or touching the cache is unsafe.
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def router_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
     # Starts the Router's loop on first sight (kopf's first LIST included), wakes it after.
-    _runtime(memo).loops.observe(type, body)
+    runtime.loops.observe(type, body)
+    if type == "DELETED":
+        # Gone already (no finalizer holds it); its children go by their ownerReferences.
+        await runtime.router_deleted(RouterObject.from_body(body))
 
 
 async def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
@@ -146,31 +148,6 @@ async def validate_router(warnings: list[str], memo: kopf.Memo, **kwargs: Any) -
     warnings.extend(verdict.warnings)
     if not verdict.allowed:
         raise kopf.AdmissionError(verdict.message, code=422)
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL)
-async def router_deleted(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
-    runtime = _runtime(memo)
-    router = RouterObject.from_body(body)
-    # No pass may run while or after the versions are marked undeployed.
-    await runtime.loops.halt(router.namespace, router.name, LOOP_STOP_GRACE_SECONDS)
-    try:
-        await runtime.reconciler.finalize(router)
-    except StoreUnavailableError as error:
-        metrics.DATABASE_ERRORS.inc()
-        if retry < DELETE_RETRIES:
-            raise kopf.TemporaryError(
-                f"versions database unavailable ({error}); deletion waits for it",
-                delay=runtime.settings.retry_seconds,
-            ) from None
-        kopf.warn(
-            body,
-            reason="VersionsNotMarked",
-            message=(
-                "deleted without marking its versions undeployed: the database is unavailable; "
-                "they are marked when it is back"
-            ),
-        )
 
 
 # /healthz (kopf's liveness endpoint) runs this; an exception makes it answer 500.

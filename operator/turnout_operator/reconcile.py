@@ -660,12 +660,13 @@ class Reconciler:
             self.mirror.forget(uid)
 
     async def finalize(self, router: RouterObject) -> None:
-        """The Router is being deleted: its versions stop being deployed (children go by GC)."""
+        """The Router is gone: its versions stop being deployed (children go by GC)."""
         self._forget(router.uid)
         await self.store.mark_undeployed(router.ref)
 
     async def sweep(self, live_uids: set[str], namespaces: list[str]) -> int:
-        """Mark undeployed the versions of Routers deleted while the database was down.
+        """Mark undeployed the versions of Routers deleted while the database was down, or
+        while no operator ran, or whose DELETED event the watch missed.
 
         A Router must be missing from two sweeps in a row: the listing comes from the API
         server's watch cache, which may not have caught up with a Router just created.
@@ -675,11 +676,12 @@ class Reconciler:
         """
         swept = 0
         missing = set()
-        for ref in await self.store.known_routers():
+        for ref in await self.store.serving_routers():
             if ref.uid in live_uids or (namespaces and ref.namespace not in namespaces):
                 continue
             missing.add(ref.uid)
             if ref.uid in self._missing_before:
+                self._forget(ref.uid)
                 await self.store.mark_undeployed(ref)
                 swept += 1
         self._missing_before = missing

@@ -17,6 +17,7 @@ from plugin_host import PluginError
 from turnout_operator import metrics
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
+from turnout_operator.deletion import Vanished, router_deleted
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ENGINE_WATCH_SECONDS = 1.0
 """How often engine plugins are checked; an in-memory check, no call to the plugin."""
+LOOP_STOP_GRACE_SECONDS = 10.0
+"""A pass running when its loop must end gets this long to finish, then is cancelled."""
 
 
 def load_engines(settings: OperatorSettings) -> list[EngineConfig]:
@@ -87,6 +90,7 @@ class Runtime:
         self.loops = RouterLoops(
             self.run_pass, self.wakers, ended=self._loop_ended, echo=self.reconciler.own_write
         )
+        self._vanished = Vanished()
 
     @classmethod
     async def start(
@@ -164,13 +168,33 @@ class Runtime:
             self.cache.observe(None, body)
         log.info("owned objects loaded", extra={"objects": len(owned)})
 
+    async def router_deleted(self, router: RouterObject) -> bool:
+        """A Router's DELETED event (see deletion.py); False when its versions are left
+        for the sweep (the database was unavailable)."""
+        return await router_deleted(self.loops, self.reconciler, router, LOOP_STOP_GRACE_SECONDS)
+
+    async def sweep(self) -> int:
+        """Handle the Routers deleted without this operator seeing it (deletion.py): end the
+        loops of those that vanished, then mark undeployed the versions of those the
+        database knows; returns how many Routers' versions were marked."""
+        namespaces = self.settings.namespace_list()
+        live = await self.kube.router_uids(namespaces)
+        for router in self._vanished.judge(self.loops.routers(), live):
+            log.warning(
+                "router vanished without a deletion event; its loop ends",
+                extra={"namespace": router.namespace, "router": router.name},
+            )
+            await self.loops.halt(
+                router.namespace, router.name, LOOP_STOP_GRACE_SECONDS, uid=router.uid
+            )
+        return await self.reconciler.sweep(live, namespaces)
+
     async def sweep_forever(self) -> None:
-        """Now and then, mark undeployed the versions of Routers deleted while the DB was down."""
+        """Now and then, handle the Routers deleted while the database was down, while no
+        operator ran, or whose deletion the watch missed."""
         while True:
             try:
-                namespaces = self.settings.namespace_list()
-                live = await self.kube.router_uids(namespaces)
-                swept = await self.reconciler.sweep(live, namespaces)
+                swept = await self.sweep()
                 if swept:
                     log.info(
                         "marked versions of deleted routers undeployed", extra={"routers": swept}

@@ -327,7 +327,7 @@ def test_rbac_is_namespaced_by_default_and_never_touches_secrets(home: Path) -> 
     assert {
         ("turnout.dev", "routers"),
         ("turnout.dev", "routers/status"),
-        ("turnout.dev", "routers/finalizers"),
+        ("turnout.dev", "routers/finalizers"),  # blockOwnerDeletion, not a finalizer
         ("turnout.dev", "routerversions"),
         ("", "configmaps"),
         ("", "services"),

@@ -353,14 +353,106 @@ def test_rollout_that_never_becomes_ready_fails_and_the_previous_version_keeps_s
     assert [r["number"] for r in h.version_rows("demo")] == [1, 2]
 
 
+def _version_states(h: OperatorHarness, name: str) -> list[tuple[int, str]]:
+    return [(r["number"], r["status"]) for r in h.version_rows(name)]
+
+
 def test_delete_marks_versions_undeployed_and_children_go(operators: OperatorHarness) -> None:
     h = operators
-    h.start()
+    # No sweep during the test: only the Router's DELETED event can mark its versions.
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "3600"})
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
-    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=180s")
+    assert "finalizers" not in h.router("demo")["metadata"]
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
     assert h.router("demo") == {}
-    assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")]
+    wait_for(
+        lambda: _version_states(h, "demo") == [(1, "undeployed")],
+        60,
+        "version 1 marked undeployed",
+        h.operator,
+    )
+    wait_for(
+        lambda: h.kubectl_json("get", "deployment", "demo-router") is None,
+        60,
+        "the Deployment garbage-collected",
+    )
+
+
+def test_a_router_deleted_while_no_operator_runs_goes_and_the_next_operator_marks_it(
+    operators: OperatorHarness,
+) -> None:
+    """No finalizer holds a Router (or its namespace) while the operator is stopped or
+    uninstalled; the next operator's sweep marks its versions."""
+    h = operators
+    first = h.start(env={"TURNOUT_RESYNC_SECONDS": "2"})
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    first.stop()
+
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
+    assert h.router("demo") == {}
+    assert _version_states(h, "demo") == [(1, "deployed")]  # nobody has marked it yet
+
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "2"}, workdir=h.workdir / "second")
+    wait_for(
+        lambda: _version_states(h, "demo") == [(1, "undeployed")],
+        60,
+        "the next operator's sweep to mark version 1 undeployed",
+        h.operator,
+    )
+
+
+OLD_FINALIZER = "turnout.dev/finalizer"
+"""The finalizer earlier releases put on every Router."""
+
+
+def test_routers_left_with_the_old_finalizer_are_released_and_their_versions_marked(
+    operators: OperatorHarness,
+) -> None:
+    """An upgrade: Routers made by a release that put a finalizer on them, one of them
+    deleted while no operator ran (held by that finalizer)."""
+    h = operators
+    first = h.start()
+    h.apply(router_manifest(name="kept"))
+    h.apply(router_manifest(name="doomed"))
+    h.wait_deployed("kept", 1)
+    h.wait_deployed("doomed", 1)
+    first.stop()
+    for name in ("kept", "doomed"):
+        h.cluster.kubectl(
+            "patch", "router", name, "-n", h.namespace, "--type=merge",
+            "-p", json.dumps({"metadata": {"finalizers": [OLD_FINALIZER]}}),
+        )  # fmt: skip
+    h.cluster.kubectl("delete", "router", "doomed", "-n", h.namespace, "--wait=false")
+    held = h.router("doomed")["metadata"]
+    assert held["finalizers"] == [OLD_FINALIZER] and held.get("deletionTimestamp")
+
+    # No sweep during the test: only the DELETED events can mark the versions.
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "3600"}, workdir=h.workdir / "second")
+    wait_for(lambda: h.router("doomed") == {}, 60, "the held Router released", h.operator)
+    wait_for(
+        lambda: _version_states(h, "doomed") == [(1, "undeployed")],
+        60,
+        "the released Router's version marked undeployed",
+        h.operator,
+    )
+    # The Router not being deleted loses the finalizer too, and keeps serving.
+    wait_for(
+        lambda: "finalizers" not in h.router("kept")["metadata"],
+        60,
+        "the old finalizer removed from the kept Router",
+        h.operator,
+    )
+    assert h.status("kept")["phase"] == "Deployed"
+    assert _version_states(h, "kept") == [(1, "deployed")]
+    h.cluster.kubectl("delete", "router", "kept", "-n", h.namespace, "--timeout=60s")
+    wait_for(
+        lambda: _version_states(h, "kept") == [(1, "undeployed")],
+        60,
+        "the kept Router's version marked undeployed once deleted",
+        h.operator,
+    )
 
 
 def test_operator_killed_mid_reconcile_converges_without_duplicate_versions(
@@ -492,7 +584,7 @@ def test_database_down_then_back_loses_and_duplicates_nothing(
     assert rows[1]["experiment_engine"]["config"] == changed
 
 
-def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
+def test_a_router_deleted_while_the_database_is_down_has_its_versions_marked_once_it_is_back(
     operators: OperatorHarness, private_database: PostgresServer
 ) -> None:
     h = operators
@@ -501,8 +593,8 @@ def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
     h.wait_deployed("demo", 1)
 
     private_database.stop()
-    # Deletion waits a few retries for the database, then lets the Router go.
-    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=90s")
+    # Nothing waits for the database: the Router goes at once.
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
     assert h.router("demo") == {}
     # Its children go by their ownerReferences (the garbage collector).
     wait_for(
@@ -510,12 +602,17 @@ def test_delete_with_the_database_down_does_not_hang_and_is_marked_later(
         60,
         "the Deployment garbage-collected",
     )
-    warnings = [e for e in h.events("demo") if e["reason"] == "VersionsNotMarked"]
-    assert warnings and warnings[0]["type"] == "Warning"
+    warnings = wait_for(
+        lambda: [e for e in h.events("demo") if e["reason"] == "VersionsNotMarked"],
+        60,
+        "a VersionsNotMarked Event",
+        h.operator,
+    )
+    assert warnings[0]["type"] == "Warning"
 
     private_database.start()
     wait_for(
-        lambda: [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "undeployed")],
+        lambda: _version_states(h, "demo") == [(1, "undeployed")],
         60,
         "the sweep to mark version 1 undeployed",
         h.operator,

@@ -1,8 +1,10 @@
-"""What the operator writes onto a Router besides its status: the finalizer, nothing else.
+"""What the operator writes onto a Router besides its status: nothing.
 
 kopf would by default keep a copy of each Router's spec in an annotation and patch it
-after every change; Turnout keeps none (see `turnout_operator.kopf_storage`), so a new
-or changed Router costs one API write fewer, and deletion still works without it.
+after every change, and add its finalizer to each new Router and remove it at deletion.
+Turnout keeps no copy (see `turnout_operator.kopf_storage`) and needs no finalizer
+(`turnout_operator.deletion`), so a new Router costs two API writes fewer and its
+deletion one, and deletion still works without either.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from devenv.operator import wait_for
 from tests.integration.test_operator import EXPERIMENT_CONFIG, router_manifest
 from tests.substrate.operator_fixtures import OperatorHarness
 
@@ -27,11 +30,12 @@ def kopf_fields(router: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def test_kopf_writes_only_the_finalizer_to_new_and_changed_routers(
+def test_kopf_writes_nothing_to_new_changed_and_deleted_routers(
     operators: OperatorHarness,
 ) -> None:
     h = operators
-    h.start()
+    # No sweep during the test: only the Router's DELETED event can mark its versions.
+    h.start(env={"TURNOUT_RESYNC_SECONDS": "3600"})
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
     changed = copy.deepcopy(EXPERIMENT_CONFIG)
@@ -42,11 +46,18 @@ def test_kopf_writes_only_the_finalizer_to_new_and_changed_routers(
     router = h.kubectl_json("get", "router", "demo", "--show-managed-fields")
     annotations = router["metadata"].get("annotations") or {}
     assert [key for key in annotations if key.startswith("turnout.dev/")] == []
-    assert router["metadata"]["finalizers"] == ["turnout.dev/finalizer"]
-    assert kopf_fields(router) == [
-        {"f:metadata": {"f:finalizers": {".": {}, 'v:"turnout.dev/finalizer"': {}}}}
-    ]
+    assert "finalizers" not in router["metadata"]
+    assert kopf_fields(router) == []
 
-    # Deletion needs no stored copy: the finalizer is released and the Router goes.
-    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=180s")
+    # Deletion needs neither: the Router goes and its versions are marked.
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--timeout=60s")
     assert h.router("demo") == {}
+    wait_for(
+        lambda: (
+            [(r["number"], r["status"]) for r in h.version_rows("demo")]
+            == [(1, "undeployed"), (2, "undeployed")]
+        ),
+        60,
+        "both versions marked undeployed",
+        h.operator,
+    )

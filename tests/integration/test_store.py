@@ -408,6 +408,24 @@ async def test_undeploying_a_router_covers_deployed_and_pending(store: VersionSt
     await store.mark_undeployed(RouterRef("x", "never-seen", "nope"))  # nothing to do
 
 
+async def test_serving_routers_are_those_with_a_deployed_or_pending_version(
+    store: VersionStore,
+) -> None:
+    """What the sweep of deleted Routers looks at: one it marked is not listed again."""
+    pending, deployed, failed, undeployed = (router(n) for n in ("p", "d", "f", "u"))
+    for r in (pending, deployed, failed, undeployed):
+        await store.record(r, draft("h1"))
+    await store.mark_deployed(deployed, 1)
+    await store.mark_failed(failed, 1, "boom")
+    await store.mark_deployed(undeployed, 1)
+    await store.mark_undeployed(undeployed)
+
+    assert await store.serving_routers() == [pending, deployed]
+    assert await store.known_routers() == [pending, deployed, failed, undeployed]
+    await store.mark_undeployed(pending)
+    assert await store.serving_routers() == [deployed]
+
+
 async def test_status_changes_name_existing_versions(store: VersionStore) -> None:
     r = router()
     await store.record(r, draft("h1"))

@@ -164,3 +164,35 @@ async def test_the_echo_of_the_operators_own_write_wakes_nobody_but_is_kept() ->
     await passes.until(3)
     assert passes.seen[2] == ("a", 3, False)
     await loops.stop(1.0)
+
+
+async def test_the_old_routers_deletion_seen_after_the_new_one_leaves_the_new_loop_running() -> (
+    None
+):
+    """kopf handles each uid's events apart: the DELETED event of a Router deleted and
+    made again under the same name may be handled after the new Router's first event."""
+    passes = Passes()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    loops.observe("ADDED", body("a", uid="u9", generation=1))
+    await passes.until(2)
+    loops.observe("DELETED", body("a"))  # uid u1, the old Router
+    await asyncio.wait_for(loops.halt("ns", "a", grace=1.0, uid="u1"), 5)
+    assert len(loops) == 1
+    assert [router.uid for router in loops.routers()] == ["u9"]
+    loops.observe("MODIFIED", body("a", uid="u9", generation=2))
+    await passes.until(3)  # still woken: the loop goes on
+    assert passes.seen[2] == ("a", 2, False)
+    await loops.stop(1.0)
+
+
+async def test_routers_lists_the_running_ones_and_not_those_being_deleted() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    loops.observe(None, body("a"))
+    loops.observe(None, body("b", uid="u2"))
+    await passes.until(2)
+    loops.observe("MODIFIED", body("b", uid="u2", generation=2, deleting=True))
+    assert [(router.name, router.uid) for router in loops.routers()] == [("a", "u1")]
+    await loops.stop(1.0)

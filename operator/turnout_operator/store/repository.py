@@ -33,7 +33,7 @@ pre-ping:
   one-deployed index is checked row by row (see ``_DEPLOY``).
 * ``mark_undeployed``: BEGIN; ``SELECT ... FOR UPDATE`` of the router's row; one
   UPDATE of its deployed and pending versions; COMMIT.
-* ``find_by_hash``, ``get``, ``list_versions``, ``known_routers``: one SELECT in
+* ``find_by_hash``, ``get``, ``list_versions``, ``known_routers``, ``serving_routers``: one SELECT in
   autocommit mode (a single statement is its own transaction, so BEGIN and COMMIT
   would be two more round trips for nothing).
 
@@ -251,6 +251,13 @@ class VersionStore:
             rows = (await conn.execute(_ROUTERS)).all()
         return [RouterRef(namespace=ns, name=name, uid=uid) for ns, name, uid in rows]
 
+    async def serving_routers(self) -> list[RouterRef]:
+        """The routers with a deployed or pending version, oldest first: those the sweep of
+        deleted routers must look at (one it marked already is not listed again)."""
+        async with self._statement() as conn:
+            rows = (await conn.execute(_SERVING_ROUTERS)).all()
+        return [RouterRef(namespace=ns, name=name, uid=uid) for ns, name, uid in rows]
+
 
 # --- statements ---------------------------------------------------------------------
 # Built once: SQLAlchemy caches each one's compiled SQL after its first use, and
@@ -296,6 +303,7 @@ _NEWEST_FIRST = _VERSIONS_BY_UID.order_by(_versions.c.number.desc()).limit(
 )
 
 _ROUTERS = select(_routers.c.namespace, _routers.c.name, _routers.c.uid).order_by(_routers.c.id)
+_SERVING_ROUTERS = _ROUTERS.where(exists().where(_versions.c.router_id == _routers.c.id, _LIVE))
 
 # Takes the same row lock as SELECT ... FOR UPDATE would, whether it inserts or not. It
 # draws a value from the routers id sequence each time (INSERT evaluates the default
