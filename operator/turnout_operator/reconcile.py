@@ -299,7 +299,10 @@ class Reconciler:
         events: list[Event] = []
         try:
             record = self._records.get(router.uid)
-            if record is None or record.config_hash != inputs.config_hash:
+            # A Router that never had a version has none to find (but one that a pass which
+            # crashed recorded: `store.record` returns that one rather than a second).
+            fresh = record is None and previous.current_version is None
+            if not fresh and (record is None or record.config_hash != inputs.config_hash):
                 with measure("db"):
                     record = await self.store.find_by_hash(router.ref, inputs.config_hash)
             if record is None:
