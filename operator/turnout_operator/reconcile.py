@@ -38,6 +38,7 @@ from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
+from turnout_operator.compact_record import kept_record
 from turnout_operator.desired import (
     DesiredMemo,
     DesiredObjects,
@@ -196,7 +197,8 @@ class Reconciler:
         self._settled: dict[str, int] = {}
         # uid → the version this process last found for the Router's spec, with the status
         # it wrote since: a pass over an unchanged spec reads nothing from the database,
-        # so a database outage leaves Routers nobody changes as they are.
+        # so a database outage leaves Routers nobody changes as they are. Kept compact
+        # (`kept_record`): its documents are read only when objects are built again.
         self._records: dict[str, VersionRecord] = {}
         self._desired = DesiredMemo()
         """uid → the child objects last built for the Router (reused while its version stays)."""
@@ -295,7 +297,7 @@ class Reconciler:
                         self._first_made.add(router.uid)
             if record.number != 1:
                 self._first_made.discard(router.uid)
-            self._records[router.uid] = record
+            self._records[router.uid] = kept_record(record)
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
@@ -380,8 +382,8 @@ class Reconciler:
                 with measure("db"):
                     await self.store.mark_deployed(router.ref, record.number)
                 self._settled[router.uid] = record.number
-                self._records[router.uid] = dataclasses.replace(
-                    record, status=VersionStatus.DEPLOYED, error=None
+                self._records[router.uid] = kept_record(
+                    dataclasses.replace(record, status=VersionStatus.DEPLOYED, error=None)
                 )
             if record.status != VersionStatus.DEPLOYED:
                 events.append(
@@ -394,8 +396,8 @@ class Reconciler:
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
-            self._records[router.uid] = dataclasses.replace(
-                record, status=VersionStatus.FAILED, error=state.message
+            self._records[router.uid] = kept_record(
+                dataclasses.replace(record, status=VersionStatus.FAILED, error=state.message)
             )
             restored = await self._restore_deployed(router, exclude=record.number)
             return verdicts.rollout_failed(
@@ -433,8 +435,7 @@ class Reconciler:
             router.identity,
             record.number,
             record.config_hash,
-            record.spec,
-            record.experiment_engine,
+            lambda: (record.spec, record.experiment_engine),
             settings,
         )
 
