@@ -13,6 +13,7 @@ which compares the record it is handed by identity, works unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Final
 
@@ -60,6 +61,18 @@ class CompactRecord(VersionRecord):
     def experiment_engine(self) -> dict[str, Any]:
         engine: dict[str, Any] = self._unpack()[1]
         return engine
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any VersionRecord with equal fields (the dataclass's own `==` needs
+        the same class)."""
+        if not isinstance(other, VersionRecord):
+            return NotImplemented
+        return all(
+            getattr(self, field.name) == getattr(other, field.name)
+            for field in dataclasses.fields(VersionRecord)
+        )
+
+    __hash__ = VersionRecord.__hash__
 
     def _unpack(self) -> list[Any]:
         documents: list[Any] = _PACKER.unpack(_FAMILY, self.__dict__["_documents"])
