@@ -6,8 +6,8 @@ use): with 1,000 Routers, tens of MB as Python dicts. Kept as compact JSON
 compressed with zlib at its fastest level, against a preset dictionary per
 family of documents (one per kind of object), they take a few hundred bytes
 each: the documents of one family are built by the same code and differ in
-names, numbers and hashes, so the family's first document, used as the
-dictionary, already holds most of every later one. Packing or unpacking one
+names, numbers and hashes, so the family's first document (of some size), used
+as the dictionary, already holds most of every later one. Packing or unpacking one
 takes tens of microseconds, about what parsing its JSON takes.
 
 A family's dictionary is fixed by its first document and never changes, so
@@ -29,28 +29,47 @@ LEVEL: Final = 1
 WINDOW: Final = 32 * 1024
 """zlib reads at most this many bytes of a preset dictionary (its window), the last ones."""
 
+MIN_DICTIONARY: Final = 256
+"""Bytes of compact JSON a document needs to become its family's dictionary: a first
+document that is nearly empty (a new Router's status) would help no later one."""
+
+_PLAIN: Final = b"\x00"
+_WITH_DICTIONARY: Final = b"\x01"
+
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
 class Packer:
-    """Packs JSON values; each family of documents is compressed against its own dictionary."""
+    """Packs JSON values; each family of documents is compressed against its own dictionary.
+
+    A packed value starts with one byte saying whether it was compressed against the
+    family's dictionary (set by the first document of at least `MIN_DICTIONARY` bytes)
+    or, before the family had one, without.
+    """
 
     def __init__(self) -> None:
         self._dictionaries: dict[str, bytes] = {}
 
     def pack(self, family: str, value: Any) -> bytes:
         raw = dumps(value)
-        dictionary = self._dictionaries.setdefault(family, raw[-WINDOW:])
+        dictionary = self._dictionaries.get(family)
+        if dictionary is None and len(raw) >= MIN_DICTIONARY:
+            dictionary = self._dictionaries[family] = raw[-WINDOW:]
+        if dictionary is None:
+            return _PLAIN + zlib.compress(raw, LEVEL)
         packer = zlib.compressobj(LEVEL, zdict=dictionary)
-        return packer.compress(raw) + packer.flush()
+        return _WITH_DICTIONARY + packer.compress(raw) + packer.flush()
 
     def unpack(self, family: str, packed: bytes) -> Any:
         """The value packed (fresh objects on every call: a caller may change them)."""
+        body = memoryview(packed)[1:]
+        if packed[:1] == _PLAIN:
+            return json.loads(zlib.decompress(body))
         unpacker = zlib.decompressobj(zdict=self._dictionaries[family])
-        return json.loads(unpacker.decompress(packed) + unpacker.flush())
+        return json.loads(unpacker.decompress(body) + unpacker.flush())
 
     def __len__(self) -> int:
-        """The number of families (each keeps a dictionary of at most `WINDOW` bytes)."""
+        """The number of families with a dictionary (each at most `WINDOW` bytes)."""
         return len(self._dictionaries)

@@ -23,14 +23,19 @@ from typing import Any
 
 from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT
 from tests.bench.operator_latency import spec
-from turnout_operator.api import RouterSpec
-from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator import verdicts
+from turnout_operator.api import RouterSpec, RouterStatus
+from turnout_operator.builders import BuildSettings, RouterIdentity, endpoint
 from turnout_operator.children import ChildCache
 from turnout_operator.compact_record import kept_record
 from turnout_operator.desired import DesiredMemo, engine_document, version_inputs
 from turnout_operator.engine_config import parse_engines
 from turnout_operator.mirror import MirrorMemo, Mirrors
+from turnout_operator.packing import Packer
+from turnout_operator.reconcile import RouterObject
+from turnout_operator.rollout import RolloutPhase, RolloutState
 from turnout_operator.routerversions import routerversion_body
+from turnout_operator.status import build_status, status_body
 from turnout_operator.store import VersionRecord, VersionStatus
 
 NAMESPACE = "bench"
@@ -203,6 +208,24 @@ class Router:
             self.documents,
             SETTINGS,
         )
+        verdict = verdicts.deployed(
+            1,
+            endpoint(self.identity, SETTINGS),
+            RolloutState(RolloutPhase.COMPLETE, "1 of 1 replicas ready", 1),
+            verdicts.engine_check("hardcoded", True, None),
+            (),
+        )
+        status = status_body(build_status(RouterStatus(), verdict, 1, STAMP))
+        self.router = served(
+            {
+                "apiVersion": "turnout.dev/v1alpha1",
+                "kind": "Router",
+                "metadata": {"namespace": NAMESPACE, "name": self.identity.name},
+                "spec": spec(index),
+            },
+            index,
+            status,
+        )
         self.children = [
             served(objects.configmap, index),
             served_service(objects.service, index),
@@ -276,6 +299,16 @@ def run(count: int) -> None:
             )
         return memo
 
+    routers_wire = [json.dumps(router.router).encode() for router in routers]
+
+    def fill_latest() -> dict[tuple[str, str], RouterObject]:
+        # The Routers' loops keep each Router as last seen (`loops.RouterLoops._latest`).
+        latest = {}
+        for raw in routers_wire:
+            router = RouterObject.from_body(json.loads(raw))
+            latest[router.namespace, router.name] = router
+        return latest
+
     def fill_mirror() -> MirrorMemo:
         memo = MirrorMemo()
         for router in routers:
@@ -293,12 +326,20 @@ def run(count: int) -> None:
         ("version records (Reconciler._records)", fill_records),
         ("DesiredMemo", fill_desired),
         ("MirrorMemo (unchanged here)", fill_mirror),
+        ("Routers as last seen (RouterLoops._latest)", fill_latest),
     ):
         size, structure = traced(fill)
         kept.append(structure)
         total += size
         print(f"  {label:60} {size / count:9,.0f}")
     print(f"  {'total':60} {total / count:9,.0f}")
+
+    def fill_mirror_packed() -> list[bytes]:
+        packer = Packer()
+        return [packer.pack("mirrors", [[1], [router.mirror]]) for router in routers]
+
+    size, _ = traced(fill_mirror_packed)
+    print(f"  {'(MirrorMemo entries if packed, for comparison)':60} {size / count:9,.0f}")
     tracemalloc.stop()
 
     cache, records, memo = kept[0], kept[1], kept[2]
@@ -328,6 +369,16 @@ def run(count: int) -> None:
             SETTINGS,
         )
 
+    router_raw = routers_wire[0]
+
+    def router_pass() -> object:
+        kept = RouterObject.from_body(json.loads(router_raw))
+        return kept.spec, kept.status
+
+    print(
+        f"  {'Router event parsed and kept, spec + status read (one pass)':60} "
+        f"{per_call(router_pass, 2000):9.1f}"
+    )
     print(f"  {'DesiredMemo.objects, unchanged version':60} {per_call(memo_hit, 2000):9.1f}")
     print(
         f"  {'record spec + engine document read':60} {per_call(lambda: (record.spec, record.experiment_engine), 2000):9.1f}"

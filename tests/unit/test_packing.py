@@ -75,6 +75,21 @@ def test_a_document_like_the_first_packs_smaller_than_zlib_alone() -> None:
     assert len(packer.pack("Deployment", second)) * 3 < len(zlib.compress(raw, 9))
 
 
+def test_a_nearly_empty_first_document_does_not_become_the_dictionary() -> None:
+    packer = Packer()
+    empty = packer.pack("status", {})
+    assert len(packer) == 0
+    packed = [packer.pack("status", deployment(index)) for index in range(3)]
+    assert len(packer) == 1
+    assert packer.unpack("status", empty) == {}
+    assert [packer.unpack("status", item) for item in packed] == [
+        deployment(index) for index in range(3)
+    ]
+    # The second document is packed against the first: much smaller than zlib alone.
+    raw = json.dumps(deployment(1), separators=(",", ":")).encode()
+    assert len(packed[1]) * 3 < len(zlib.compress(raw, 9))
+
+
 def record(**changes: Any) -> VersionRecord:
     moment = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     fields: dict[str, Any] = {
