@@ -56,7 +56,7 @@ class Packer:
         raw = dumps(value)
         dictionary = self._dictionaries.get(family)
         if dictionary is None and len(raw) >= MIN_DICTIONARY:
-            dictionary = self._dictionaries[family] = raw[-WINDOW:]
+            dictionary = self._dictionaries.setdefault(family, raw[-WINDOW:])
         if dictionary is None:
             return _PLAIN + zlib.compress(raw, LEVEL)
         packer = zlib.compressobj(LEVEL, zdict=dictionary)
