@@ -80,7 +80,7 @@ class CompactRecord(VersionRecord):
 
 
 def kept_record(record: VersionRecord) -> VersionRecord:
-    """`record` as kept between passes (a CompactRecord; one already is is kept as it is)."""
+    """`record` as kept between passes (a CompactRecord; one that already is, as it is)."""
     if isinstance(record, CompactRecord):
         return record
     return CompactRecord(

@@ -133,7 +133,7 @@ class DesiredMemo:
     per Router (its uid), reused while everything they are built from is the same:
     the Router's identity, the version's number and hash (a row never changes once
     recorded, so these stand for its content) and the build settings. Entries are
-    packed (`packing`: about 1 KB per Router instead of 5 KB of compact JSON) and each
+    packed (`packing`: about 0.5 KB per Router instead of 5 KB of compact JSON) and each
     call returns fresh dicts, so a caller may change what it gets.
     """
 

@@ -10,9 +10,10 @@ names, numbers and hashes, so the family's first document (of some size), used
 as the dictionary, already holds most of every later one. Packing or unpacking one
 takes tens of microseconds, about what parsing its JSON takes.
 
-A family's dictionary is fixed by its first document and never changes, so
-whatever was packed unpacks with the dictionary it was packed with. A first
-document unlike the ones that follow only makes the later ones compress less.
+A family's dictionary is fixed by its first document of `MIN_DICTIONARY` bytes or
+more and never changes, so whatever was packed unpacks with the dictionary it was
+packed with. A first document unlike the ones that follow only makes the later
+ones compress less.
 
 Pure: no I/O.
 """
