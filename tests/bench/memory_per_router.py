@@ -13,6 +13,7 @@ calls made on every watch event and every pass.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import time
@@ -271,22 +272,12 @@ def run(count: int) -> None:
         return cache
 
     def fill_records() -> dict[str, Any]:
-        # Copies, as read from the database: the reconciler keeps what the store returned.
+        # Fresh copies, as read from the database: the reconciler keeps what the store returns.
         records: dict[str, Any] = {}
         for router in routers:
-            fresh = VersionRecord(
-                **{
-                    **router.record.__dict__,
-                    **json.loads(
-                        json.dumps(
-                            {
-                                "spec": router.record.spec,
-                                "experiment_engine": router.record.experiment_engine,
-                            }
-                        )
-                    ),
-                }
-            )
+            record = router.record
+            documents = json.loads(json.dumps([record.spec, record.experiment_engine]))
+            fresh = dataclasses.replace(record, spec=documents[0], experiment_engine=documents[1])
             records[router.identity.uid] = kept_record(fresh)
         return records
 
