@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from turnout_operator.builders import (
     config_hash,
 )
 from turnout_operator.engine_config import EngineConfig
+from turnout_operator.packing import Packer
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,10 @@ def desired_objects(
     )
 
 
-def _encode(objects: DesiredObjects) -> bytes:
-    return json.dumps(dataclasses.asdict(objects), separators=(",", ":")).encode()
+Documents = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+"""The version row's spec and engine documents, read only when the objects are built."""
 
-
-def _decode(stored: bytes) -> DesiredObjects:
-    return DesiredObjects(**json.loads(stored))
+_FAMILY = "desired"
 
 
 class DesiredMemo:
@@ -133,11 +133,12 @@ class DesiredMemo:
     per Router (its uid), reused while everything they are built from is the same:
     the Router's identity, the version's number and hash (a row never changes once
     recorded, so these stand for its content) and the build settings. Entries are
-    compact JSON (a few KB per Router) and each call returns fresh dicts, so a caller
-    may change what it gets.
+    packed (`packing`: about 0.5 KB per Router instead of 5 KB of compact JSON) and each
+    call returns fresh dicts, so a caller may change what it gets.
     """
 
     def __init__(self) -> None:
+        self._packer = Packer()
         self._entries: dict[str, tuple[tuple[Any, ...], bytes]] = {}
 
     def objects(
@@ -145,17 +146,20 @@ class DesiredMemo:
         identity: RouterIdentity,
         number: int,
         config_hash: str,
-        spec_doc: dict[str, Any],
-        engine_doc: dict[str, Any],
+        documents: Documents,
         settings: BuildSettings,
     ) -> DesiredObjects:
         """`desired_objects` of this version, built again only when its inputs changed."""
         key = (identity, number, config_hash, settings)
         entry = self._entries.get(identity.uid)
         if entry is not None and entry[0] == key:
-            return _decode(entry[1])
+            return DesiredObjects(**self._packer.unpack(_FAMILY, entry[1]))
+        spec_doc, engine_doc = documents()
         objects = desired_objects(identity, number, spec_doc, engine_doc, settings)
-        self._entries[identity.uid] = (key, _encode(objects))
+        self._entries[identity.uid] = (
+            key,
+            self._packer.pack(_FAMILY, dataclasses.asdict(objects)),
+        )
         return objects
 
     def forget(self, uid: str) -> None:

@@ -9,6 +9,7 @@ import sys
 from tests.bench import (
     chaos,
     handover,
+    memory_per_router,
     operator_latency,
     operator_startup,
     plugin_rpc,
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "router": router.main,
     "handover": handover.main,
     "chaos": chaos.main,
+    "memory_per_router": lambda: memory_per_router.main([]),
     "scale": lambda: scale.main([]),  # its defaults; options only when named first
 }
 

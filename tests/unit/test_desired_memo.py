@@ -52,7 +52,7 @@ def memo_objects(
     settings: BuildSettings = SETTINGS,
 ) -> dict[str, Any]:
     config_hash, spec, engine = row(replicas)
-    built = memo.objects(identity, number, config_hash, spec, engine, settings)
+    built = memo.objects(identity, number, config_hash, lambda: (spec, engine), settings)
     return dataclasses.asdict(built)
 
 
@@ -88,12 +88,29 @@ def test_another_identity_or_image_is_built_again() -> None:
 def test_changing_what_was_returned_does_not_change_the_next_answer() -> None:
     memo = DesiredMemo()
     config_hash, spec, engine = row(2)
-    first = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    first = memo.objects(IDENTITY, 1, config_hash, lambda: (spec, engine), SETTINGS)
     first.deployment["spec"]["replicas"] = 99
-    second = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    second = memo.objects(IDENTITY, 1, config_hash, lambda: (spec, engine), SETTINGS)
     second.configmap["data"].clear()
-    third = memo.objects(IDENTITY, 1, config_hash, spec, engine, SETTINGS)
+    third = memo.objects(IDENTITY, 1, config_hash, lambda: (spec, engine), SETTINGS)
     assert dataclasses.asdict(third) == fresh(1, replicas=2)
+
+
+def test_an_unchanged_version_does_not_read_its_row_again() -> None:
+    memo = DesiredMemo()
+    config_hash, spec, engine = row(2)
+    reads: list[int] = []
+
+    def documents() -> tuple[dict[str, Any], dict[str, Any]]:
+        reads.append(1)
+        return spec, engine
+
+    for _ in range(3):
+        built = memo.objects(IDENTITY, 1, config_hash, documents, SETTINGS)
+        assert dataclasses.asdict(built) == fresh(1, replicas=2)
+    assert len(reads) == 1
+    memo.objects(IDENTITY, 2, config_hash, documents, SETTINGS)
+    assert len(reads) == 2
 
 
 def test_a_forgotten_router_has_no_entry() -> None:

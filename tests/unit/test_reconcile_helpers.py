@@ -55,6 +55,10 @@ def test_router_object_reads_what_a_pass_needs() -> None:
     assert (router.namespace, router.name, router.uid, router.generation) == ("ns", "r", "u", 3)
     assert router.resource_version == "812"
     assert router.spec == {"a": 1}
+    assert router.status == {"phase": "Deployed"}
+    router.spec["a"] = 2  # each read is a fresh copy, kept apart from the body too
+    body["status"]["phase"] = "Failed"
+    assert (router.spec, router.status) == ({"a": 1}, {"phase": "Deployed"})
     assert router.ref.uid == "u"
     assert router.identity.name == "r"
 
