@@ -10,6 +10,7 @@ once instead of at the next periodic check.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Mapping
 from typing import Any, Final
@@ -47,6 +48,8 @@ class ChildCache:
         self._owned: dict[tuple[str, str, str], set[Key]] = {}
         self._versions: dict[Key, int] = {}
         """key → resourceVersion of the stored body, to refuse an older one."""
+        self._intents: dict[Key, int] = {}
+        """key → fingerprint of the stored body without status (see `intent`)."""
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> tuple[str, str] | None:
         """Record a watch event; return (namespace, router name) of the owner, if labelled
@@ -72,12 +75,14 @@ class ChildCache:
         if event_type == "DELETED":
             self._objects.pop(key, None)
             self._versions.pop(key, None)
+            self._intents.pop(key, None)
         else:
             if version is not None:
                 self._versions[key] = version
             # managedFields is most of a body's size and drift checks never read it.
             kept = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
             self._objects[key] = self._packer.pack(kind, kept)
+            self._intents[key] = _intent(kept)
             if router:
                 owner = (kind, namespace, router)
                 self._owner[key] = owner
@@ -101,11 +106,18 @@ class ChildCache:
         to the object gives it a new one."""
         return self._versions.get(object_key(kind, namespace, name))
 
+    def intent(self, kind: str, namespace: str, name: str) -> int | None:
+        """A fingerprint of what the stored body asks for: everything but its status and
+        the metadata every write changes (None: not held). A rollout changes a
+        Deployment's status many times and this not at all."""
+        return self._intents.get(object_key(kind, namespace, name))
+
     def forget(self, kind: str, namespace: str, name: str) -> None:
         key = object_key(kind, namespace, name)
         self._unindex(key)
         self._objects.pop(key, None)
         self._versions.pop(key, None)
+        self._intents.pop(key, None)
 
     def remember(self, body: Mapping[str, Any]) -> None:
         """Store what an apply returned: fresher than waiting for its watch event, unless
@@ -130,6 +142,18 @@ class ChildCache:
 
     def __len__(self) -> int:
         return len(self._objects)
+
+
+_VOLATILE = frozenset({"resourceVersion", "generation", "managedFields"})
+
+
+def _intent(body: Mapping[str, Any]) -> int:
+    meta = body.get("metadata", {})
+    kept = {
+        **{key: value for key, value in body.items() if key != "status"},
+        "metadata": {key: value for key, value in meta.items() if key not in _VOLATILE},
+    }
+    return hash(json.dumps(kept, separators=(",", ":")))
 
 
 def _resource_version(meta: Mapping[str, Any]) -> int | None:

@@ -48,6 +48,7 @@ from turnout_operator.desired import (
 )
 from turnout_operator.drift import differs
 from turnout_operator.engines import EngineHandle, EngineRegistry
+from turnout_operator.in_sync import InSyncMemo, ObjectKey, Settled
 from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.pacing import Clock, Grace, Holding, Spacing
@@ -171,6 +172,11 @@ def _number(record: VersionRecord | None) -> int | None:
     return record.number if record is not None else None
 
 
+def _object_key(body: Mapping[str, Any]) -> ObjectKey:
+    meta = body["metadata"]
+    return (body["kind"], meta["namespace"], meta["name"])
+
+
 def _sooner(first: float | None, second: float | None) -> float | None:
     """The earlier of two delays, where None means no delay is due."""
     if first is None or second is None:
@@ -247,7 +253,7 @@ class Reconciler:
         # uid → child key → (resourceVersion, what it was built from) of each child last
         # found in sync: an object unchanged since, compared with the same desired object,
         # is in sync still, so most passes skip the comparison (and parsing the cached body).
-        self._in_sync: dict[str, dict[tuple[str, str, str], tuple[int, str]]] = {}
+        self._in_sync = InSyncMemo()
         self._first_made: set[str] = set()
         """uids of Routers whose version 1 this process created and whose record has been
         that version since: their only version (the mirror need not read the rows)."""
@@ -421,14 +427,13 @@ class Reconciler:
 
         if self._settled.get(router.uid, record.number) != record.number:
             del self._settled[router.uid]  # the spec moved on: settle again once complete
-        objects = self._objects_of(router, record)
         try:
-            deployment = await self._ensure(router, objects, record)
+            deployment, template_hash = await self._ensure(router, record)
         except KubeError as error:
             return verdicts.apply_failed(
                 previous, record.number, endpoint, engine_state, error.message
             ), self.retry_seconds
-        state = rollout_state(deployment, objects.config_hash)
+        state = rollout_state(deployment, template_hash)
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
                 record.number
@@ -477,7 +482,7 @@ class Reconciler:
             candidates = await self.store.list_versions(router.ref)
         for candidate in candidates:
             if candidate.number != exclude and candidate.status == VersionStatus.DEPLOYED:
-                await self._ensure(router, self._objects_of(router, candidate), candidate)
+                await self._ensure(router, candidate)
                 return candidate
         return None
 
@@ -494,44 +499,56 @@ class Reconciler:
         )
 
     async def _ensure(
-        self, router: RouterObject, objects: DesiredObjects, record: VersionRecord
-    ) -> dict[str, Any] | None:
-        """Apply each object that is missing or drifted; return the Deployment as last seen."""
+        self, router: RouterObject, record: VersionRecord
+    ) -> tuple[dict[str, Any] | None, str]:
+        """Apply each object that is missing or drifted. Returns the Deployment as last
+        seen and the config hash its pod template must carry for this version."""
         # The objects are built from the Router's identity and this version's row alone
         # (and settings fixed for the process's lifetime).
         source = f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
-        in_sync = self._in_sync.setdefault(router.uid, {})
-        # The ConfigMap first: pods of the new template mount it.
-        for desired in (objects.configmap, objects.service, objects.deployment):
-            await self._apply_if_drifted(desired, source, in_sync)
-        if objects.hpa is not None:
-            await self._apply_if_drifted(objects.hpa, source, in_sync)
-        else:
-            await self._delete_if_present(
-                "autoscaling/v2",
-                "HorizontalPodAutoscaler",
-                router.namespace,
-                builders.hpa_name(router.name),
-            )
-        meta = objects.deployment["metadata"]
-        return self.cache.get("Deployment", meta["namespace"], meta["name"])
+        settled = self._in_sync.settled(router.uid, source, lambda key: self.cache.intent(*key))
+        if settled is not None:
+            return self.cache.get(*settled.deployment), settled.config_hash
+        self._in_sync.unsettle(router.uid)
+        objects = self._objects_of(router, record)
+        wanted = [objects.configmap, objects.service, objects.deployment]  # ConfigMap first:
+        if objects.hpa is not None:  # pods of the new template mount it
+            wanted.append(objects.hpa)
+        applied = [await self._apply_if_drifted(router.uid, desired, source) for desired in wanted]
+        absent: tuple[ObjectKey, ...] = ()
+        if objects.hpa is None:
+            hpa = ("HorizontalPodAutoscaler", router.namespace, builders.hpa_name(router.name))
+            absent = (hpa,)
+            applied.append(await self._delete_if_present("autoscaling/v2", *hpa))
+        deployment = _object_key(objects.deployment)
+        if not any(applied):
+            # All found as wanted: the next passes need not build the objects while none
+            # of them changes what it asks for.
+            present = tuple((key, self.cache.intent(*key)) for key in map(_object_key, wanted))
+            if all(intent is not None for _, intent in present):
+                self._in_sync.settle(
+                    router.uid,
+                    Settled(
+                        source=source,
+                        present=cast(tuple[tuple[ObjectKey, int], ...], present),
+                        absent=absent,
+                        config_hash=objects.config_hash,
+                        deployment=deployment,
+                    ),
+                )
+        return self.cache.get(*deployment), objects.config_hash
 
-    async def _apply_if_drifted(
-        self,
-        desired: dict[str, Any],
-        source: str,
-        in_sync: dict[tuple[str, str, str], tuple[int, str]],
-    ) -> None:
+    async def _apply_if_drifted(self, uid: str, desired: dict[str, Any], source: str) -> bool:
+        """Apply `desired` if the cached object is missing or differs; True when applied."""
         meta = desired["metadata"]
-        key = (desired["kind"], meta["namespace"], meta["name"])
-        version = self.cache.resource_version(*key)
-        if version is not None and in_sync.get(key) == (version, source):
-            return
+        key = _object_key(desired)
+        intent = self.cache.intent(*key)
+        if self._in_sync.known(uid, key, intent, source):
+            return False
         actual = self.cache.get(*key)
         if not differs(desired, actual):
-            if version is not None:
-                in_sync[key] = (version, source)
-            return
+            self._in_sync.found(uid, key, intent, source)
+            return False
         try:
             applied = await self.kube.apply(desired)
         except KubeError as error:
@@ -547,6 +564,7 @@ class Reconciler:
             "applied",
             extra={"kind": desired["kind"], "namespace": meta["namespace"], "object": meta["name"]},
         )
+        return True
 
     async def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         await self.kube.delete(ObjectRef(api_version, kind, namespace, name))
@@ -592,7 +610,7 @@ class Reconciler:
             self._settled.pop(router.uid, None)
             self._records.pop(router.uid, None)
             self._desired.forget(router.uid)
-            self._in_sync.pop(router.uid, None)
+            self._in_sync.forget(router.uid)
             self._first_made.discard(router.uid)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
@@ -679,7 +697,7 @@ class Reconciler:
         self._settled.pop(uid, None)
         self._records.pop(uid, None)
         self._desired.forget(uid)
-        self._in_sync.pop(uid, None)
+        self._in_sync.forget(uid)
         self._first_made.discard(uid)
         if self.mirror is not None:
             self.mirror.forget(uid)
