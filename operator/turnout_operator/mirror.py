@@ -14,7 +14,6 @@ goes on and the next one tries again.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from turnout_operator.builders import RouterIdentity
 from turnout_operator.children import ChildCache
 from turnout_operator.drift import differs
 from turnout_operator.kube import Kube, KubeError, ObjectRef
+from turnout_operator.packing import Packer
 from turnout_operator.routerversions import routerversion_body, to_prune
 from turnout_operator.store import (
     RouterRef,
@@ -35,6 +35,8 @@ from turnout_operator.store import (
 from turnout_operator.timings import measure
 
 log = logging.getLogger(__name__)
+
+_FAMILY = "routerversions"
 
 
 def _drifted(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
@@ -60,11 +62,12 @@ class MirrorMemo:
     it when it marks them undeployed. So while the reconciler hands over the very
     same record object as at the last read, the rows are as they were read then
     and so are the mirrors built from them. Without a record (none found yet, a
-    suspended Router) the rows are always read. Kept as compact JSON; each `get`
-    returns fresh dicts.
+    suspended Router) the rows are always read. Kept packed (`packing`: about 0.15 KB
+    per Router instead of 2 KB of compact JSON); each `get` returns fresh dicts.
     """
 
     def __init__(self) -> None:
+        self._packer = Packer()
         self._entries: dict[str, tuple[VersionRecord, bytes]] = {}
 
     def get(self, uid: str, current: VersionRecord | None) -> Mirrors | None:
@@ -72,15 +75,17 @@ class MirrorMemo:
         entry = self._entries.get(uid)
         if current is None or entry is None or entry[0] is not current:
             return None
-        numbers, bodies = json.loads(entry[1])
+        numbers, bodies = self._packer.unpack(_FAMILY, entry[1])
         return Mirrors(numbers=numbers, bodies=bodies)
 
     def remember(self, uid: str, current: VersionRecord | None, mirrors: Mirrors) -> None:
         if current is None:
             self._entries.pop(uid, None)
         else:
-            stored = json.dumps([mirrors.numbers, mirrors.bodies], separators=(",", ":"))
-            self._entries[uid] = (current, stored.encode())
+            self._entries[uid] = (
+                current,
+                self._packer.pack(_FAMILY, [mirrors.numbers, mirrors.bodies]),
+            )
 
     def forget(self, uid: str) -> None:
         self._entries.pop(uid, None)
