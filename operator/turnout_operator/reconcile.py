@@ -439,10 +439,17 @@ class Reconciler:
                 record.number
             ):
                 with measure("db"):
-                    await self.store.mark_deployed(router.ref, record.number)
+                    stamped = await self.store.mark_deployed(router.ref, record.number)
                 self._settled[router.uid] = record.number
+                # With the row's own updated_at: the mirror shows it, and an operator
+                # started later reads it from the row (a differing one is rewritten).
                 self._records[router.uid] = kept_record(
-                    dataclasses.replace(record, status=VersionStatus.DEPLOYED, error=None)
+                    dataclasses.replace(
+                        record,
+                        status=VersionStatus.DEPLOYED,
+                        error=None,
+                        updated_at=stamped or record.updated_at,
+                    )
                 )
             if record.status != VersionStatus.DEPLOYED:
                 events.append(

@@ -312,6 +312,22 @@ async def test_deploying_a_version_undeploys_the_previous_one(store: VersionStor
     assert await statuses(store, r) == {1: "undeployed", 2: "undeployed", 3: "deployed"}
 
 
+async def test_mark_deployed_returns_the_rows_new_updated_at_only_when_it_wrote(
+    store: VersionStore,
+) -> None:
+    # The reconciler keeps the record in memory and mirrors it; an operator started later
+    # reads the row. They must agree, or every restart rewrites the mirror.
+    r = router()
+    created, _ = await store.record(r, draft("h1"))
+
+    stamped = await store.mark_deployed(r, 1)
+
+    (row,) = await store.list_versions(r, limit=5)
+    assert stamped is not None and stamped == row.updated_at
+    assert stamped >= created.updated_at
+    assert await store.mark_deployed(r, 1) is None  # deployed already: nothing written
+
+
 async def test_reverting_to_a_lower_number_moves_the_deployed_mark(store: VersionStore) -> None:
     # The partial unique index allows one deployed row per router and is checked row
     # by row, so the old deployed row must change before the lower-numbered one does.

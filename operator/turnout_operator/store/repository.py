@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -219,14 +220,19 @@ class VersionStore:
             existing = (await conn.execute(_EXISTING, values)).one()
             return _record(existing), False
 
-    async def mark_deployed(self, router: RouterRef, number: int) -> None:
+    async def mark_deployed(self, router: RouterRef, number: int) -> datetime | None:
         """Version ``number`` is serving: it becomes deployed with no error, and every
         other deployed or pending version of the router becomes undeployed (a pending
         one was replaced before it rolled out). Rows already so are not written, so
-        calling it on a settled router costs no write."""
+        calling it on a settled router costs no write.
+
+        Returns the row's new ``updated_at`` when it was written (None: it was
+        deployed already), so a record kept in memory can match the row."""
         async with self._transaction() as conn:
             router_id = await _lock_version(conn, router, number)
-            await conn.execute(_DEPLOY, {"the_router": router_id, "the_number": number})
+            result = await conn.execute(_DEPLOY, {"the_router": router_id, "the_number": number})
+            stamped: datetime | None = result.scalar_one_or_none()
+            return stamped
 
     async def mark_failed(self, router: RouterRef, number: int, error: str) -> None:
         """Version ``number`` could not be rolled out; ``error`` says why and is kept."""
@@ -387,6 +393,7 @@ _DEPLOY = (
         select(func.count()).select_from(_UNDEPLOY_OTHERS).scalar_subquery() >= 0,
     )
     .values(status=_DEPLOYED, error=None, updated_at=func.now())
+    .returning(_versions.c.updated_at)
 )
 
 _FAIL = (
