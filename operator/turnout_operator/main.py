@@ -33,6 +33,11 @@ from turnout_operator.status import Event
 log = logging.getLogger(__name__)
 
 FINALIZER = "turnout.dev/finalizer"
+EVENT_POSTERS = 8
+"""Kubernetes Events posted at once (kopf's default: no limit)."""
+EVENT_POSTER_IDLE_SECONDS = 0.05
+WATCH_WORKER_IDLE_SECONDS = 0.5
+"""How long kopf keeps an object's watch worker after its last event (kopf's default: 5 s)."""
 """The finalizer earlier releases put on Routers. No handler needs one now, so kopf removes
 this one from every Router it sees carrying it (docs/kopf-notes.md, section 4)."""
 
@@ -76,6 +81,17 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
     settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
     settings.posting.reporting_component = "turnout"
+    # kopf posts each object's Events from a worker of its own, over a connection pool
+    # without a limit: a thousand Routers rolling out at once opened dozens of TLS
+    # connections (about 128 KiB of buffers each). Events can wait a moment.
+    # A poster outlives its object's last Event by `idle_timeout` (kopf: 1 s) and holds
+    # its slot meanwhile: without a shorter one, the limit would post 8 Events a second.
+    settings.posting.worker_limit = EVENT_POSTERS
+    settings.posting.idle_timeout = EVENT_POSTER_IDLE_SECONDS
+    # A per-object watch worker outlives its last event by this long (kopf: 5 s), with
+    # its queue and task: thousands at once while Routers roll out. Handlers here only
+    # record the event and wake a loop, so a worker is cheap to start again.
+    settings.queueing.idle_timeout = WATCH_WORKER_IDLE_SECONDS
     settings.posting.reporting_instance = os.environ.get("HOSTNAME", "turnout-operator")
     # Filter the children's watches on the server: without it kopf would list and watch
     # every ConfigMap, Service, Deployment and HPA of the cluster and filter here.
