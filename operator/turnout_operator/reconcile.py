@@ -115,31 +115,32 @@ class RouterObject:
     name: str
     uid: str
     generation: int
-    documents: bytes
-    """The spec and the status, packed."""
+    packed_spec: bytes
+    packed_status: bytes
+    """The spec and the status, packed apart: reading one unpacks only it."""
     resource_version: str = ""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RouterObject:
         meta = body.get("metadata", {})
-        spec, status = body.get("spec", {}) or {}, body.get("status", {}) or {}
         return cls(
             namespace=str(meta.get("namespace", "")),
             name=str(meta.get("name", "")),
             uid=str(meta.get("uid", "")),
             generation=int(meta.get("generation", 0) or 0),
-            documents=_ROUTERS.pack("router", [spec, status]),
+            packed_spec=_ROUTERS.pack("spec", body.get("spec", {}) or {}),
+            packed_status=_ROUTERS.pack("status", body.get("status", {}) or {}),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 
     @property
     def spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = _ROUTERS.unpack("router", self.documents)[0]
+        spec: dict[str, Any] = _ROUTERS.unpack("spec", self.packed_spec)
         return spec
 
     @property
     def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = _ROUTERS.unpack("router", self.documents)[1]
+        status: dict[str, Any] = _ROUTERS.unpack("status", self.packed_status)
         return status
 
     @property
