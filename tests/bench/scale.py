@@ -10,6 +10,13 @@ One run, one control plane (the scale profile of the cluster fixture):
    then one Router's config changed, until its new version is Deployed; then an
    idle window in which the operator should neither write nor call its plugin.
 
+Each phase starts from the same empty cluster: the namespace of the phase before
+is deleted and gone first. Left in place, its objects made every later phase
+dearer than the floor (the Service IP allocator counts the addresses in use on
+each create, the scheduler and kwok keep the old pods, the API server's heap is
+larger), so an operator run measured beside them was compared with an easier
+floor.
+
 The operator's API requests are counted from the API server's audit log (the
 operator's clients identify themselves by user agent: `turnout-operator` for its
 own calls, `kopf/...` for kopf's); its plugin calls from its "reconciled" log
@@ -62,6 +69,7 @@ GROUP, VERSION, PLURAL = "turnout.dev", "v1alpha1", "routers"
 CREATE_THREADS = 16
 """Clients creating objects at once, for the floor and the Routers alike."""
 DEPLOYED_TIMEOUT = 900.0
+NAMESPACE_GONE_TIMEOUT = 600.0
 OPERATOR_AGENTS = ("turnout-operator", "kopf/")
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 BENCH_AGENT = "turnout-bench"
@@ -321,6 +329,25 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
     )
 
 
+def delete_namespace(api: k8s_client.ApiClient, namespace: str) -> float:
+    """Delete a phase's namespace; seconds until it and everything in it are gone."""
+    core = k8s_client.CoreV1Api(api)
+    began = time.perf_counter()
+    core.delete_namespace(namespace)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(namespace)
+        except k8s_client.ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, NAMESPACE_GONE_TIMEOUT, f"namespace {namespace} deleted", interval=1.0)
+    return time.perf_counter() - began
+
+
 # --- the operator ---
 
 
@@ -482,7 +509,10 @@ def run(
             api.user_agent = BENCH_AGENT
             cluster.kubectl("create", "namespace", "floor")
             results.append(measure_floor(api, "floor", routers))
+            previous = "floor"
             for name in engines:
+                cleared = delete_namespace(api, previous)
+                print(f"namespace {previous} deleted in {cleared:.0f} s", flush=True)
                 namespace = f"bench-{name}"
                 cluster.kubectl("create", "namespace", namespace)
                 run_dir = workdir / name
@@ -518,6 +548,7 @@ def run(
                 )
                 results[-1].label = f"operator, {name} plugin"
                 operator.stop()
+                previous = namespace
         report(routers, idle_seconds, results)
     finally:
         registry.stop_all()
