@@ -5,7 +5,11 @@ One run, one control plane (the scale profile of the cluster fixture):
 1. the floor: the same ConfigMaps, Deployments (plugin initContainer, emptyDir)
    and Services created straight through the API, N at once, until every
    Deployment is available;
-2. per engine (the Go hardcoded plugin, then the Python one): an operator
+2. the operator's requests without an operator (operator_writes.py): the bench
+   itself makes, for N new Routers, the requests an operator keeping Turnout's
+   contract makes, and reads its watches; the lowest ratio any such operator could
+   reach here;
+3. per engine (the Go hardcoded plugin, then the Python one): an operator
    watching its own namespace, N Routers created at once, until each is Deployed;
    then one Router's config changed, until its new version is Deployed; then an
    idle window in which the operator should neither write nor call its plugin.
@@ -54,6 +58,7 @@ from devenv.postgres import start_postgres
 from devenv.procs import Process, ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
 from tests.bench.operator_latency import OPTIONS, percentile, spec
+from tests.bench.operator_writes import DrainedWatches, OperatorWrites
 from turnout_operator.api import RouterSpec
 from turnout_operator.builders import (
     BuildSettings,
@@ -86,6 +91,8 @@ class FirstSeen:
     args: tuple[Any, ...]
     passes: Callable[[Any], bool]
     name_of: Callable[[Any], str]
+    on_first: Callable[[Any], None] | None = None
+    """Called (on the watch thread) with each object the first time it passes."""
     seen: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -101,8 +108,10 @@ class FirstSeen:
             try:
                 for event in stream.stream(self.list_call, *self.args, timeout_seconds=30):
                     obj = event["object"]
-                    if self.passes(obj):
-                        self.seen.setdefault(self.name_of(obj), time.perf_counter())
+                    if self.passes(obj) and self.name_of(obj) not in self.seen:
+                        self.seen[self.name_of(obj)] = time.perf_counter()
+                        if self.on_first is not None:
+                            self.on_first(obj)
                     if self._stop.is_set():
                         break
             except Exception:  # a dropped stream: watch again (the first sighting stays)
@@ -207,7 +216,12 @@ def audit_records(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
 
 
 def operator_requests(
-    path: Path, start: int, end: int, leases: bool = False, by_resource: bool = False
+    path: Path,
+    start: int,
+    end: int,
+    leases: bool = False,
+    by_resource: bool = False,
+    agents: tuple[str, ...] = OPERATOR_AGENTS,
 ) -> Counter[str]:
     """The operator's API requests between two offsets, by verb (or by verb and resource).
 
@@ -216,7 +230,7 @@ def operator_requests(
     """
     verbs: Counter[str] = Counter()
     for record in audit_records(path, start, end):
-        if not str(record.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+        if not str(record.get("userAgent", "")).startswith(agents):
             continue
         ref = record.get("objectRef", {})
         is_lease = ref.get("resource") == "leases"
@@ -326,6 +340,48 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
         done - began,
         [watcher.seen[name] - started[name] for name in started],
         cpu_by_process=cpu_by_process(cpu_before, process_cpu(), {os.getpid(): "bench"}),
+    )
+
+
+def measure_operator_writes(
+    api: k8s_client.ApiClient, namespace: str, count: int, audit: Path | None
+) -> Result:
+    """The operator's requests for `count` new Routers, made by the bench (no operator)."""
+    audit_start = size(audit)
+    apps = k8s_client.AppsV1Api(api)
+    writes = OperatorWrites(
+        api, namespace, lambda index: router_body(index, "hardcoded"), CREATE_THREADS
+    )
+    watches = DrainedWatches(api, namespace)
+    watcher = FirstSeen(
+        apps.list_namespaced_deployment,
+        (namespace,),
+        lambda d: bool(d.status and (d.status.available_replicas or 0) >= 1),
+        lambda d: str(d.metadata.name),
+        on_first=writes.available,
+    ).start()
+    cpu_before = process_cpu()
+    began = time.perf_counter()
+    with ThreadPoolExecutor(CREATE_THREADS) as pool:
+        list(pool.map(writes.start_one, range(count)))
+    wait_for(lambda: len(writes.deployed) >= count, DEPLOYED_TIMEOUT, f"{count} Routers Deployed")
+    done = max(writes.deployed.values())
+    spent = cpu_by_process(cpu_before, process_cpu(), {os.getpid(): "bench"})
+    watcher.stop()
+    watches.stop()
+    writes.close()
+    return Result(
+        "operator's requests only",
+        done - began,
+        [writes.deployed[name] - writes.started[name] for name in writes.started],
+        cpu_by_process=spent,
+        requests_by_resource=(
+            operator_requests(
+                audit, audit_start, size(audit), by_resource=True, agents=(BENCH_AGENT,)
+            )
+            if audit
+            else Counter()
+        ),
     )
 
 
@@ -509,7 +565,11 @@ def run(
             api.user_agent = BENCH_AGENT
             cluster.kubectl("create", "namespace", "floor")
             results.append(measure_floor(api, "floor", routers))
-            previous = "floor"
+            cleared = delete_namespace(api, "floor")
+            print(f"namespace floor deleted in {cleared:.0f} s", flush=True)
+            cluster.kubectl("create", "namespace", "requests")
+            results.append(measure_operator_writes(api, "requests", routers, cluster.audit_log))
+            previous = "requests"
             for name in engines:
                 cleared = delete_namespace(api, previous)
                 print(f"namespace {previous} deleted in {cleared:.0f} s", flush=True)
@@ -574,7 +634,7 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
     )
     print(header)
     for result in results:
-        operator = result is not results[0]
+        operator = result.cpu > 0
         print(
             f"{result.label:26} {routers:5d} {result.total:7.1f} {floor:7.1f} "
             f"{result.total / floor:6.2f} {statistics.median(result.latencies):7.1f} "
@@ -593,7 +653,16 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
             f"{result.label}: CPU s while applying, {total:.1f} of {os.cpu_count() or 1} cores x "
             f"{result.total:.1f} s = {(os.cpu_count() or 1) * result.total:.1f}: {top}"
         )
-    for result in results[1:]:
+    for result in results:
+        if result.cpu == 0:
+            if result.requests_by_resource:
+                made = ", ".join(
+                    f"{key} {n / routers:.2f}"
+                    for key, n in result.requests_by_resource.most_common()
+                    if not key.startswith(("watch", "list"))
+                )
+                print(f"{result.label}: requests per Router made by the bench: {made}")
+            continue
         idle_minutes = idle_seconds / 60
         per_router_minute = result.idle_writes / routers / idle_minutes if idle_minutes else 0.0
         print(
