@@ -84,10 +84,6 @@ def send(
     return data
 
 
-LEAVE_OUT = ("deploying-status", "routerversion", "event", "apply-children")
-"""Requests a variant can leave out, to price each one (`apply-children`: POST them)."""
-
-
 @dataclass(frozen=True)
 class Version:
     """A stored version as the RouterVersion mirror reads it (routerversions.VersionLike)."""
@@ -227,9 +223,7 @@ class OperatorWrites:
         namespace: str,
         router_body: Callable[[int], dict[str, Any]],
         threads: int,
-        leave_out: frozenset[str] = frozenset(),
     ) -> None:
-        self._leave_out = leave_out
         self._api = api
         self._namespace = namespace
         self._router_body = router_body
@@ -295,12 +289,8 @@ class OperatorWrites:
                 build_deployment(identity, spec, config, self._engine, self._settings),
             ),
         ):
-            if "apply-children" in self._leave_out:
-                send(self._api, "POST", path, [("fieldManager", FIELD_MANAGER)], body=obj)
-            else:
-                self._apply(f"{path}/{obj['metadata']['name']}", obj)
-        if "deploying-status" not in self._leave_out:
-            self._status(name, ready=False)
+            self._apply(f"{path}/{obj['metadata']['name']}", obj)
+        self._status(name, ready=False)
 
     def available(self, deployment: Any) -> None:
         """A Deployment became available: finish its Router as the operator would."""
@@ -325,19 +315,17 @@ class OperatorWrites:
             moment,
         )
         mirror = routerversion_body(identity, version, None)
-        if "routerversion" not in self._leave_out:
-            self._apply(
-                f"/apis/{GROUP}/{VERSION}/namespaces/{self._namespace}/routerversions/"
-                f"{mirror['metadata']['name']}",
-                mirror,
-            )
-        if "event" not in self._leave_out:
-            send(
-                self._api,
-                "POST",
-                f"/api/v1/namespaces/{self._namespace}/events",
-                body=event_body(identity, "version 1 recorded; version 1 is serving"),
-            )
+        self._apply(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{self._namespace}/routerversions/"
+            f"{mirror['metadata']['name']}",
+            mirror,
+        )
+        send(
+            self._api,
+            "POST",
+            f"/api/v1/namespaces/{self._namespace}/events",
+            body=event_body(identity, "version 1 recorded; version 1 is serving"),
+        )
         with self._lock:
             self.deployed[name] = time.perf_counter()
 

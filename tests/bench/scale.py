@@ -27,7 +27,6 @@ own calls, `kopf/...` for kopf's); its plugin calls from its "reconciled" log
 lines, which carry the time a pass spent in plugin calls. Usage:
 
     python -m tests.bench scale [--routers 1000] [--idle-seconds 600] [--engines go,python]
-        [--requests-without deploying-status] [--requests-without event,routerversion]
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from devenv.postgres import start_postgres
 from devenv.procs import Process, ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
 from tests.bench.operator_latency import OPTIONS, percentile, spec
-from tests.bench.operator_writes import LEAVE_OUT, DrainedWatches, OperatorWrites
+from tests.bench.operator_writes import DrainedWatches, OperatorWrites
 from turnout_operator.api import RouterSpec
 from turnout_operator.builders import (
     BuildSettings,
@@ -345,17 +344,13 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
 
 
 def measure_operator_writes(
-    api: k8s_client.ApiClient,
-    namespace: str,
-    count: int,
-    audit: Path | None,
-    leave_out: frozenset[str] = frozenset(),
+    api: k8s_client.ApiClient, namespace: str, count: int, audit: Path | None
 ) -> Result:
     """The operator's requests for `count` new Routers, made by the bench (no operator)."""
     audit_start = size(audit)
     apps = k8s_client.AppsV1Api(api)
     writes = OperatorWrites(
-        api, namespace, lambda index: router_body(index, "hardcoded"), CREATE_THREADS, leave_out
+        api, namespace, lambda index: router_body(index, "hardcoded"), CREATE_THREADS
     )
     watches = DrainedWatches(api, namespace)
     watcher = FirstSeen(
@@ -376,7 +371,7 @@ def measure_operator_writes(
     watches.stop()
     writes.close()
     return Result(
-        "operator's requests only" + "".join(f" -{kind}" for kind in sorted(leave_out)),
+        "operator's requests only",
         done - began,
         [writes.deployed[name] - writes.started[name] for name in writes.started],
         cpu_by_process=spent,
@@ -551,12 +546,7 @@ def engine_binaries(workdir: Path) -> dict[str, Path]:
 
 
 def run(
-    routers: int,
-    idle_seconds: float,
-    engines: list[str],
-    extra_env: dict[str, str],
-    keep: bool,
-    variants: list[frozenset[str]],
+    routers: int, idle_seconds: float, engines: list[str], extra_env: dict[str, str], keep: bool
 ) -> None:
     registry = ProcessRegistry()
     workdir = Path(tempfile.mkdtemp(prefix="turnout-scale-"))
@@ -575,15 +565,11 @@ def run(
             api.user_agent = BENCH_AGENT
             cluster.kubectl("create", "namespace", "floor")
             results.append(measure_floor(api, "floor", routers))
-            previous = "floor"
-            for index, leave_out in enumerate(variants):
-                cleared = delete_namespace(api, previous)
-                print(f"namespace {previous} deleted in {cleared:.0f} s", flush=True)
-                previous = f"requests{index}"
-                cluster.kubectl("create", "namespace", previous)
-                results.append(
-                    measure_operator_writes(api, previous, routers, cluster.audit_log, leave_out)
-                )
+            cleared = delete_namespace(api, "floor")
+            print(f"namespace floor deleted in {cleared:.0f} s", flush=True)
+            cluster.kubectl("create", "namespace", "requests")
+            results.append(measure_operator_writes(api, "requests", routers, cluster.audit_log))
+            previous = "requests"
             for name in engines:
                 cleared = delete_namespace(api, previous)
                 print(f"namespace {previous} deleted in {cleared:.0f} s", flush=True)
@@ -642,16 +628,15 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
         f"Scale: {routers} Routers applied at once ({CREATE_THREADS} clients), "
         f"{os.cpu_count()} cores, kwok scale profile; idle window {idle_seconds:.0f} s"
     )
-    width = max(26, *(len(result.label) for result in results))
     header = (
-        f"{'case':{width}} {'N':>5} {'all s':>7} {'floor s':>7} {'ratio':>6} {'p50 s':>7} "
+        f"{'case':26} {'N':>5} {'all s':>7} {'floor s':>7} {'ratio':>6} {'p50 s':>7} "
         f"{'p99 s':>7} {'RSS MiB':>8} {'CPU s':>6} {'DB conn':>7} {'change s':>8}"
     )
     print(header)
     for result in results:
         operator = result.cpu > 0
         print(
-            f"{result.label:{width}} {routers:5d} {result.total:7.1f} {floor:7.1f} "
+            f"{result.label:26} {routers:5d} {result.total:7.1f} {floor:7.1f} "
             f"{result.total / floor:6.2f} {statistics.median(result.latencies):7.1f} "
             f"{percentile(result.latencies, 0.99):7.1f} "
             + (
@@ -713,14 +698,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--engines", default="go,python", help="go, python or both")
     parser.add_argument(
-        "--requests-without",
-        action="append",
-        default=[],
-        metavar="KINDS",
-        help="also run the operator's-requests phase without these requests (comma-separated, "
-        f"of {', '.join(LEAVE_OUT)}); repeatable, to price each",
-    )
-    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -731,13 +708,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    variants = [frozenset[str]()]
-    for kinds in args.requests_without:
-        leave_out = frozenset(kinds.split(","))
-        if not leave_out <= set(LEAVE_OUT):
-            parser.error(f"--requests-without: {kinds!r} is not among {', '.join(LEAVE_OUT)}")
-        variants.append(leave_out)
-    run(args.routers, args.idle_seconds, args.engines.split(","), extra_env, args.keep, variants)
+    run(args.routers, args.idle_seconds, args.engines.split(","), extra_env, args.keep)
 
 
 if __name__ == "__main__":
