@@ -309,6 +309,8 @@ def audit_flags(workdir: Path) -> tuple[list[str], Path]:
         "--audit-log-format=json",
         # Batches, not a synchronous write per request: the log must not slow the server.
         "--audit-log-mode=batch",
+        # The log is read by offsets: it must not be rotated (at 100 MB by default) mid-run.
+        "--audit-log-maxsize=100000",
     ], log
 
 
