@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +204,45 @@ class ConnectionSampler:
         return self.peak
 
 
+class ApiserverProfiler:
+    """CPU profiles of kube-apiserver (its /debug/pprof/profile), one per phase.
+
+    Read them with `go tool pprof -top -cum FILE`. The API server serves them only when
+    started with `--profiling=true`, which the scale profile turns on for this.
+    """
+
+    def __init__(self, api: k8s_client.ApiClient, directory: Path, seconds: int) -> None:
+        self._api = api
+        self.directory = directory
+        self._seconds = seconds
+        self._threads: list[threading.Thread] = []
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def capture(self, label: str) -> None:
+        """Profile the next `seconds` of the API server into `<label>.pprof`, in the background."""
+        thread = threading.Thread(target=self._fetch, args=(label,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _fetch(self, label: str) -> None:
+        request = self._api.param_serialize(
+            "GET",
+            "/debug/pprof/profile",
+            query_params=[("seconds", str(self._seconds))],
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request, _request_timeout=self._seconds + 60)
+        data = response.read()
+        if response.status == 200:
+            (self.directory / f"{label}.pprof").write_bytes(data)
+        else:
+            print(f"kube-apiserver profile {label}: {response.status} {data[:200]!r}", flush=True)
+
+    def wait(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=self._seconds + 90)
+
+
 def audit_records(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
     """Audit events written between two offsets of the log."""
     with path.open("rb") as log:
@@ -311,7 +350,12 @@ class Result:
     """CPU seconds of every process on the machine while the objects were applied."""
 
 
-def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Result:
+def measure_floor(
+    api: k8s_client.ApiClient,
+    namespace: str,
+    count: int,
+    profiler: ApiserverProfiler | None = None,
+) -> Result:
     core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
     sets = floor_objects(namespace, count)
     watcher = FirstSeen(
@@ -331,6 +375,8 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
 
     cpu_before = process_cpu()
     began = time.perf_counter()
+    if profiler is not None:
+        profiler.capture(namespace)
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(create, sets))
     done = watcher.wait(set(started), DEPLOYED_TIMEOUT)
@@ -344,7 +390,11 @@ def measure_floor(api: k8s_client.ApiClient, namespace: str, count: int) -> Resu
 
 
 def measure_operator_writes(
-    api: k8s_client.ApiClient, namespace: str, count: int, audit: Path | None
+    api: k8s_client.ApiClient,
+    namespace: str,
+    count: int,
+    audit: Path | None,
+    profiler: ApiserverProfiler | None = None,
 ) -> Result:
     """The operator's requests for `count` new Routers, made by the bench (no operator)."""
     audit_start = size(audit)
@@ -362,6 +412,8 @@ def measure_operator_writes(
     ).start()
     cpu_before = process_cpu()
     began = time.perf_counter()
+    if profiler is not None:
+        profiler.capture(namespace)
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(writes.start_one, range(count)))
     wait_for(lambda: len(writes.deployed) >= count, DEPLOYED_TIMEOUT, f"{count} Routers Deployed")
@@ -431,6 +483,7 @@ def measure_operator(
     engine: str,
     count: int,
     idle_seconds: float,
+    profiler: ApiserverProfiler | None = None,
 ) -> Result:
     custom = k8s_client.CustomObjectsApi(api)
     audit = cluster.audit_log
@@ -470,6 +523,8 @@ def measure_operator(
     )
     cpu_before = process_cpu()
     began = time.perf_counter()
+    if profiler is not None:
+        profiler.capture(namespace)
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(create, range(count)))
     done = watcher.wait(set(started), DEPLOYED_TIMEOUT)
@@ -546,15 +601,24 @@ def engine_binaries(workdir: Path) -> dict[str, Path]:
 
 
 def run(
-    routers: int, idle_seconds: float, engines: list[str], extra_env: dict[str, str], keep: bool
+    routers: int,
+    idle_seconds: float,
+    engines: list[str],
+    extra_env: dict[str, str],
+    keep: bool,
+    profile_seconds: int = 0,
 ) -> None:
     registry = ProcessRegistry()
     workdir = Path(tempfile.mkdtemp(prefix="turnout-scale-"))
     results: list[Result] = []
     try:
-        cluster = start_cluster(
-            registry, binaries_module.locate(), workdir / "cluster", SCALE_PROFILE
-        )
+        profile = SCALE_PROFILE
+        if profile_seconds:
+            # The last of a repeated flag wins: this overrides the control plane's default.
+            profile = replace(
+                profile, apiserver_flags=(*profile.apiserver_flags, "--profiling=true")
+            )
+        cluster = start_cluster(registry, binaries_module.locate(), workdir / "cluster", profile)
         postgres = start_postgres(registry)
         migrate(postgres.url)
         # Every CRD in the chart's folder: Routers and the RouterVersion mirrors.
@@ -563,12 +627,19 @@ def run(
         plugins = engine_binaries(workdir)
         with cluster.api_client() as api:
             api.user_agent = BENCH_AGENT
+            profiler = (
+                ApiserverProfiler(api, workdir / "apiserver-profiles", profile_seconds)
+                if profile_seconds
+                else None
+            )
             cluster.kubectl("create", "namespace", "floor")
-            results.append(measure_floor(api, "floor", routers))
+            results.append(measure_floor(api, "floor", routers, profiler))
             cleared = delete_namespace(api, "floor")
             print(f"namespace floor deleted in {cleared:.0f} s", flush=True)
             cluster.kubectl("create", "namespace", "requests")
-            results.append(measure_operator_writes(api, "requests", routers, cluster.audit_log))
+            results.append(
+                measure_operator_writes(api, "requests", routers, cluster.audit_log, profiler)
+            )
             previous = "requests"
             for name in engines:
                 cleared = delete_namespace(api, previous)
@@ -604,12 +675,19 @@ def run(
                         "hardcoded",
                         routers,
                         idle_seconds,
+                        profiler,
                     )
                 )
                 results[-1].label = f"operator, {name} plugin"
                 operator.stop()
                 previous = namespace
         report(routers, idle_seconds, results)
+        if profiler is not None:
+            profiler.wait()
+            print(
+                f"kube-apiserver CPU profiles (the first {profile_seconds} s of each phase) in "
+                f"{profiler.directory}: go tool pprof -top -cum FILE"
+            )
     finally:
         registry.stop_all()
         if keep:
@@ -706,9 +784,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (logs, audit log)"
     )
+    parser.add_argument(
+        "--apiserver-profile-seconds",
+        type=int,
+        default=0,
+        metavar="S",
+        help="take a CPU profile of kube-apiserver over the first S seconds of each phase "
+        "(kept in the work directory: use with --keep)",
+    )
     args = parser.parse_args(argv)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    run(args.routers, args.idle_seconds, args.engines.split(","), extra_env, args.keep)
+    run(
+        args.routers,
+        args.idle_seconds,
+        args.engines.split(","),
+        extra_env,
+        args.keep,
+        args.apiserver_profile_seconds,
+    )
 
 
 if __name__ == "__main__":
