@@ -84,6 +84,25 @@ def send(
     return data
 
 
+BENCH_SETTINGS = BuildSettings(router_image="turnout:bench")
+BENCH_ENGINE = EngineDeployment(
+    name="hardcoded", plugin_image="plugin:bench", liveness_period_seconds=10
+)
+
+
+def router_children(identity: RouterIdentity, spec: RouterSpec) -> list[dict[str, Any]]:
+    """The ConfigMap, Service and Deployment of a Router's first version, as the operator
+    builds them (the floor creates the same objects, without the owner reference)."""
+    config = build_router_config(
+        identity, spec, 1, BENCH_ENGINE, {"experiments": []}, BENCH_SETTINGS
+    )
+    return [
+        build_configmap(identity, config),
+        build_service(identity, BENCH_SETTINGS),
+        build_deployment(identity, spec, config, BENCH_ENGINE, BENCH_SETTINGS),
+    ]
+
+
 @dataclass(frozen=True)
 class Version:
     """A stored version as the RouterVersion mirror reads it (routerversions.VersionLike)."""
@@ -227,14 +246,6 @@ class OperatorWrites:
         self._api = api
         self._namespace = namespace
         self._router_body = router_body
-        self._threads = threads
-        self._custom = k8s_client.CustomObjectsApi(api)
-        self._core = k8s_client.CoreV1Api(api)
-        self._apps = k8s_client.AppsV1Api(api)
-        self._settings = BuildSettings(router_image="turnout:bench")
-        self._engine = EngineDeployment(
-            name="hardcoded", plugin_image="plugin:bench", liveness_period_seconds=10
-        )
         self._identities: dict[str, RouterIdentity] = {}
         self._specs: dict[str, dict[str, Any]] = {}
         self.started: dict[str, float] = {}
@@ -273,22 +284,17 @@ class OperatorWrites:
         )
         uid = json.loads(created)["metadata"]["uid"]
         identity = RouterIdentity(namespace=self._namespace, name=name, uid=uid)
-        spec = RouterSpec.model_validate(body["spec"])
-        config = build_router_config(
-            identity, spec, 1, self._engine, {"experiments": []}, self._settings
-        )
         with self._lock:
             self._identities[name] = identity
             self._specs[name] = body["spec"]
         ns = self._namespace
-        for path, obj in (
-            (f"/api/v1/namespaces/{ns}/configmaps", build_configmap(identity, config)),
-            (f"/api/v1/namespaces/{ns}/services", build_service(identity, self._settings)),
-            (
-                f"/apis/apps/v1/namespaces/{ns}/deployments",
-                build_deployment(identity, spec, config, self._engine, self._settings),
-            ),
-        ):
+        collections = (
+            f"/api/v1/namespaces/{ns}/configmaps",
+            f"/api/v1/namespaces/{ns}/services",
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+        )
+        children = router_children(identity, RouterSpec.model_validate(body["spec"]))
+        for path, obj in zip(collections, children, strict=True):
             self._apply(f"{path}/{obj['metadata']['name']}", obj)
         self._status(name, ready=False)
 

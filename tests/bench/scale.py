@@ -58,16 +58,10 @@ from devenv.postgres import start_postgres
 from devenv.procs import Process, ProcessRegistry
 from devenv.zipapp import build_hardcoded_plugin
 from tests.bench.operator_latency import OPTIONS, percentile, spec
-from tests.bench.operator_writes import DrainedWatches, OperatorWrites
+from tests.bench.operator_writes import DrainedWatches, OperatorWrites, router_children, send
 from turnout_operator.api import RouterSpec
 from turnout_operator.builders import (
-    BuildSettings,
-    EngineDeployment,
     RouterIdentity,
-    build_configmap,
-    build_deployment,
-    build_router_config,
-    build_service,
 )
 
 GROUP, VERSION, PLURAL = "turnout.dev", "v1alpha1", "routers"
@@ -225,18 +219,12 @@ class ApiserverProfiler:
         self._threads.append(thread)
 
     def _fetch(self, label: str) -> None:
-        request = self._api.param_serialize(
-            "GET",
-            "/debug/pprof/profile",
-            query_params=[("seconds", str(self._seconds))],
-            auth_settings=["BearerToken"],
-        )
-        response = self._api.call_api(*request, _request_timeout=self._seconds + 60)
-        data = response.read()
-        if response.status == 200:
-            (self.directory / f"{label}.pprof").write_bytes(data)
-        else:
-            print(f"kube-apiserver profile {label}: {response.status} {data[:200]!r}", flush=True)
+        try:
+            data = send(self._api, "GET", "/debug/pprof/profile", [("seconds", str(self._seconds))])
+        except RuntimeError as error:
+            print(f"kube-apiserver profile {label}: {error}", flush=True)
+            return
+        (self.directory / f"{label}.pprof").write_bytes(data)
 
     def wait(self) -> None:
         for thread in self._threads:
@@ -305,22 +293,10 @@ def size(path: Path | None) -> int:
 
 
 def floor_objects(namespace: str, count: int) -> list[list[dict[str, Any]]]:
-    settings = BuildSettings(router_image="turnout:bench")
-    engine = EngineDeployment(
-        name="hardcoded", plugin_image="plugin:bench", liveness_period_seconds=10
-    )
     sets = []
     for index in range(count):
         identity = RouterIdentity(namespace=namespace, name=f"floor{index}", uid=f"uid-{index}")
-        router_spec = RouterSpec.model_validate(spec(index))
-        config = build_router_config(
-            identity, router_spec, 1, engine, {"experiments": []}, settings
-        )
-        objects = [
-            build_configmap(identity, config),
-            build_service(identity, settings),
-            build_deployment(identity, router_spec, config, engine, settings),
-        ]
+        objects = router_children(identity, RouterSpec.model_validate(spec(index)))
         for obj in objects:
             obj["metadata"].pop("ownerReferences", None)
         sets.append(objects)
@@ -350,6 +326,19 @@ class Result:
     """CPU seconds of every process on the machine while the objects were applied."""
 
 
+def available_deployments(
+    api: k8s_client.ApiClient, namespace: str, on_first: Callable[[Any], None] | None = None
+) -> FirstSeen:
+    """When each Deployment of the namespace first has an available replica."""
+    return FirstSeen(
+        k8s_client.AppsV1Api(api).list_namespaced_deployment,
+        (namespace,),
+        lambda d: bool(d.status and (d.status.available_replicas or 0) >= 1),
+        lambda d: str(d.metadata.name),
+        on_first=on_first,
+    ).start()
+
+
 def measure_floor(
     api: k8s_client.ApiClient,
     namespace: str,
@@ -358,12 +347,7 @@ def measure_floor(
 ) -> Result:
     core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
     sets = floor_objects(namespace, count)
-    watcher = FirstSeen(
-        apps.list_namespaced_deployment,
-        (namespace,),
-        lambda d: bool(d.status and (d.status.available_replicas or 0) >= 1),
-        lambda d: str(d.metadata.name),
-    ).start()
+    watcher = available_deployments(api, namespace)
     started: dict[str, float] = {}
 
     def create(objects: list[dict[str, Any]]) -> None:
@@ -398,18 +382,11 @@ def measure_operator_writes(
 ) -> Result:
     """The operator's requests for `count` new Routers, made by the bench (no operator)."""
     audit_start = size(audit)
-    apps = k8s_client.AppsV1Api(api)
     writes = OperatorWrites(
         api, namespace, lambda index: router_body(index, "hardcoded"), CREATE_THREADS
     )
     watches = DrainedWatches(api, namespace)
-    watcher = FirstSeen(
-        apps.list_namespaced_deployment,
-        (namespace,),
-        lambda d: bool(d.status and (d.status.available_replicas or 0) >= 1),
-        lambda d: str(d.metadata.name),
-        on_first=writes.available,
-    ).start()
+    watcher = available_deployments(api, namespace, on_first=writes.available)
     cpu_before = process_cpu()
     began = time.perf_counter()
     if profiler is not None:
