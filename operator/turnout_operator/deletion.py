@@ -1,22 +1,23 @@
 """Routers that are gone: their loop ends and their versions are marked undeployed.
 
 Routers carry no finalizer (a finalizer costs two writes per Router, one when it is
-first seen and one at deletion, each echoed back by the watch). The operator learns
-of a deletion from the Router's DELETED watch event, when the Router is already
-gone; its children go by their ownerReferences (the garbage collector).
+first seen and one at deletion, each echoed back by the watch); their children go by
+their ownerReferences (the garbage collector). The operator learns of a deletion in
+one of four ways, and each runs the same path once (`router_deleted`):
 
-Whatever that event misses is caught by the sweep (`Runtime.sweep_forever`), from
-the list of Routers that exist:
+* the Router's DELETED watch event (informer.py);
+* a re-list of the Routers after a watch gap that no longer holds it (informer.py);
+* a pass whose status write finds the Router gone: a 404, or another uid under its
+  name (`Reconciler` raises `RouterGone`; the loop ends itself, then `gone` runs);
+* the sweep (`Runtime.sweep`), which reads the Routers the database says are serving,
+  then lists the Routers that exist: it finds those deleted while the database was
+  down (their marking failed), while no operator ran, or before a new leader took
+  over. One list suffices: it is a consistent read made after the database read, and a
+  row is written only after its Router was seen (`Reconciler.sweep`).
 
-* the database was down at that moment: the sweep marks the versions of Routers
-  the database knows and the cluster no longer has;
-* no operator ran at that moment (stopped, uninstalled, being upgraded): the same;
-* the watch missed the event (a gap, e.g. a re-list after the watch expired): the
-  sweep also ends the loops of Routers that no longer exist (`Vanished`).
-
-Both judge a Router gone only when it is missing from two sweeps in a row, as the
-list comes from the API server's watch cache, which may lag behind a Router just
-created.
+The sweep also ends loops of Routers that no longer exist, should all the above miss
+one (`Vanished`: missing from two sweeps in a row, as a loop may hold a Router created
+after the list).
 """
 
 from __future__ import annotations
@@ -64,6 +65,26 @@ async def router_deleted(
         reconciler.post_event(router, NOT_MARKED)
         return False
     log.info("router deleted; versions marked undeployed", extra=where)
+    return True
+
+
+async def router_gone(reconciler: Reconciler, router: RouterObject) -> bool:
+    """A pass found the Router gone and its loop has ended: mark its versions undeployed.
+
+    The loop ended itself (it must not wait for its own end), so only the versions are
+    left; False when the database was unavailable (the sweep marks them later).
+    """
+    where = {"namespace": router.namespace, "router": router.name}
+    try:
+        await reconciler.finalize(router)
+    except StoreUnavailableError as error:
+        metrics.DATABASE_ERRORS.inc()
+        log.warning(
+            "router gone; versions not marked undeployed, the sweep will",
+            extra={**where, "error": str(error)},
+        )
+        return False
+    log.info("router gone; its loop ended and its versions are marked undeployed", extra=where)
     return True
 
 

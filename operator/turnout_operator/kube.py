@@ -1,5 +1,8 @@
 """The one module that talks to the Kubernetes API server (besides kopf's own watches).
 
+It lists and watches the Routers (the informer in informer.py reads them through it),
+posts the operator's Events, and writes everything the operator writes.
+
 Writes are server-side apply under one field manager (`turnout`), so repeated
 applies are idempotent and a field someone else owns is taken back only where
 Turnout set it. Errors come back as `KubeError` with the API server's own message,
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -50,6 +53,16 @@ RELOGIN_SECONDS: Final = 60.0
 """How often the credentials are read again (kubelet rotates projected tokens hourly)."""
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 """A call may take as long as its answer keeps coming; a silent server fails it in 2 min."""
+
+WATCH_SECONDS: Final = 290
+"""How long the API server keeps one watch request open (it is then made again from the
+last resourceVersion). client-go picks 5 to 10 minutes; kopf leaves it to the server."""
+WATCH_TIMEOUT: Final = aiohttp.ClientTimeout(
+    total=None, sock_connect=30, sock_read=WATCH_SECONDS + 60
+)
+"""A watch is silent between events; bookmarks arrive about once a minute."""
+LIST_PAGE: Final = 500
+"""Routers per page of a list (pages of one list are one consistent snapshot)."""
 
 THROTTLED_RETRIES: Final = 3
 """Times a call is sent again when the API server says when to (429 or 5xx with Retry-After)."""
@@ -113,6 +126,15 @@ class KubeError(Exception):
         return self.status == 409
 
 
+class RouterGone(KubeError):
+    """The Router a write was meant for no longer exists, or its name is another Router's
+    now (a different uid)."""
+
+
+class WatchExpired(KubeError):
+    """The watch's resourceVersion is too old (410 Gone): list again, then watch."""
+
+
 def _error(status: int, reason: str | None, payload: bytes) -> KubeError:
     message = reason or "request failed"
     if payload:
@@ -159,11 +181,17 @@ class Kube:
         self._logged_in_at = 0.0
         self.writes = 0
         """API writes made, for metrics and for tests of idle behaviour."""
+        self._watch_session: aiohttp.ClientSession | None = None
+        """Watches hold their connection for minutes: they get a session of their own, so
+        they never take one of the `concurrency` connections the passes share."""
 
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+        if self._watch_session is not None:
+            watch_session, self._watch_session = self._watch_session, None
+            await watch_session.close()
 
     def _relogin(self) -> kopf.ConnectionInfo:
         """Read the credentials (again)."""
@@ -307,22 +335,122 @@ class Kube:
         return result
 
     async def patch_router_status(
-        self, namespace: str, name: str, status: Mapping[str, Any]
+        self, namespace: str, name: str, uid: str, status: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Merge-patch the Router's status subresource (lists such as conditions are replaced).
+        """Merge-patch the status of the Router `uid` (lists such as conditions are replaced).
 
-        Returns the Router as written.
+        The patch names the uid, which the API server checks: a Router deleted, or deleted
+        and made again under its name, is never written to. Returns the Router as written;
+        raises `RouterGone` when it is not there.
         """
         with measure("api"):
             self.writes += 1
             ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
-            result: dict[str, Any] = await self._request(
-                "PATCH",
-                ref.path("status"),
-                body={"status": status},
-                content_type="application/merge-patch+json",
-            )
+            try:
+                result: dict[str, Any] = await self._request(
+                    "PATCH",
+                    ref.path("status"),
+                    body={"metadata": {"uid": uid}, "status": status},
+                    content_type="application/merge-patch+json",
+                )
+            except KubeError as error:
+                if error.not_found or (error.conflict and "uid" in error.message.lower()):
+                    raise RouterGone(error.status, error.message) from None
+                raise
             return result
+
+    def _routers_path(self, namespace: str | None) -> str:
+        prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]
+        return f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+
+    async def list_routers(self, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
+        """Every Router of `namespace` (None: all), and the list's resourceVersion.
+
+        A consistent read (no resourceVersion asked for): it holds every Router created,
+        and none deleted, before it was made, which the informer's and the sweep's
+        judgements of deleted Routers rely on. Read in pages of one snapshot.
+        """
+        path = self._routers_path(namespace)
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("limit", str(LIST_PAGE))]
+            if token:
+                query.append(("continue", token))
+            listing = await self._request("GET", path, query=query)
+            items.extend(listing.get("items") or [])
+            meta = listing.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            if not token:
+                return items, str(meta.get("resourceVersion", ""))
+
+    async def watch_routers(
+        self, namespace: str | None, since: str
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The Routers' watch events after resourceVersion `since`: (type, object), with
+        BOOKMARKs. Ends when the server ends the request (every WATCH_SECONDS); raises
+        `WatchExpired` when `since` is too old, `KubeError` for other errors."""
+        if self._watch_session is None:
+            info = self._relogin()
+            self._watch_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=info.as_ssl_context()),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                timeout=WATCH_TIMEOUT,
+                trust_env=info.trust_env,
+            )
+        else:
+            self._open()  # reads the credentials again when due
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", since),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(WATCH_SECONDS)),
+        ]
+        async with self._watch_session.get(
+            self._server + self._routers_path(namespace),
+            params=query,
+            headers=self._auth,
+            proxy=self._proxy,
+        ) as response:
+            if response.status != 200:
+                raise _error(response.status, response.reason, await response.read())
+            pending = b""
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = str(event.get("type", "")), event.get("object") or {}
+                    if kind == "ERROR":
+                        code = int(obj.get("code", 500) or 500)
+                        message = str(obj.get("message", "watch error"))
+                        raise (WatchExpired if code == 410 else KubeError)(code, message)
+                    yield kind, obj
+
+    async def post_event(self, namespace: str, event: Mapping[str, Any]) -> None:
+        """Create one Event in `namespace`."""
+        self.writes += 1
+        await self._request("POST", f"/api/v1/namespaces/{namespace}/events", body=event)
+
+    async def drop_finalizer(
+        self, namespace: str, name: str, finalizers: list[str], finalizer: str
+    ) -> None:
+        """Remove `finalizer` from a Router whose finalizers are `finalizers` (a JSON patch
+        that tests the list first, so a finalizer someone else added meanwhile stays)."""
+        ref = ObjectRef(f"{GROUP}/{VERSION}", "Router", namespace, name)
+        kept = [item for item in finalizers if item != finalizer]
+        self.writes += 1
+        await self._request(
+            "PATCH",
+            ref.path(),
+            body=[
+                {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+                {"op": "replace", "path": "/metadata/finalizers", "value": kept},
+            ],
+            content_type="application/json-patch+json",
+        )
 
     async def _list(
         self, prefix: str, plural: str, namespaces: list[str], selector: str = ""
@@ -348,10 +476,14 @@ class Kube:
         return items
 
     async def router_uids(self, namespaces: list[str]) -> set[str]:
-        """The uid of every Router that exists (in the watched namespaces)."""
-        prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]
-        routers = await self._list(prefix, plural, namespaces)
-        return {router["metadata"]["uid"] for router in routers}
+        """The uid of every Router that exists (in the watched namespaces): a consistent
+        read, which holds every Router created before it was made."""
+        uids: set[str] = set()
+        scopes: list[str | None] = list(namespaces) or [None]
+        for namespace in scopes:
+            routers, _ = await self.list_routers(namespace)
+            uids.update(str(router["metadata"]["uid"]) for router in routers)
+        return uids
 
     async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
         """Every ConfigMap, Service, Deployment and HPA matching `selector` (from the watch cache)."""

@@ -1,21 +1,23 @@
-"""kopf registrations: thin handlers that hand each Router to its reconcile loop.
+"""kopf registrations: thin handlers for the operator's lifetime, its children and admission.
 
-Each Router gets one long-lived loop (loops.py, started by the Router's event
-handler) that reconciles it, then sleeps until something wakes it: a change to the
-Router, a watch event on an object it owns, a retry that is due, or the periodic
-drift check. One loop per Router means passes for one Router never overlap, and
-nothing is written while the loop sleeps.
+Each Router gets one long-lived loop (loops.py) that reconciles it, then sleeps until
+something wakes it: a change to the Router, a watch event on an object it owns, a
+retry that is due, or the periodic drift check. One loop per Router means passes
+for one Router never overlap, and nothing is written while the loop sleeps.
 
-Routers carry no finalizer: a deletion is handled from the Router's DELETED event
-(deletion.py), and what that misses by the sweep. kopf writes nothing to Routers;
-Turnout's handlers never return values (kopf would store them in the status).
+The Routers themselves are listed and watched by the runtime's informer
+(informer.py), not by kopf: a Router deleted during a watch gap is found by
+comparing a re-list with what the loops know, which kopf's watch does not tell its
+handlers. kopf watches the children (their events wake their Router's loop), serves
+the admission webhook and runs startup and cleanup. Routers carry no finalizer
+(deletion.py). Turnout's handlers never return values (kopf would store them in the
+status).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -25,21 +27,13 @@ from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
 from turnout_operator.kopf_storage import NoDiffBase
-from turnout_operator.reconcile import RouterObject
 from turnout_operator.runtime import LOOP_STOP_GRACE_SECONDS, Runtime
 from turnout_operator.settings import OperatorSettings
-from turnout_operator.status import Event
 
 log = logging.getLogger(__name__)
 
-FINALIZER = "turnout.dev/finalizer"
-EVENT_POSTERS = 8
-"""Kubernetes Events posted at once (kopf's default: no limit)."""
-EVENT_POSTER_IDLE_SECONDS = 0.05
 WATCH_WORKER_IDLE_SECONDS = 0.5
 """How long kopf keeps an object's watch worker after its last event (kopf's default: 5 s)."""
-"""The finalizer earlier releases put on Routers. No handler needs one now, so kopf removes
-this one from every Router it sees carrying it (docs/kopf-notes.md, section 4)."""
 
 CHILD_SELECTORS = (
     "configmaps",
@@ -64,35 +58,15 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
-def _post_event(router: RouterObject, event: Event) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Router",
-        "metadata": {"namespace": router.namespace, "name": router.name, "uid": router.uid},
-    }
-    kopf.event(cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message)
-
-
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = getattr(memo, "config", None) or OperatorSettings()  # type: ignore[call-arg]
-    # No handler needs a finalizer; under this name kopf removes an earlier release's.
-    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="turnout.dev")
     settings.persistence.diffbase_storage = NoDiffBase()  # no annotation patch per change
-    settings.posting.reporting_component = "turnout"
-    # kopf posts each object's Events from a worker of its own, over a connection pool
-    # without a limit: a thousand Routers rolling out at once opened dozens of TLS
-    # connections (about 128 KiB of buffers each). Events can wait a moment.
-    # A poster outlives its object's last Event by `idle_timeout` (kopf: 1 s) and holds
-    # its slot meanwhile: without a shorter one, the limit would post 8 Events a second.
-    settings.posting.worker_limit = EVENT_POSTERS
-    settings.posting.idle_timeout = EVENT_POSTER_IDLE_SECONDS
     # A per-object watch worker outlives its last event by this long (kopf: 5 s), with
     # its queue and task: thousands at once while Routers roll out. Handlers here only
     # record the event and wake a loop, so a worker is cheap to start again.
     settings.queueing.idle_timeout = WATCH_WORKER_IDLE_SECONDS
-    settings.posting.reporting_instance = os.environ.get("HOSTNAME", "turnout-operator")
     # Filter the children's watches on the server: without it kopf would list and watch
     # every ConfigMap, Service, Deployment and HPA of the cluster and filter here.
     for resource in CHILD_SELECTORS:
@@ -100,7 +74,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # The chart owns the ValidatingWebhookConfiguration (a Service reference); kopf only serves.
     settings.admission.server = webhook_server(config)
     settings.admission.managed = None
-    memo.runtime = await Runtime.start(config, _post_event)
+    memo.runtime = await Runtime.start(config)
     # Says what the process holds before any Router (the official client is not in it).
     log.info(
         "operator started",
@@ -129,16 +103,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 # Event handlers are async so they run on the event loop: plain functions would run in
 # kopf's thread pool, where setting an asyncio.Event or touching the cache is unsafe.
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def router_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    runtime = _runtime(memo)
-    # Starts the Router's loop on first sight (kopf's first LIST included), wakes it after.
-    runtime.loops.observe(type, body)
-    if type == "DELETED":
-        # Gone already (no finalizer holds it); its children go by their ownerReferences.
-        await runtime.router_deleted(RouterObject.from_body(body))
-
-
 async def _child_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     owner = runtime.cache.observe(type, dict(body))

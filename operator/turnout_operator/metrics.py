@@ -47,6 +47,18 @@ PLUGIN_CALL_SECONDS = Histogram(
     ["engine", "method"],
     buckets=PLUGIN_BUCKETS,
 )
+BACKOFFS = Counter(
+    "turnout_reconcile_backoffs",
+    "Failed passes after which a Router waits (per-Router exponential backoff, "
+    "TURNOUT_RETRY_BASE_SECONDS doubling up to TURNOUT_RETRY_SECONDS).",
+)
+ROUTERS_DELETED = Counter(
+    "turnout_routers_deleted",
+    "Deleted Routers whose loop ended, by how the deletion was learnt: event (the watch's "
+    "DELETED), relist (missing from a list after a watch gap), gone (a pass found it gone), "
+    "sweep (missing from the periodic comparison of the database with the cluster).",
+    ["source"],
+)
 DATABASE_ERRORS = Counter(
     "turnout_database_errors",
     "Operations that failed because the versions database was unavailable.",
@@ -140,9 +152,11 @@ class RuntimeCollector(Collector):
         self,
         phases: Callable[[], Iterable[str]],
         restarts: Callable[[], Mapping[str, int]],
+        backing_off: Callable[[], int] = lambda: 0,
     ) -> None:
         self._phases = phases
         self._restarts = restarts
+        self._backing_off = backing_off
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         routers = GaugeMetricFamily(
@@ -162,6 +176,11 @@ class RuntimeCollector(Collector):
         for engine, count in sorted(self._restarts().items()):
             restarts.add_metric([engine], count)
         yield restarts
+        yield GaugeMetricFamily(
+            "turnout_routers_backing_off",
+            "Routers whose last pass failed and which wait out their backoff.",
+            value=self._backing_off(),
+        )
 
 
 def register(collector: Collector) -> Callable[[], None]:

@@ -237,7 +237,6 @@ class Reconciler:
         # before the watch delivers that write still holds an older body; it must build on
         # what was written, or it would write again and repeat the transition Events.
         self._written: dict[str, tuple[int, RouterStatus]] = {}
-        self._missing_before: set[str] = set()
         self.phases: dict[str, str] = {}
         """uid → phase of the Router's last pass (the routers-by-phase metric)."""
         # uid → the version whose rows this process last settled (mark_deployed): a
@@ -666,8 +665,10 @@ class Reconciler:
             deferred = self._progress.wait(router.uid) or None
             changed = deferred is None  # a progress step that waits has no Event either
         if changed:
+            # Raises RouterGone for a Router deleted (or made again) since it was seen: the
+            # loop then ends and the deletion path runs (loops.py).
             stored = await self.kube.patch_router_status(
-                router.namespace, router.name, status_body(new)
+                router.namespace, router.name, router.uid, status_body(new)
             )
             self._progress.wrote(router.uid)
             revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
@@ -715,25 +716,23 @@ class Reconciler:
         self._forget(router.uid)
         await self.store.mark_undeployed(router.ref)
 
-    async def sweep(self, live_uids: set[str], namespaces: list[str]) -> int:
+    async def sweep(
+        self, serving: list[RouterRef], live_uids: set[str], namespaces: list[str]
+    ) -> int:
         """Mark undeployed the versions of Routers deleted while the database was down, or
-        while no operator ran, or whose DELETED event the watch missed.
+        while no operator ran, or whose deletion this process did not see.
 
-        A Router must be missing from two sweeps in a row: the listing comes from the API
-        server's watch cache, which may not have caught up with a Router just created.
-        Only Routers of the watched `namespaces` (empty: all) are judged: the database may
-        be shared with operators that watch other namespaces, whose Routers this one
-        cannot see.
+        `serving` must be read from the database before `live_uids` is listed, and the list
+        must be a consistent read: a row is written only after its Router was seen, so a
+        Router with a row in `serving` existed before the list, and is gone if the list
+        lacks it. Only Routers of the watched `namespaces` (empty: all) are judged: the
+        database may be shared with operators that watch other namespaces.
         """
         swept = 0
-        missing = set()
-        for ref in await self.store.serving_routers():
+        for ref in serving:
             if ref.uid in live_uids or (namespaces and ref.namespace not in namespaces):
                 continue
-            missing.add(ref.uid)
-            if ref.uid in self._missing_before:
-                self._forget(ref.uid)
-                await self.store.mark_undeployed(ref)
-                swept += 1
-        self._missing_before = missing
+            self._forget(ref.uid)
+            await self.store.mark_undeployed(ref)
+            swept += 1
         return swept

@@ -1,8 +1,9 @@
 """Everything the operator holds for its lifetime, created at startup and closed at cleanup.
 
 The database pool, the API client, the engines' plugins, the cache of owned
-objects and the Router loops live here, in one object kept in kopf's
-`memo`, so that handlers stay thin and tests can build the same object.
+objects, the Routers' informers, the Router loops and the Event poster live here, in
+one object kept in kopf's `memo`, so that handlers stay thin and tests can build the
+same object.
 """
 
 from __future__ import annotations
@@ -10,25 +11,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 
 from plugin_host import PluginError
 from turnout_operator import metrics
+from turnout_operator.api import GROUP, VERSION
+from turnout_operator.backoff import Backoff
 from turnout_operator.builders import BuildSettings
 from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
-from turnout_operator.deletion import Vanished, router_deleted
+from turnout_operator.deletion import Vanished, router_deleted, router_gone
 from turnout_operator.engine_config import EngineConfig, parse_engines
 from turnout_operator.engine_objects import EngineObjects, run_engine_objects
 from turnout_operator.engines import EngineRegistry
+from turnout_operator.event_poster import EventPoster
 from turnout_operator.health import Progress
-from turnout_operator.kube import Kube
-from turnout_operator.loops import RouterLoops
+from turnout_operator.informer import RouterInformer
+from turnout_operator.kube import Kube, RouterGone
+from turnout_operator.loops import PassOutcome, RouterLoops
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.passes import PassLimit
 from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
 from turnout_operator.settings import OperatorSettings
-from turnout_operator.store import StoreUnavailableError, VersionStore
+from turnout_operator.status import Event
+from turnout_operator.store import RouterRef, StoreUnavailableError, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +95,26 @@ class Runtime:
             mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
         )
         self.loops = RouterLoops(
-            self.run_pass, self.wakers, ended=self._loop_ended, echo=self.reconciler.own_write
+            self.run_pass,
+            self.wakers,
+            ended=self._loop_ended,
+            echo=self.reconciler.own_write,
+            gone=self._router_gone,
+            backoff=Backoff(
+                base=min(settings.retry_base_seconds, settings.retry_seconds),
+                cap=settings.retry_seconds,
+            ),
+            backing_off=_log_backoff,
         )
         self._vanished = Vanished()
+        self.informers: list[RouterInformer] = []
+        self._gone_tasks: set[asyncio.Task[bool]] = set()
+        self.poster: EventPoster | None = None
 
     @classmethod
     async def start(
         cls,
         settings: OperatorSettings,
-        post_event: EventSink,
         factory: Callable[[], Kube] | None = None,
     ) -> Runtime:
         engines = EngineRegistry.from_configs(
@@ -105,10 +123,15 @@ class Runtime:
         store = VersionStore.connect(settings.database_url.get_secret_value())
         concurrency = settings.max_concurrent_passes
         kube = factory() if factory else Kube(concurrency=concurrency)
-        runtime = cls(settings, engines, store, kube, post_event)
+        poster = EventPoster(kube.post_event, os.environ.get("HOSTNAME", "turnout-operator"))
+        runtime = cls(settings, engines, store, kube, _sink(poster))
+        runtime.poster = poster
+        poster.start()
         runtime._unregister = metrics.register(
             metrics.RuntimeCollector(
-                lambda: list(runtime.reconciler.phases.values()), runtime.plugin_restarts
+                lambda: list(runtime.reconciler.phases.values()),
+                runtime.plugin_restarts,
+                lambda: len(runtime.loops.failing),
             )
         )
         try:
@@ -120,6 +143,7 @@ class Runtime:
             await runtime.close()
             raise
         runtime.start_background()
+        runtime.start_informers()
         return runtime
 
     _unregister: Callable[[], None] | None = None
@@ -131,8 +155,8 @@ class Runtime:
     def _loop_ended(self, router: RouterObject) -> None:
         self.reconciler.phases.pop(router.uid, None)  # the routers-by-phase metric
 
-    async def run_pass(self, router: RouterObject, first: bool = False) -> float:
-        """One reconcile pass in a slot, measured; returns seconds until the next is due.
+    async def run_pass(self, router: RouterObject, first: bool = False) -> PassOutcome:
+        """One reconcile pass in a slot, measured; says when the next is due.
 
         `first`: the Router's first pass in this process (it waits behind the others).
         """
@@ -140,10 +164,12 @@ class Runtime:
             async with self.passes.slot(first=first):
                 running()
                 started = time.perf_counter()
-                failed = False
+                failed = gone = False
                 requeue: float | None = None
                 try:
                     requeue = await self.reconciler.reconcile(router)
+                except RouterGone:
+                    gone = True
                 except Exception:
                     failed = True
                     log.exception(
@@ -152,9 +178,18 @@ class Runtime:
                     )
                 result = metrics.pass_result(requeue, self.settings.retry_seconds, failed)
                 metrics.record_pass(result, time.perf_counter() - started)
-        if failed:
-            return self.settings.retry_seconds
-        return requeue if requeue is not None else self.settings.resync_seconds
+        if gone:
+            return PassOutcome(0.0, gone=True)
+        if result != "ok":
+            return PassOutcome(self.settings.retry_seconds, failed=True)
+        return PassOutcome(requeue if requeue is not None else self.settings.resync_seconds)
+
+    def _router_gone(self, router: RouterObject) -> None:
+        """A pass found its Router gone (loops.py ended the loop): mark its versions."""
+        metrics.ROUTERS_DELETED.labels(source="gone").inc()
+        task = asyncio.get_running_loop().create_task(router_gone(self.reconciler, router))
+        self._gone_tasks.add(task)
+        task.add_done_callback(self._gone_tasks.discard)
 
     async def prime_cache(self) -> None:
         """Load the objects Turnout owns before any Router loop starts.
@@ -168,26 +203,37 @@ class Runtime:
             self.cache.observe(None, body)
         log.info("owned objects loaded", extra={"objects": len(owned)})
 
-    async def router_deleted(self, router: RouterObject) -> bool:
-        """A Router's DELETED event (see deletion.py); False when its versions are left
-        for the sweep (the database was unavailable)."""
+    async def router_deleted(self, router: RouterObject, source: str = "event") -> bool:
+        """A Router's deletion (see deletion.py); False when its versions are left for the
+        sweep (the database was unavailable)."""
+        metrics.ROUTERS_DELETED.labels(source=source).inc()
         return await router_deleted(self.loops, self.reconciler, router, LOOP_STOP_GRACE_SECONDS)
 
     async def sweep(self) -> int:
         """Handle the Routers deleted without this operator seeing it (deletion.py): end the
-        loops of those that vanished, then mark undeployed the versions of those the
+        loops of those that are gone, and mark undeployed the versions of those the
         database knows; returns how many Routers' versions were marked."""
         namespaces = self.settings.namespace_list()
+        serving: list[RouterRef] | None
+        try:
+            serving = await self.store.serving_routers()  # before the list: see deletion.py
+        except StoreUnavailableError as error:
+            metrics.DATABASE_ERRORS.inc()
+            log.warning("sweep without the database", extra={"error": str(error)})
+            serving = None
         live = await self.kube.router_uids(namespaces)
-        for router in self._vanished.judge(self.loops.routers(), live):
-            log.warning(
-                "router vanished without a deletion event; its loop ends",
-                extra={"namespace": router.namespace, "router": router.name},
-            )
-            await self.loops.halt(
-                router.namespace, router.name, LOOP_STOP_GRACE_SECONDS, uid=router.uid
-            )
-        return await self.reconciler.sweep(live, namespaces)
+        gone = {ref.uid for ref in serving or [] if ref.uid not in live}
+        vanished = self._vanished.judge(self.loops.routers(), live)
+        for router in self.loops.routers():
+            if router.uid in gone or router in vanished:
+                log.warning(
+                    "router gone without a deletion this operator saw; its loop ends",
+                    extra={"namespace": router.namespace, "router": router.name},
+                )
+                await self.router_deleted(router, source="sweep")
+        if serving is None:
+            return 0
+        return await self.reconciler.sweep(serving, live, namespaces)
 
     async def sweep_forever(self) -> None:
         """Now and then, handle the Routers deleted while the database was down, while no
@@ -235,6 +281,42 @@ class Runtime:
             if changed:
                 self.wakers.wake_all()
 
+    def start_informers(self) -> None:
+        """List and watch the Routers (informer.py): one informer per watched namespace,
+        or one for the whole cluster."""
+        loop = asyncio.get_running_loop()
+        scopes: list[str | None] = list(self.settings.namespace_list()) or [None]
+        for namespace in scopes:
+            informer = RouterInformer(
+                self.kube,
+                namespace,
+                self.loops,
+                deleted=self._deleted_unseen,
+                relisted=self._sweep_soon,
+            )
+            self.informers.append(informer)
+            self._background.append(loop.create_task(informer.run()))
+
+    async def _deleted_unseen(self, router: RouterObject) -> bool:
+        return await self.router_deleted(router, source="event")
+
+    def _sweep_soon(self) -> None:
+        """After a re-list: Routers the database knows and this process never saw may have
+        been deleted during the gap too."""
+        task = asyncio.get_running_loop().create_task(self._sweep_once())
+        self._background.append(task)
+        task.add_done_callback(lambda done: self._forget_task(done))
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._background.remove(task)
+
+    async def _sweep_once(self) -> None:
+        try:
+            await self.sweep()
+        except Exception as error:  # the periodic sweep tries again
+            log.warning("sweep of deleted routers failed", extra={"error": str(error)})
+
     def start_background(self) -> None:
         loop = asyncio.get_running_loop()
         self._background = [
@@ -255,10 +337,45 @@ class Runtime:
     async def close(self) -> None:
         if self._unregister is not None:
             self._unregister()
-        for task in self._background:
+        for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for informer in self.informers:
+            await informer.close()
+        if self._gone_tasks:
+            await asyncio.gather(*list(self._gone_tasks), return_exceptions=True)
+        if self.poster is not None:
+            await self.poster.close()
         await self.engines.close()
         await self.store.close()
         await self.kube.close()
+
+
+def _log_backoff(router: RouterObject, failures: int, seconds: float) -> None:
+    metrics.BACKOFFS.inc()
+    log.warning(
+        "router pass failed; backing off",
+        extra={
+            "namespace": router.namespace,
+            "router": router.name,
+            "failures": failures,
+            "seconds": round(seconds, 3),
+        },
+    )
+
+
+def _sink(poster: EventPoster) -> EventSink:
+    """Posts a Router's Events through `poster`."""
+
+    def post(router: RouterObject, event: Event) -> None:
+        involved = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Router",
+            "namespace": router.namespace,
+            "name": router.name,
+            "uid": router.uid,
+        }
+        poster.post(involved, event.type, event.reason, event.message)
+
+    return post

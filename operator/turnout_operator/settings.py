@@ -108,9 +108,23 @@ class OperatorSettings(BaseSettings):
         default=30.0, gt=0, description="Seconds a manager plugin call may take before it fails."
     )
     retry_seconds: float = Field(
-        default=5.0,
+        default=60.0,
         gt=0,
-        description="Wait before retrying a Router whose plugin or database was unavailable.",
+        description=(
+            "The longest wait before retrying a Router whose passes keep failing (a plugin, "
+            "the database or the API server unavailable, or an error). Each Router backs off "
+            "on its own: TURNOUT_RETRY_BASE_SECONDS after the first failure, doubling with "
+            "each failure in a row, up to this. Events on the Router's own objects do not cut "
+            "the wait short; a change of its spec does."
+        ),
+    )
+    retry_base_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description=(
+            "The wait after a Router's first failed pass (see TURNOUT_RETRY_SECONDS); a "
+            "conflict or a dropped connection has usually cleared by then."
+        ),
     )
     max_concurrent_passes: int = Field(
         default=16,

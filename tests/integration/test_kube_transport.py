@@ -129,7 +129,7 @@ async def test_requests_are_built_as_the_api_server_expects(server: FakeApiServe
     try:
         await kube.apply(service)
         await kube.delete(ObjectRef.of(service))
-        await kube.patch_router_status("ns", "r", {"phase": "Deployed"})
+        await kube.patch_router_status("ns", "r", "uid-1", {"phase": "Deployed"})
         await kube.router_uids(["a", "b"])
     finally:
         await kube.close()
@@ -142,10 +142,15 @@ async def test_requests_are_built_as_the_api_server_expects(server: FakeApiServe
     assert json.loads(delete.body) == {"propagationPolicy": "Background"}
     assert status.path == "/apis/turnout.dev/v1alpha1/namespaces/ns/routers/r/status"
     assert status.headers["Content-Type"] == "application/merge-patch+json"
-    assert json.loads(status.body) == {"status": {"phase": "Deployed"}}
+    # The uid is a precondition: another Router under the name is never written to.
+    assert json.loads(status.body) == {
+        "metadata": {"uid": "uid-1"},
+        "status": {"phase": "Deployed"},
+    }
+    # Consistent reads (no resourceVersion: not the watch cache's possibly older view).
     assert [(s.path, s.query) for s in lists] == [
-        ("/apis/turnout.dev/v1alpha1/namespaces/a/routers", {"resourceVersion": "0"}),
-        ("/apis/turnout.dev/v1alpha1/namespaces/b/routers", {"resourceVersion": "0"}),
+        ("/apis/turnout.dev/v1alpha1/namespaces/a/routers", {"limit": "500"}),
+        ("/apis/turnout.dev/v1alpha1/namespaces/b/routers", {"limit": "500"}),
     ]
     assert kube.writes == 3
 

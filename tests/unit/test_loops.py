@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from turnout_operator.backoff import Backoff
 from turnout_operator.children import Wakers
-from turnout_operator.loops import RouterLoops
+from turnout_operator.loops import PassOutcome, RouterLoops
 from turnout_operator.reconcile import RouterObject
 
 pytestmark = pytest.mark.unit
@@ -43,7 +44,10 @@ class Passes:
         self.cancelled = 0
         self.changed = asyncio.Condition()
 
-    async def run(self, router: RouterObject, first: bool) -> float:
+        self.outcome = PassOutcome(IDLE)
+        """What each pass reports."""
+
+    async def run(self, router: RouterObject, first: bool) -> PassOutcome:
         self.seen.append((router.name, router.generation, first))
         async with self.changed:
             self.changed.notify_all()
@@ -53,7 +57,7 @@ class Passes:
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
-        return IDLE
+        return self.outcome
 
     async def until(self, count: int) -> None:
         async with self.changed:
@@ -195,4 +199,168 @@ async def test_routers_lists_the_running_ones_and_not_those_being_deleted() -> N
     await passes.until(2)
     loops.observe("MODIFIED", body("b", uid="u2", generation=2, deleting=True))
     assert [(router.name, router.uid) for router in loops.routers()] == [("a", "u1")]
+    await loops.stop(1.0)
+
+
+async def settle() -> None:
+    """Room for passes that must not happen (the loops run on this event loop)."""
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+
+
+async def test_a_pass_that_finds_the_router_gone_ends_the_loop_and_runs_the_deletion_once() -> None:
+    passes = Passes()
+    passes.outcome = PassOutcome(0.0, gone=True)
+    gone: list[str] = []
+    wakers = Wakers()
+    loops = RouterLoops(
+        passes.run, wakers, ended=lambda router: None, gone=lambda r: gone.append(r.uid)
+    )
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    for _ in range(100):
+        if not len(loops):
+            break
+        await asyncio.sleep(0.01)
+    # Events of its children (deleted by the garbage collector) start nothing again.
+    wakers.wake("ns", "a")
+    await settle()
+    assert len(loops) == 0 and loops.routers() == []
+    assert gone == ["u1"] and len(passes.seen) == 1
+
+
+async def test_a_router_made_again_while_its_pass_found_the_old_one_gone_keeps_a_loop() -> None:
+    passes = Passes()
+    passes.hold = asyncio.Event()
+    passes.outcome = PassOutcome(0.0, gone=True)
+    gone: list[str] = []
+    loops = RouterLoops(
+        passes.run, Wakers(), ended=lambda router: None, gone=lambda r: gone.append(r.uid)
+    )
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    loops.observe("ADDED", body("a", uid="u9"))  # while the pass over u1 runs
+    passes.outcome = PassOutcome(IDLE)
+    passes.hold.set()
+    await passes.until(2)
+    # The pass over u1 reported IDLE here (the outcome changed before it returned); the
+    # second pass is the new Router's, in the same loop.
+    assert [router.uid for router in loops.routers()] == ["u9"]
+    await loops.stop(1.0)
+
+
+async def test_failed_passes_back_off_and_wake_ups_do_not_cut_the_wait_short() -> None:
+    passes = Passes()
+    passes.outcome = PassOutcome(0.0, failed=True)
+    wakers = Wakers()
+    told: list[tuple[int, float]] = []
+    loops = RouterLoops(
+        passes.run,
+        wakers,
+        ended=lambda router: None,
+        backoff=Backoff(base=0.01, cap=IDLE),
+        backing_off=lambda router, failures, wait: told.append((failures, wait)),
+    )
+    loops.observe(None, body("a"))
+    # 0.01, 0.02, 0.04, 0.08 s: four passes in about 0.15 s, then a wait of 0.16 s...
+    await passes.until(5)
+    assert told[:4] == [(1, 0.01), (2, 0.02), (3, 0.04), (4, 0.08)]
+    # ...which a storm of wake-ups (its own objects' events, its status echoes) does not
+    # shorten: by the doubling, a few more passes at most, not one per wake-up.
+    count = len(passes.seen)
+    for _ in range(200):
+        wakers.wake("ns", "a")
+        loops.observe("MODIFIED", body("a", version="9"))  # same generation
+        await asyncio.sleep(0.001)
+    assert len(passes.seen) - count <= 2
+    assert loops.failing[("ns", "a")] >= 5
+    await loops.stop(1.0)
+
+
+async def test_a_new_generation_cuts_the_backoff_short_and_success_resets_it() -> None:
+    passes = Passes()
+    passes.outcome = PassOutcome(0.0, failed=True)
+    told: list[int] = []
+    loops = RouterLoops(
+        passes.run,
+        Wakers(),
+        ended=lambda router: None,
+        backoff=Backoff(base=IDLE, cap=IDLE),  # a wait no test outlasts
+        backing_off=lambda router, failures, wait: told.append(failures),
+    )
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    await settle()
+    assert len(passes.seen) == 1 and told == [1]
+    passes.outcome = PassOutcome(IDLE)
+    loops.observe("MODIFIED", body("a", generation=2))  # the user's fix
+    await passes.until(2)
+    assert passes.seen[1] == ("a", 2, False)
+    await settle()  # the pass has returned
+    assert ("ns", "a") not in loops.failing
+    await loops.stop(1.0)
+
+
+async def test_deletion_ends_a_backoff() -> None:
+    passes = Passes()
+    passes.outcome = PassOutcome(0.0, failed=True)
+    loops = RouterLoops(
+        passes.run, Wakers(), ended=lambda router: None, backoff=Backoff(base=IDLE, cap=IDLE)
+    )
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    await asyncio.wait_for(loops.halt("ns", "a", grace=IDLE, uid="u1"), 5)
+    assert len(loops) == 0 and len(passes.seen) == 1
+
+
+async def test_a_relist_returns_the_routers_it_no_longer_holds_and_their_loops_end() -> None:
+    passes = Passes()
+    loops = loops_with(passes)
+    for name, uid in (("a", "u1"), ("b", "u2"), ("c", "u3")):
+        loops.observe(None, body(name, uid=uid))
+    loops.observe(
+        None,
+        {
+            **body("x", uid="u8"),
+            "metadata": {**body("x")["metadata"], "namespace": "other", "uid": "u8"},
+        },
+    )
+    await passes.until(4)
+    # During the gap: b deleted, c deleted and made again (a new uid), d created.
+    gone = loops.relisted("ns", [body("a", uid="u1"), body("c", uid="u9"), body("d", uid="u4")])
+    assert sorted((router.name, router.uid) for router in gone) == [("b", "u2"), ("c", "u3")]
+    await passes.until(6)  # c's loop goes on with the new Router, d's loop starts
+    for _ in range(100):
+        if len(loops) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted((r.namespace, r.name, r.uid) for r in loops.routers()) == [
+        ("ns", "a", "u1"),
+        ("ns", "c", "u9"),
+        ("ns", "d", "u4"),
+        ("other", "x", "u8"),  # another namespace's list says nothing of it
+    ]
+    assert "b" in passes.ended
+    await loops.stop(1.0)
+
+
+async def test_no_pass_starts_while_paused_and_the_blocked_ones_run_on_resume() -> None:
+    passes = Passes()
+    wakers = Wakers()
+    loops = RouterLoops(passes.run, wakers, ended=lambda router: None)
+    loops.observe(None, body("a"))
+    await passes.until(1)
+    loops.pause("ns")
+    loops.observe("MODIFIED", body("a", generation=2))
+    wakers.wake("ns", "a")
+    await settle()
+    assert len(passes.seen) == 1
+    # A Router deleted during the pause never gets its pass.
+    assert loops.relisted("ns", []) and len(passes.seen) == 1
+    loops.observe(None, body("b", uid="u2"))  # listed: its loop starts, and waits too
+    await settle()
+    assert len(passes.seen) == 1
+    loops.resume("ns")
+    await passes.until(2)
+    assert passes.seen[1:] == [("b", 1, True)]
     await loops.stop(1.0)
