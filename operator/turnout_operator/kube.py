@@ -155,6 +155,15 @@ def _retry_after(status: int, header: str | None) -> float | None:
         return None
 
 
+def _without_nulls(value: Any) -> Any:
+    """`value` with every null member of an object left out (at any depth)."""
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 class Kube:
     """Server-side apply, delete and Router status writes; engines and the Lease.
 
@@ -337,11 +346,12 @@ class Kube:
     async def patch_router_status(
         self, namespace: str, name: str, uid: str, status: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Merge-patch the status of the Router `uid` (lists such as conditions are replaced).
+        """Write the status of the Router `uid` whole (a null field is left out, so a field
+        no longer set is removed). Returns the Router as written.
 
-        The patch names the uid, which the API server checks: a Router deleted, or deleted
-        and made again under its name, is never written to. Returns the Router as written;
-        raises `RouterGone` when it is not there.
+        A JSON patch whose first operation tests the uid: a Router deleted, or deleted and
+        made again under its name, is never written to (`RouterGone`). A merge patch
+        cannot say this: the status subresource ignores metadata in its body.
         """
         with measure("api"):
             self.writes += 1
@@ -350,14 +360,24 @@ class Kube:
                 result: dict[str, Any] = await self._request(
                     "PATCH",
                     ref.path("status"),
-                    body={"metadata": {"uid": uid}, "status": status},
-                    content_type="application/merge-patch+json",
+                    body=[
+                        {"op": "test", "path": "/metadata/uid", "value": uid},
+                        {"op": "add", "path": "/status", "value": _without_nulls(status)},
+                    ],
+                    content_type="application/json-patch+json",
                 )
             except KubeError as error:
-                if error.not_found or (error.conflict and "uid" in error.message.lower()):
+                if error.not_found or (error.status == 422 and not await self._is(ref, uid)):
                     raise RouterGone(error.status, error.message) from None
                 raise
             return result
+
+    async def _is(self, ref: ObjectRef, uid: str) -> bool:
+        """Whether the object `ref` exists with `uid`. A failed JSON patch test comes back as
+        a bare 422 ("the server rejected our request"), like any other invalid patch; this
+        tells the two apart."""
+        found = await self.get(ref)
+        return found is not None and found.get("metadata", {}).get("uid") == uid
 
     def _routers_path(self, namespace: str | None) -> str:
         prefix, plural = _RESOURCES[(f"{GROUP}/{VERSION}", "Router")]

@@ -141,12 +141,12 @@ async def test_requests_are_built_as_the_api_server_expects(server: FakeApiServe
     assert (delete.method, delete.path) == ("DELETE", "/api/v1/namespaces/ns/services/svc")
     assert json.loads(delete.body) == {"propagationPolicy": "Background"}
     assert status.path == "/apis/turnout.dev/v1alpha1/namespaces/ns/routers/r/status"
-    assert status.headers["Content-Type"] == "application/merge-patch+json"
-    # The uid is a precondition: another Router under the name is never written to.
-    assert json.loads(status.body) == {
-        "metadata": {"uid": "uid-1"},
-        "status": {"phase": "Deployed"},
-    }
+    assert status.headers["Content-Type"] == "application/json-patch+json"
+    # The uid is tested first: another Router under the name is never written to.
+    assert json.loads(status.body) == [
+        {"op": "test", "path": "/metadata/uid", "value": "uid-1"},
+        {"op": "add", "path": "/status", "value": {"phase": "Deployed"}},
+    ]
     # Consistent reads (no resourceVersion: not the watch cache's possibly older view).
     assert [(s.path, s.query) for s in lists] == [
         ("/apis/turnout.dev/v1alpha1/namespaces/a/routers", {"limit": "500"}),
