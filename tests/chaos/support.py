@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import json
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,13 @@ import psycopg
 import yaml
 
 from devenv import binaries as binaries_module
-from devenv.cluster import Cluster, start_cluster, wait_for_default_service_account
+from devenv.cluster import (
+    DEFAULT_PROFILE,
+    Cluster,
+    Profile,
+    start_cluster,
+    wait_for_default_service_account,
+)
 from devenv.postgres import libpq_url
 from devenv.procs import ProcessRegistry
 from tests.integration.test_operator import router_manifest
@@ -257,7 +268,10 @@ def open_crd() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def private_cluster(
-    workdir: Path, namespace: str, crd: dict[str, Any] | None = None
+    workdir: Path,
+    namespace: str,
+    crd: dict[str, Any] | None = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> Iterator[tuple[ProcessRegistry, Cluster]]:
     """A control plane of the test's own with the Router CRD (or ``crd``) and a namespace.
 
@@ -266,7 +280,7 @@ def private_cluster(
     """
     registry = ProcessRegistry()
     try:
-        cluster = start_cluster(registry, binaries_module.locate(), workdir)
+        cluster = start_cluster(registry, binaries_module.locate(), workdir, profile)
         cluster.kubectl(
             "apply",
             "-f",
@@ -284,3 +298,87 @@ def private_cluster(
         yield registry, cluster
     finally:
         registry.stop_all()
+
+
+AUDITED = dataclasses.replace(
+    DEFAULT_PROFILE,
+    name="audited",
+    audit=True,
+    # Batches reach the file within a second: a test reads the log soon after acting.
+    apiserver_flags=("--audit-log-batch-max-wait=1s",),
+)
+"""The test suite's control plane with an audit log of every client's requests."""
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+OPERATOR_AGENT = "turnout-operator"
+"""The User-Agent of the operator's own requests (kube.USER_AGENT)."""
+
+
+@dataclass(frozen=True)
+class AuditedWrite:
+    """One write the audit log recorded."""
+
+    received: float
+    """When the API server received it (seconds since the epoch)."""
+    verb: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    agent: str
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def audited_writes(cluster: Cluster) -> list[AuditedWrite]:
+    """Every completed write in the cluster's audit log, in the order received."""
+    assert cluster.audit_log is not None, "start the cluster with an audit log (AUDITED)"
+    writes: list[AuditedWrite] = []
+    for line in cluster.audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("stage") != "ResponseComplete" or entry.get("verb") not in WRITE_VERBS:
+            continue
+        ref = entry.get("objectRef") or {}
+        writes.append(
+            AuditedWrite(
+                received=_epoch(entry["requestReceivedTimestamp"]),
+                verb=entry["verb"],
+                resource=ref.get("resource", ""),
+                subresource=ref.get("subresource", ""),
+                namespace=ref.get("namespace", ""),
+                name=ref.get("name", ""),
+                agent=entry.get("userAgent", ""),
+            )
+        )
+    return sorted(writes, key=lambda write: write.received)
+
+
+def router_objects(write: AuditedWrite, router: str) -> bool:
+    """Whether `write` is to the Router `router` itself or one of the objects it owns."""
+    if write.resource == "routers":
+        return write.name == router
+    if write.resource == "routerversions":
+        return write.name.startswith(f"{router}-v")
+    return write.name == f"{router}-router" or write.name.startswith(f"{router}-router-v")
+
+
+@contextlib.contextmanager
+def cpu_burner(cores: int = 2) -> Iterator[list[int]]:
+    """Keep `cores` cores busy at the lowest priority while the block runs (a busy machine,
+    as CI's may be). Yields the burners' pids; they are stopped by pid at the end."""
+    burners = [
+        subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(cores)
+    ]
+    try:
+        yield [burner.pid for burner in burners]
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait(timeout=30)
