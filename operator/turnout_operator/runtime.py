@@ -15,6 +15,8 @@ import os
 import time
 from collections.abc import Callable
 
+import aiohttp
+
 from plugin_host import PluginError
 from turnout_operator import metrics
 from turnout_operator.api import GROUP, VERSION
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ENGINE_WATCH_SECONDS = 1.0
 """How often engine plugins are checked; an in-memory check, no call to the plugin."""
+API_UNREACHABLE = (aiohttp.ClientConnectionError, TimeoutError)
+"""A pass that raises one of these met an API server it could not reach (a retry, not a bug)."""
 LOOP_STOP_GRACE_SECONDS = 10.0
 """A pass running when its loop must end gets this long to finish, then is cancelled."""
 
@@ -164,19 +168,36 @@ class Runtime:
             async with self.passes.slot(first=first):
                 running()
                 started = time.perf_counter()
-                failed = gone = False
+                failed = gone = unreachable = False
                 requeue: float | None = None
                 try:
                     requeue = await self.reconciler.reconcile(router)
                 except RouterGone:
                     gone = True
+                except API_UNREACHABLE as error:
+                    # Not a bug: the API server restarts or the network drops. The pass is
+                    # retried after the Router's backoff, and the informer has paused the
+                    # others until the Routers are listed again.
+                    unreachable = True
+                    log.warning(
+                        "reconcile interrupted: the API server is unreachable",
+                        extra={
+                            "namespace": router.namespace,
+                            "router": router.name,
+                            "error": str(error) or type(error).__name__,
+                        },
+                    )
                 except Exception:
                     failed = True
                     log.exception(
                         "reconcile failed",
                         extra={"namespace": router.namespace, "router": router.name},
                     )
-                result = metrics.pass_result(requeue, self.settings.retry_seconds, failed)
+                result = (
+                    "retry"
+                    if unreachable
+                    else metrics.pass_result(requeue, self.settings.retry_seconds, failed)
+                )
                 metrics.record_pass(result, time.perf_counter() - started)
         if gone:
             return PassOutcome(0.0, gone=True)
