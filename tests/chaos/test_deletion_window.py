@@ -177,6 +177,7 @@ def leader_of(h: OperatorHarness) -> str:
     return str(lease["spec"]["holderIdentity"]) if lease else ""
 
 
+@pytest.mark.timeout(900)  # two operators, three API server restarts, on a busy machine
 def test_routers_deleted_around_apiserver_restarts_and_a_handover_leave_nothing_behind(
     audited: tuple[ProcessRegistry, Cluster],
     migrated_database: str,
@@ -265,6 +266,7 @@ def test_attempts_within_counts_the_doubling_by_hand() -> None:
     assert attempts_within(0.0, 0.05, 8.0) == 1
 
 
+@pytest.mark.timeout(600)
 def test_a_router_that_fails_every_pass_writes_at_its_backoffs_pace_whatever_wakes_it(
     tmp_path: Path,
     migrated_database: str,
