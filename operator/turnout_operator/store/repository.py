@@ -99,7 +99,13 @@ class VersionStore:
         self._engine = engine
         self._before_commit = before_commit
         self._url = engine.url
-        # The same pool, with connections in autocommit mode while they are checked out.
+        # The same pool, in the isolation level each use needs while a connection is
+        # checked out (psycopg names it in the BEGIN it sends anyway: no extra round
+        # trip). Writes rely on READ COMMITTED, where each statement reads a fresh
+        # snapshot (see _INSERT_NEXT); under a database default of REPEATABLE READ or
+        # SERIALIZABLE, a writer that waited for the router's lock would fail with a
+        # serialization error instead of reading what the lock's holder committed.
+        self._writer = engine.execution_options(isolation_level="READ COMMITTED")
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
@@ -134,7 +140,7 @@ class VersionStore:
     async def _transaction(self, call: str) -> AsyncIterator[AsyncConnection]:
         """A connection inside BEGIN ... COMMIT (ROLLBACK if the block raises)."""
         try:
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 yield conn
                 if self._before_commit is not None:
                     await self._before_commit(call)
