@@ -1,0 +1,277 @@
+"""Deterministic interleavings of versions-store writers on the real Postgres.
+
+A race test needs writer A to stop at a known point with its transaction open (its
+row lock held, its rows uncommitted), writer B to run into it, and only then A to go
+on. Sleeps cannot say when B has got there; Postgres can. So:
+
+* each writer is a :class:`VersionStore` with a pool of one connection, so one
+  backend pid, and a :class:`Gate` as its ``before_commit`` hook, which can hold its
+  transaction open just before COMMIT until the test releases it;
+* an :class:`Observer` (a connection of the test's own) reads ``pg_stat_activity``
+  and ``pg_blocking_pids`` to see which writer waits for a lock and whose;
+* :func:`settle` waits until nothing can move without the test: every writer has
+  finished, is held at its gate, or waits for a lock in Postgres.
+
+Every wait is bounded and fails with what each writer was doing, so a test never
+passes by timing out and a lock that is missing shows as a writer that did not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from devenv.postgres import libpq_url
+from turnout_operator.store import VersionStore
+from turnout_operator.store.urls import store_url
+
+T = TypeVar("T")
+
+WAIT_SECONDS = 60.0
+"""The longest any one step may take. Generous: a blocked writer is seen in
+milliseconds, but the machine may be busy; a step that takes this long is a failure
+(with a message saying which writer was where), never a pass."""
+
+POLL_SECONDS = 0.01
+"""How often the observer looks at pg_stat_activity while waiting (it only observes;
+nothing waits on the clock for ordering)."""
+
+
+class Gate:
+    """A writer's ``before_commit`` hook that can hold its transaction open.
+
+    While closed, every write transaction of the writer (any call but ``ping``) stops
+    just before COMMIT until :meth:`release` lets that one through. Open, it only
+    counts.
+    """
+
+    def __init__(self, *, closed: bool = False) -> None:
+        self.closed = closed
+        self.held: str | None = None
+        """The call held at the gate right now, if any."""
+        self.passes: list[str] = []
+        """Every call that reached the gate, in order (a retried record shows twice)."""
+        self._released = asyncio.Event()
+
+    async def __call__(self, call: str) -> None:
+        if call == "ping":
+            return
+        self.passes.append(call)
+        if not self.closed:
+            return
+        self.held = call
+        await self._released.wait()
+        self._released.clear()
+
+    def release(self) -> None:
+        """Let the held transaction commit; the gate stays closed for the next one."""
+        if self.held is None:
+            raise AssertionError("release() with no transaction held at the gate")
+        self.held = None
+        self._released.set()
+
+    def open(self) -> None:
+        """Hold no more transactions (and let a held one go)."""
+        self.closed = False
+        if self.held is not None:
+            self.release()
+
+
+@dataclass
+class Writer:
+    """One writer: its own store, connection, backend pid and gate."""
+
+    name: str
+    store: VersionStore
+    engine: AsyncEngine
+    pid: int
+    gate: Gate
+    task: asyncio.Task[Any] | None = field(default=None)
+
+    def start(self, call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run one store call of this writer in the background."""
+        if self.task is not None and not self.task.done():
+            raise AssertionError(f"writer {self.name} is still busy")
+        task = asyncio.get_running_loop().create_task(call, name=self.name)
+        self.task = task
+        return task
+
+    @property
+    def finished(self) -> bool:
+        return self.task is None or self.task.done()
+
+
+async def new_writer(url: str, name: str, *, closed: bool = False) -> Writer:
+    """A writer on the database at ``url`` whose gate starts ``closed`` or open."""
+    engine = create_async_engine(
+        store_url(url),
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"application_name": name},
+    )
+    # One pooled connection: every call of this store runs on this backend.
+    async with engine.connect() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    gate = Gate(closed=closed)
+    return Writer(name, VersionStore(engine, before_commit=gate), engine, int(pid), gate)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one backend is doing, from pg_stat_activity."""
+
+    state: str | None
+    wait_event_type: str | None
+    wait_event: str | None
+    blocked_by: tuple[int, ...]
+    query: str | None
+
+    @property
+    def waits_for_lock(self) -> bool:
+        return self.wait_event_type == "Lock"
+
+    def __str__(self) -> str:
+        waiting = f"waits for {self.wait_event_type}/{self.wait_event}" if self.wait_event else ""
+        return (
+            f"{self.state or 'gone'} {waiting} blocked_by={list(self.blocked_by)} "
+            f"query={(self.query or '')[:80]!r}"
+        )
+
+
+class Observer:
+    """The test's own connection to the database, watching the writers' backends."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, url: str) -> Observer:
+        # Autocommit: each query is its own transaction, so it reads fresh statistics.
+        return cls(await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def activity(self, pid: int) -> Activity:
+        row = await (
+            await self.conn.execute(
+                "SELECT state, wait_event_type, wait_event, pg_blocking_pids(pid), query"
+                " FROM pg_stat_activity WHERE pid = %s",
+                (pid,),
+            )
+        ).fetchone()
+        if row is None:
+            return Activity(None, None, None, (), None)
+        state, wait_type, wait_event, blocked_by, query = row
+        return Activity(state, wait_type, wait_event, tuple(blocked_by or ()), query)
+
+    async def describe(self, writers: list[Writer]) -> str:
+        lines = []
+        for writer in writers:
+            where = "finished" if writer.finished else f"held at gate ({writer.gate.held})"
+            if not writer.finished and writer.gate.held is None:
+                where = "running"
+            lines.append(
+                f"  {writer.name} (pid {writer.pid}): {where}; {await self.activity(writer.pid)}"
+            )
+        return "\n".join(lines)
+
+    async def wait_until(
+        self, what: str, condition: Callable[[], Awaitable[bool]], writers: list[Writer]
+    ) -> None:
+        """Poll ``condition`` until it holds; fail after :data:`WAIT_SECONDS` saying
+        where every writer was."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not await condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not within {WAIT_SECONDS:.0f} s: {what}\n{await self.describe(writers)}"
+                )
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def held(self, writer: Writer) -> None:
+        """Wait until ``writer``'s transaction is held at its gate."""
+
+        async def at_gate() -> bool:
+            if writer.finished:
+                raise AssertionError(
+                    f"{writer.name} finished before reaching its gate: "
+                    f"{_outcome(writer)}\n{await self.describe([writer])}"
+                )
+            return writer.gate.held is not None
+
+        await self.wait_until(f"{writer.name} held at its gate", at_gate, [writer])
+
+    async def settle(self, writers: list[Writer]) -> None:
+        """Wait until no writer can move on its own: each has finished, is held at its
+        gate, or waits for a lock in Postgres (which only the test can free, by
+        releasing a held writer or ending a transaction of its own)."""
+
+        async def settled() -> bool:
+            # Finished and held are states only the test leaves, so reading them first
+            # and the rest in one query after cannot see a wait that has already ended
+            # unless the lock's holder is still running, and then it is not settled.
+            moving = [w.pid for w in writers if not w.finished and w.gate.held is None]
+            if not moving:
+                return True
+            rows = await (
+                await self.conn.execute(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE pid = ANY(%s) AND wait_event_type = 'Lock'",
+                    (moving,),
+                )
+            ).fetchall()
+            return len(rows) == len(moving)
+
+        await self.wait_until("every writer finished, held or waiting for a lock", settled, writers)
+
+    async def waits_for(self, writer: Writer, holder_pid: int) -> bool:
+        """Wait until ``writer`` has settled (finished, held, or waiting for a lock), then
+        say whether it waits for a lock ``holder_pid`` holds."""
+        await self.settle([writer])
+        if writer.finished or writer.gate.held is not None:
+            return False
+        return holder_pid in (await self.activity(writer.pid)).blocked_by
+
+
+def _outcome(writer: Writer) -> str:
+    if writer.task is None or not writer.task.done():
+        return "still running"
+    if writer.task.cancelled():
+        return "cancelled"
+    error = writer.task.exception()
+    return f"raised {error!r}" if error is not None else f"returned {writer.task.result()!r}"
+
+
+async def finish(observer: Observer, writers: list[Writer]) -> None:
+    """Release held writers one at a time, each once the others have settled, until all
+    have finished. The order is Postgres' own: whoever it lets through next."""
+    while True:
+        await observer.settle(writers)
+        held = [w for w in writers if not w.finished and w.gate.held is not None]
+        if not held:
+            if any(not w.finished for w in writers):
+                raise AssertionError(
+                    "writers wait for locks no held writer owns:\n"
+                    + await observer.describe(writers)
+                )
+            return
+        held[0].gate.release()
+
+
+async def close_all(writers: list[Writer]) -> None:
+    """Let every writer finish (gates open) and close its pool."""
+    for writer in writers:
+        writer.gate.open()
+    for writer in writers:
+        if writer.task is not None and not writer.task.done():
+            writer.task.cancel()
+            await asyncio.gather(writer.task, return_exceptions=True)
+        await writer.store.close()
