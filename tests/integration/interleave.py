@@ -9,8 +9,12 @@ on. Sleeps cannot say when B has got there; Postgres can. So:
   transaction open just before COMMIT until the test releases it;
 * an :class:`Observer` (a connection of the test's own) reads ``pg_stat_activity``
   and ``pg_blocking_pids`` to see which writer waits for a lock and whose;
-* :func:`settle` waits until nothing can move without the test: every writer has
-  finished, is held at its gate, or waits for a lock in Postgres.
+* :meth:`Observer.settle` waits until nothing can move without the test: every
+  writer has finished, is held at its gate, or waits for a lock whose holders are all
+  held writers, other such waiters, or transactions of the test's own (barriers).
+  Holders are checked, not just the wait: right after a holder commits, its waiters
+  still show a lock wait in pg_stat_activity until they are scheduled, but
+  pg_blocking_pids (read from the lock manager) no longer names it.
 
 Every wait is bounded and fails with what each writer was doing, so a test never
 passes by timing out and a lock that is missing shows as a writer that did not wait.
@@ -107,6 +111,23 @@ class Writer:
     def finished(self) -> bool:
         return self.task is None or self.task.done()
 
+    @property
+    def held(self) -> bool:
+        return not self.finished and self.gate.held is not None
+
+    @property
+    def moving(self) -> bool:
+        """Running a call and not held: it is either working or waiting for a lock."""
+        return not self.finished and self.gate.held is None
+
+    def outcome(self) -> str:
+        if self.task is None or not self.task.done():
+            return "still running"
+        if self.task.cancelled():
+            return "cancelled"
+        error = self.task.exception()
+        return f"raised {error!r}" if error is not None else f"returned {self.task.result()!r}"
+
 
 async def new_writer(url: str, name: str, *, closed: bool = False) -> Writer:
     """A writer on the database at ``url`` whose gate starts ``closed`` or open."""
@@ -125,7 +146,7 @@ async def new_writer(url: str, name: str, *, closed: bool = False) -> Writer:
 
 @dataclass(frozen=True)
 class Activity:
-    """What one backend is doing, from pg_stat_activity."""
+    """What one backend is doing, from pg_stat_activity and the lock manager."""
 
     state: str | None
     wait_event_type: str | None
@@ -133,16 +154,18 @@ class Activity:
     blocked_by: tuple[int, ...]
     query: str | None
 
-    @property
-    def waits_for_lock(self) -> bool:
-        return self.wait_event_type == "Lock"
-
     def __str__(self) -> str:
-        waiting = f"waits for {self.wait_event_type}/{self.wait_event}" if self.wait_event else ""
+        waiting = f"waits for {self.wait_event_type}/{self.wait_event} " if self.wait_event else ""
         return (
-            f"{self.state or 'gone'} {waiting} blocked_by={list(self.blocked_by)} "
-            f"query={(self.query or '')[:80]!r}"
+            f"{self.state or 'gone'}; {waiting}blocked_by={list(self.blocked_by)}; "
+            f"query={' '.join((self.query or '').split())[:90]!r}"
         )
+
+
+_ACTIVITY = (
+    "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid), query"
+    " FROM pg_stat_activity WHERE pid = ANY(%s)"
+)
 
 
 class Observer:
@@ -150,6 +173,10 @@ class Observer:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.writers: list[Writer] = []
+        """Every writer of the test: their held transactions count as stuck holders."""
+        self.barriers: set[int] = set()
+        """Backends of the test's own whose open transactions writers may wait for."""
 
     @classmethod
     async def connect(cls, url: str) -> Observer:
@@ -159,40 +186,41 @@ class Observer:
     async def close(self) -> None:
         await self.conn.close()
 
-    async def activity(self, pid: int) -> Activity:
-        row = await (
-            await self.conn.execute(
-                "SELECT state, wait_event_type, wait_event, pg_blocking_pids(pid), query"
-                " FROM pg_stat_activity WHERE pid = %s",
-                (pid,),
-            )
-        ).fetchone()
-        if row is None:
-            return Activity(None, None, None, (), None)
-        state, wait_type, wait_event, blocked_by, query = row
-        return Activity(state, wait_type, wait_event, tuple(blocked_by or ()), query)
+    async def activities(self, pids: list[int]) -> dict[int, Activity]:
+        rows = await (await self.conn.execute(_ACTIVITY, (pids,))).fetchall()
+        return {
+            pid: Activity(state, wait_type, event, tuple(blocked or ()), query)
+            for pid, state, wait_type, event, blocked, query in rows
+        }
 
-    async def describe(self, writers: list[Writer]) -> str:
+    async def activity(self, pid: int) -> Activity:
+        found = await self.activities([pid])
+        return found.get(pid, Activity(None, None, None, (), None))
+
+    async def describe(self) -> str:
+        found = await self.activities([w.pid for w in self.writers])
         lines = []
-        for writer in writers:
-            where = "finished" if writer.finished else f"held at gate ({writer.gate.held})"
-            if not writer.finished and writer.gate.held is None:
+        for writer in self.writers:
+            if writer.task is None:
+                where = "not started"
+            elif writer.finished:
+                where = f"finished, {writer.outcome()}"
+            elif writer.held:
+                where = f"held at its gate in {writer.gate.held}"
+            else:
                 where = "running"
-            lines.append(
-                f"  {writer.name} (pid {writer.pid}): {where}; {await self.activity(writer.pid)}"
-            )
+            now = found.get(writer.pid, "no backend")
+            lines.append(f"  {writer.name} (pid {writer.pid}): {where}; {now}")
         return "\n".join(lines)
 
-    async def wait_until(
-        self, what: str, condition: Callable[[], Awaitable[bool]], writers: list[Writer]
-    ) -> None:
+    async def wait_until(self, what: str, condition: Callable[[], Awaitable[bool]]) -> None:
         """Poll ``condition`` until it holds; fail after :data:`WAIT_SECONDS` saying
         where every writer was."""
         deadline = time.monotonic() + WAIT_SECONDS
         while not await condition():
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"not within {WAIT_SECONDS:.0f} s: {what}\n{await self.describe(writers)}"
+                    f"not within {WAIT_SECONDS:.0f} s: {what}\n{await self.describe()}"
                 )
             await asyncio.sleep(POLL_SECONDS)
 
@@ -202,68 +230,63 @@ class Observer:
         async def at_gate() -> bool:
             if writer.finished:
                 raise AssertionError(
-                    f"{writer.name} finished before reaching its gate: "
-                    f"{_outcome(writer)}\n{await self.describe([writer])}"
+                    f"{writer.name} finished before reaching its gate: {writer.outcome()}"
                 )
             return writer.gate.held is not None
 
-        await self.wait_until(f"{writer.name} held at its gate", at_gate, [writer])
+        await self.wait_until(f"{writer.name} held at its gate", at_gate)
 
-    async def settle(self, writers: list[Writer]) -> None:
-        """Wait until no writer can move on its own: each has finished, is held at its
-        gate, or waits for a lock in Postgres (which only the test can free, by
-        releasing a held writer or ending a transaction of its own)."""
+    async def _settled(self) -> bool:
+        # Finished and held are states only the test ends, so they are read first; the
+        # moving writers' waits are then read in one query, and each must be for
+        # holders that cannot move either.
+        moving = [w.pid for w in self.writers if w.moving]
+        if not moving:
+            return True
+        stuck = {w.pid for w in self.writers if w.held} | self.barriers | set(moving)
+        found = await self.activities(moving)
+        return len(found) == len(moving) and all(
+            now.wait_event_type == "Lock" and now.blocked_by and set(now.blocked_by) <= stuck
+            for now in found.values()
+        )
 
-        async def settled() -> bool:
-            # Finished and held are states only the test leaves, so reading them first
-            # and the rest in one query after cannot see a wait that has already ended
-            # unless the lock's holder is still running, and then it is not settled.
-            moving = [w.pid for w in writers if not w.finished and w.gate.held is None]
-            if not moving:
-                return True
-            rows = await (
-                await self.conn.execute(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE pid = ANY(%s) AND wait_event_type = 'Lock'",
-                    (moving,),
-                )
-            ).fetchall()
-            return len(rows) == len(moving)
-
-        await self.wait_until("every writer finished, held or waiting for a lock", settled, writers)
+    async def settle(self) -> None:
+        """Wait until no writer can move without the test: each has finished, is held
+        at its gate, or waits for a lock held by held writers, other such waiters or
+        barriers."""
+        await self.wait_until("every writer finished, held or waiting for a lock", self._settled)
 
     async def waits_for(self, writer: Writer, holder_pid: int) -> bool:
-        """Wait until ``writer`` has settled (finished, held, or waiting for a lock), then
-        say whether it waits for a lock ``holder_pid`` holds."""
-        await self.settle([writer])
-        if writer.finished or writer.gate.held is not None:
+        """Wait until the writers have settled, then say whether ``writer`` waits for
+        ``holder_pid``: for a lock it holds, or behind other waiters that do (a row
+        lock's later waiters queue on the first one)."""
+        await self.settle()
+        if not writer.moving:
             return False
-        return holder_pid in (await self.activity(writer.pid)).blocked_by
+        seen: set[int] = set()
+        frontier = {writer.pid}
+        while frontier:
+            found = await self.activities(sorted(frontier))
+            seen |= frontier
+            blockers = {pid for now in found.values() for pid in now.blocked_by}
+            if holder_pid in blockers:
+                return True
+            frontier = blockers - seen
+        return False
 
-
-def _outcome(writer: Writer) -> str:
-    if writer.task is None or not writer.task.done():
-        return "still running"
-    if writer.task.cancelled():
-        return "cancelled"
-    error = writer.task.exception()
-    return f"raised {error!r}" if error is not None else f"returned {writer.task.result()!r}"
-
-
-async def finish(observer: Observer, writers: list[Writer]) -> None:
-    """Release held writers one at a time, each once the others have settled, until all
-    have finished. The order is Postgres' own: whoever it lets through next."""
-    while True:
-        await observer.settle(writers)
-        held = [w for w in writers if not w.finished and w.gate.held is not None]
-        if not held:
-            if any(not w.finished for w in writers):
-                raise AssertionError(
-                    "writers wait for locks no held writer owns:\n"
-                    + await observer.describe(writers)
-                )
-            return
-        held[0].gate.release()
+    async def finish(self) -> None:
+        """Release held writers one at a time, each once the others have settled, until
+        all have finished. The order is Postgres' own: whoever it lets through next."""
+        while True:
+            await self.settle()
+            held = [w for w in self.writers if w.held]
+            if not held:
+                if any(not w.finished for w in self.writers):
+                    raise AssertionError(
+                        "writers wait for locks no held writer owns:\n" + await self.describe()
+                    )
+                return
+            held[0].gate.release()
 
 
 async def close_all(writers: list[Writer]) -> None:

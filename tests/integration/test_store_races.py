@@ -11,16 +11,17 @@ out. See ``interleave.py`` for how the interleaving is made without sleeps.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import psycopg
 import pytest
 import sqlalchemy
 
 from devenv.postgres import libpq_url
-from tests.integration.interleave import Observer, Writer, close_all, finish, new_writer
+from tests.integration.interleave import WAIT_SECONDS, Observer, Writer, close_all, new_writer
 from tests.integration.store_writer import draft
 from turnout_operator.store import RouterRef, VersionRecord, VersionStore
 from turnout_operator.store.migrate import current_revision, head_revision, upgrade
@@ -39,19 +40,18 @@ class Race:
         self.url = url
         self.observer = observer
         self.setup = setup
-        self.writers: list[Writer] = []
 
     async def writer(self, name: str, *, held: bool) -> Writer:
         """A new writer; ``held``: its write transactions stop before COMMIT."""
         writer = await new_writer(self.url, name, closed=held)
-        self.writers.append(writer)
+        self.observer.writers.append(writer)
         return writer
 
     async def statuses(self, r: RouterRef) -> dict[int, tuple[str, str | None]]:
         return {v.number: (v.status.value, v.error) for v in await self.setup.list_versions(r)}
 
     async def finish(self) -> None:
-        await finish(self.observer, self.writers)
+        await self.observer.finish()
 
 
 @pytest.fixture
@@ -68,18 +68,25 @@ async def race(store_url: str) -> AsyncIterator[Race]:
     try:
         yield race
     finally:
-        await close_all(race.writers)
+        await close_all(observer.writers)
         await setup.close()
         await observer.close()
 
 
 async def held_then_waiting(race: Race, holder: Writer, waiter: Writer) -> None:
-    """Check the interleaving: ``holder`` is held at its gate and ``waiter`` waits for it."""
+    """Wait until ``holder`` is held at its gate and ``waiter`` has run into it.
+
+    A waiter that finishes (or reaches its own gate) instead never waited (the lock that should stop it is
+    missing); the test goes on, and its invariant says what that costs. A waiter
+    stuck on anything but the holder fails here."""
     await race.observer.held(holder)
-    assert await race.observer.waits_for(waiter, holder.pid), (
-        f"{waiter.name} did not wait for {holder.name}, which holds the router:\n"
-        + await race.observer.describe(race.writers)
-    )
+    if await race.observer.waits_for(waiter, holder.pid):
+        return
+    if waiter.moving:
+        raise AssertionError(
+            f"{waiter.name} waits, but not for {holder.name}, which holds the router:\n"
+            + await race.observer.describe()
+        )
 
 
 # --- numbering ----------------------------------------------------------------------
@@ -87,37 +94,38 @@ async def held_then_waiting(race: Race, holder: Writer, waiter: Writer) -> None:
 
 @pytest.mark.parametrize("existing", [True, False], ids=["router-known", "first-version"])
 async def test_writers_queued_on_one_router_number_in_turn(race: Race, existing: bool) -> None:
-    """Three writers record new configs; A holds the router, B and C queue behind it.
+    """Four writers record new configs; A holds the router, B, C and D queue behind it,
+    and each is held again before its own COMMIT while the others queue behind it.
 
     The row lock (on the existing row, or on the row A is creating) makes each one
-    number after the previous one committed. Without it, B and C both read A's
-    number as free, collide on it, retry, and collide again with each other: one
-    retry is not enough, and a record() fails.
+    number after the previous one committed. Without it B, C and D all take the
+    number after A's, collide, retry, and two of them collide again on the next one:
+    one retry is not enough, and record() fails.
     """
     r = router()
+    hashes = ("ha", "hb", "hc", "hd")
     already = 0
     if existing:
         await race.setup.record(r, draft("h0"))
         already = 1
-    a, b, c = [await race.writer(name, held=True) for name in ("a", "b", "c")]
+    first, *queued = [await race.writer(name, held=True) for name in ("a", "b", "c", "d")]
 
-    runs = [a.start(a.store.record(r, draft("ha")))]
-    await race.observer.held(a)
-    runs.append(b.start(b.store.record(r, draft("hb"))))
-    await held_then_waiting(race, a, b)
-    runs.append(c.start(c.store.record(r, draft("hc"))))
-    await held_then_waiting(race, a, c)
+    runs = [first.start(first.store.record(r, draft(hashes[0])))]
+    await race.observer.held(first)
+    for writer, config_hash in zip(queued, hashes[1:], strict=True):
+        runs.append(writer.start(writer.store.record(r, draft(config_hash))))
+        await held_then_waiting(race, first, writer)
     await race.finish()
 
     results: list[tuple[VersionRecord, bool]] = [run.result() for run in runs]
     numbers = sorted(version.number for version, _ in results)
-    assert numbers == [already + 1, already + 2, already + 3]
+    assert numbers == [already + n for n in (1, 2, 3, 4)]
     assert all(created for _, created in results)
     assert results[0][0].number == already + 1  # A held the router: it numbered first
     stored = {v.config_hash: v.number for v in await race.setup.list_versions(r)}
     assert stored == {
         **({"h0": 1} if existing else {}),
-        **{h: version.number for h, (version, _) in zip(("ha", "hb", "hc"), results, strict=True)},
+        **{h: version.number for h, (version, _) in zip(hashes, results, strict=True)},
     }
     assert (await race.setup.known_routers()) == [r]
 
@@ -159,8 +167,9 @@ async def test_a_writer_that_takes_no_lock_costs_a_retry_not_a_failure(race: Rac
             (r.uid,),
         )
         rogue_pid = rogue.info.backend_pid
+        race.observer.barriers.add(rogue_pid)
         run_b = b.start(b.store.record(r, draft("h2")))
-        assert await race.observer.waits_for(b, rogue_pid), await race.observer.describe([b])
+        assert await race.observer.waits_for(b, rogue_pid), await race.observer.describe()
         await rogue.commit()
     await race.finish()
 
@@ -395,54 +404,65 @@ async def test_the_store_keeps_read_committed_whatever_the_database_default(
 
 
 async def test_upgrades_run_at_once_take_turns(empty_database_url: str) -> None:
-    """Two ``db upgrade`` runs on an empty database (two replicas starting together).
+    """Two ``db upgrade`` processes on an empty database (two replicas starting at once).
 
     The test holds A in the middle of its migration: its own uncommitted CREATE TABLE
-    routers makes A's wait, with A's transaction (and A's migration lock) open. B
-    must then wait for A's lock, and find the schema at head afterwards. Without the
-    advisory lock B creates alembic_version beside A's uncommitted one and fails
-    with a duplicate key when A commits."""
+    routers makes A's wait, with A's transaction (and A's migration lock) open. B must
+    then wait for A, and find the schema at head once A commits. Without the advisory
+    lock B creates alembic_version beside A's uncommitted one and fails with a
+    duplicate key when A commits."""
     url = sqlalchemy.engine.make_url(empty_database_url)
-
-    def run_as(name: str) -> str:
-        return url.update_query_dict({"application_name": name}).render_as_string(False)
-
     observer = await Observer.connect(empty_database_url)
-    async with await psycopg.AsyncConnection.connect(libpq_url(empty_database_url)) as barrier:
-        await barrier.execute("CREATE TABLE routers (id int)")
-        run_a = asyncio.create_task(asyncio.to_thread(upgrade, run_as("migrate-a")))
-        run_b: asyncio.Task[None] | None = None
-        try:
-            pid_a = await backend_of(observer, "migrate-a", run_a)
-            await observer.wait_until(
-                "migrate-a waits for the test's CREATE TABLE routers",
-                lambda: blocked_by(observer, pid_a, barrier.info.backend_pid),
-                [],
-            )
-            run_b = asyncio.create_task(asyncio.to_thread(upgrade, run_as("migrate-b")))
-            pid_b = await backend_of(observer, "migrate-b", run_b)
-            await observer.wait_until(
-                "migrate-b waits for migrate-a",
-                lambda: blocked_by(observer, pid_b, pid_a, run_b),
-                [],
-            )
-        finally:
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(name: str) -> tuple[asyncio.subprocess.Process, int]:
+        named = url.update_query_dict({"application_name": name}).render_as_string(False)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "turnout_operator.store.cli", "db", "upgrade"),
+            env={**os.environ, "TURNOUT_DATABASE_URL": named},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        procs.append(proc)
+        return proc, await backend_of(observer, name, proc)
+
+    async def blocked(pid: int, holder: int, proc: asyncio.subprocess.Process) -> None:
+        async def waits() -> bool:
+            if proc.returncode is not None:
+                raise AssertionError(f"pid {pid} exited without waiting for pid {holder}")
+            return holder in (await observer.activity(pid)).blocked_by
+
+        await observer.wait_until(f"pid {pid} waits for pid {holder}", waits)
+
+    try:
+        async with await psycopg.AsyncConnection.connect(libpq_url(empty_database_url)) as barrier:
+            await barrier.execute("CREATE TABLE routers (id int)")
+            proc_a, pid_a = await start("migrate-a")
+            await blocked(pid_a, barrier.info.backend_pid, proc_a)
+            proc_b, pid_b = await start("migrate-b")
+            await blocked(pid_b, pid_a, proc_b)
             await barrier.rollback()
-            await asyncio.gather(run_a, *([run_b] if run_b else []), return_exceptions=True)
-            await observer.close()
-    run_a.result()
-    assert run_b is not None
-    run_b.result()
+        outputs = [await asyncio.wait_for(p.communicate(), WAIT_SECONDS) for p in procs]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await observer.close()
+
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
     assert current_revision(empty_database_url) == head_revision()
 
 
-async def backend_of(observer: Observer, name: str, run: asyncio.Task[Any]) -> int:
+async def backend_of(observer: Observer, name: str, proc: asyncio.subprocess.Process) -> int:
     """The pid of the backend with application_name ``name``, once it has connected."""
     found: list[int] = []
 
     async def connected() -> bool:
-        if run.done():
-            raise AssertionError(f"{name} finished before it was seen: {run.exception()!r}")
+        if proc.returncode is not None:
+            raise AssertionError(f"{name} exited ({proc.returncode}) before it was seen")
         rows = await (
             await observer.conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
@@ -451,15 +471,5 @@ async def backend_of(observer: Observer, name: str, run: asyncio.Task[Any]) -> i
         found[:] = [row[0] for row in rows]
         return len(found) == 1
 
-    await observer.wait_until(f"{name} connected", connected, [])
+    await observer.wait_until(f"{name} connected", connected)
     return found[0]
-
-
-async def blocked_by(
-    observer: Observer, pid: int, holder: int, run: asyncio.Task[Any] | None = None
-) -> bool:
-    if run is not None and run.done():
-        raise AssertionError(
-            f"pid {pid} finished without waiting for {holder}: {run.exception()!r}"
-        )
-    return holder in (await observer.activity(pid)).blocked_by
