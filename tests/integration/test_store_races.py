@@ -1,6 +1,6 @@
 """Every lock of the versions store against the race it prevents, on the real Postgres.
 
-Each test runs two or three writers (their own stores and connections) in a fixed
+Each test runs two to four writers (their own stores and connections) in a fixed
 interleaving: writer A is held with its transaction open just before COMMIT, writer B
 runs into A's lock (Postgres says so: ``pg_blocking_pids``), then A commits and B
 goes on. The assertion is the invariant the lock is there for. docs/versions-store.md
@@ -341,6 +341,28 @@ async def test_a_new_version_waiting_for_a_deletion_is_left_for_the_sweep(
     run_a.result()
     assert (run_b.result()[0].number, run_b.result()[1]) == (2, True)
     assert await race.statuses(r) == {1: ("undeployed", None), 2: ("pending", None)}
+    assert await race.setup.serving_routers() == [r]
+
+
+async def test_a_deploy_waiting_for_a_deletion_is_kept(race: Race) -> None:
+    """The other order: the deletion holds the router, then a pass marks version 2
+    deployed. The store keeps the last mark made; only the caller can know that the
+    Router is gone, so the reconciler must not mark a version of a deleted Router."""
+    r = router()
+    for h in ("h1", "h2"):
+        await race.setup.record(r, draft(h))
+    await race.setup.mark_deployed(r, 1)
+    a, b = await race.writer("a", held=True), await race.writer("b", held=False)
+
+    run_a = a.start(a.store.mark_undeployed(r))
+    await race.observer.held(a)
+    run_b = b.start(b.store.mark_deployed(r, 2))
+    await held_then_waiting(race, a, b)
+    await race.finish()
+
+    run_a.result()
+    assert run_b.result() is not None
+    assert await race.statuses(r) == {1: ("undeployed", None), 2: ("deployed", None)}
     assert await race.setup.serving_routers() == [r]
 
 
