@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from devenv.postgres import libpq_url
 from turnout_operator.store import VersionStore
+from turnout_operator.store.repository import ISOLATION_LEVEL
 from turnout_operator.store.urls import store_url
 
 T = TypeVar("T")
@@ -94,7 +95,6 @@ class Writer:
 
     name: str
     store: VersionStore
-    engine: AsyncEngine
     pid: int
     gate: Gate
     task: asyncio.Task[Any] | None = field(default=None)
@@ -130,18 +130,39 @@ class Writer:
 
 
 async def new_writer(url: str, name: str, *, closed: bool = False) -> Writer:
-    """A writer on the database at ``url`` whose gate starts ``closed`` or open."""
+    """A writer on the database at ``url`` whose gate starts ``closed`` or open.
+
+    Its engine is made as ``VersionStore.connect`` makes one (the same isolation
+    level), with a pool of one connection named ``name`` in pg_stat_activity."""
     engine = create_async_engine(
         store_url(url),
         pool_size=1,
         max_overflow=0,
         connect_args={"application_name": name},
+        isolation_level=ISOLATION_LEVEL,
     )
     # One pooled connection: every call of this store runs on this backend.
     async with engine.connect() as conn:
         pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
     gate = Gate(closed=closed)
-    return Writer(name, VersionStore(engine, before_commit=gate), engine, int(pid), gate)
+    return Writer(name, VersionStore(engine, before_commit=gate), int(pid), gate)
+
+
+async def connected_writer(url: str, name: str) -> Writer:
+    """A writer whose store ``VersionStore.connect`` made itself, for what connect()
+    sets up. It has no hook, so its gate never holds it."""
+    named = make_url(url).update_query_dict({"application_name": name})
+    store = VersionStore.connect(named.render_as_string(hide_password=False), pool_size=1)
+    await store.ping()  # opens its one pooled connection
+    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+            )
+        ).fetchall()
+    if len(rows) != 1:
+        raise AssertionError(f"expected one backend named {name}, found {rows}")
+    return Writer(name, store, int(rows[0][0]), Gate())
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,14 @@ CONNECT_TIMEOUT_SECONDS = 10
 """How long opening one connection may take before the store reports the database
 unavailable (libpq's default is to wait forever)."""
 
+ISOLATION_LEVEL = "READ COMMITTED"
+"""The isolation level of every write transaction, whatever the database's
+``default_transaction_isolation``. Writes wait for the router's row lock and then
+read what its holder committed, in a statement of their own (see ``_INSERT_NEXT``):
+READ COMMITTED behaviour. Under REPEATABLE READ or SERIALIZABLE the writer that
+waited would fail with a serialization error instead. Set on each connection when it
+is opened (psycopg names it in each BEGIN it sends): no cost per call."""
+
 BeforeCommit = Callable[[str], Awaitable[None]]
 """Awaited inside each transaction the store opens, after its statements ran and just
 before COMMIT, with the name of the call (``"record"``, ``"mark_deployed"``,
@@ -96,16 +104,12 @@ class VersionStore:
     """Router versions in Postgres; one instance per process, shared by all handlers."""
 
     def __init__(self, engine: AsyncEngine, *, before_commit: BeforeCommit | None = None) -> None:
+        """A store on ``engine``, which must be made as :meth:`connect` makes it: with
+        ``isolation_level=ISOLATION_LEVEL``."""
         self._engine = engine
         self._before_commit = before_commit
         self._url = engine.url
-        # The same pool, in the isolation level each use needs while a connection is
-        # checked out (psycopg names it in the BEGIN it sends anyway: no extra round
-        # trip). Writes rely on READ COMMITTED, where each statement reads a fresh
-        # snapshot (see _INSERT_NEXT); under a database default of REPEATABLE READ or
-        # SERIALIZABLE, a writer that waited for the router's lock would fail with a
-        # serialization error instead of reading what the lock's holder committed.
-        self._writer = engine.execution_options(isolation_level="READ COMMITTED")
+        # The same pool, with connections in autocommit mode while they are checked out.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
@@ -124,6 +128,7 @@ class VersionStore:
             # the first call after recovery succeeds instead of failing once more.
             pool_pre_ping=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            isolation_level=ISOLATION_LEVEL,
         )
         return cls(engine)
 
@@ -140,7 +145,7 @@ class VersionStore:
     async def _transaction(self, call: str) -> AsyncIterator[AsyncConnection]:
         """A connection inside BEGIN ... COMMIT (ROLLBACK if the block raises)."""
         try:
-            async with self._writer.begin() as conn:
+            async with self._engine.begin() as conn:
                 yield conn
                 if self._before_commit is not None:
                     await self._before_commit(call)
