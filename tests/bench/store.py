@@ -28,7 +28,7 @@ from devenv.procs import ProcessRegistry
 from tests.bench.stats import summarize
 from turnout_operator.store import RouterRef, VersionDraft, VersionStore
 from turnout_operator.store.migrate import upgrade
-from turnout_operator.store.repository import CONNECT_TIMEOUT_SECONDS
+from turnout_operator.store.repository import CONNECT_TIMEOUT_SECONDS, ISOLATION_LEVEL
 
 CALLS = 1000
 WARMUP = 50
@@ -57,6 +57,7 @@ def engine_like_connect(url: str) -> AsyncEngine:
         max_overflow=0,
         pool_pre_ping=True,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        isolation_level=ISOLATION_LEVEL,
     )
 
 

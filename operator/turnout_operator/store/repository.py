@@ -44,7 +44,7 @@ store object works again once the database is back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -81,12 +81,33 @@ CONNECT_TIMEOUT_SECONDS = 10
 """How long opening one connection may take before the store reports the database
 unavailable (libpq's default is to wait forever)."""
 
+ISOLATION_LEVEL = "READ COMMITTED"
+"""The isolation level of every write transaction, whatever the database's
+``default_transaction_isolation``. Writes wait for the router's row lock and then
+read what its holder committed, in a statement of their own (see ``_INSERT_NEXT``):
+READ COMMITTED behaviour. Under REPEATABLE READ or SERIALIZABLE the writer that
+waited would fail with a serialization error instead. Set on each connection when it
+is opened (psycopg names it in each BEGIN it sends): no cost per call."""
+
+BeforeCommit = Callable[[str], Awaitable[None]]
+"""Awaited inside each transaction the store opens, after its statements ran and just
+before COMMIT, with the name of the call (``"record"``, ``"mark_deployed"``,
+``"mark_failed"``, ``"mark_undeployed"``, ``"ping"``). While it waits, the
+transaction is open and holds the router's row lock and its uncommitted rows.
+
+It exists so that tests can hold one writer there and run another against it on the
+real database, which is how every lock is shown to prevent its race
+(``tests/integration/test_store_races.py``). The operator passes none."""
+
 
 class VersionStore:
     """Router versions in Postgres; one instance per process, shared by all handlers."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, before_commit: BeforeCommit | None = None) -> None:
+        """A store on ``engine``, which must be made as :meth:`connect` makes it: with
+        ``isolation_level=ISOLATION_LEVEL``."""
         self._engine = engine
+        self._before_commit = before_commit
         self._url = engine.url
         # The same pool, with connections in autocommit mode while they are checked out.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -107,6 +128,7 @@ class VersionStore:
             # the first call after recovery succeeds instead of failing once more.
             pool_pre_ping=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            isolation_level=ISOLATION_LEVEL,
         )
         return cls(engine)
 
@@ -120,11 +142,13 @@ class VersionStore:
         await self._engine.dispose()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(self, call: str) -> AsyncIterator[AsyncConnection]:
         """A connection inside BEGIN ... COMMIT (ROLLBACK if the block raises)."""
         try:
             async with self._engine.begin() as conn:
                 yield conn
+                if self._before_commit is not None:
+                    await self._before_commit(call)
         except (DBAPIError, OSError) as exc:
             if is_unavailable(exc):
                 raise unavailable(exc, self._url) from exc
@@ -143,7 +167,7 @@ class VersionStore:
 
     async def ping(self) -> None:
         """Return if the database answers; raise :class:`StoreUnavailableError` if not."""
-        async with self._transaction() as conn:
+        async with self._transaction("ping") as conn:
             await conn.execute(_PING)
 
     async def find_by_hash(self, router: RouterRef, config_hash: str) -> VersionRecord | None:
@@ -192,7 +216,7 @@ class VersionStore:
     async def _record_once(
         self, router: RouterRef, draft: VersionDraft
     ) -> tuple[VersionRecord, bool]:
-        async with self._transaction() as conn:
+        async with self._transaction("record") as conn:
             # Two first versions of a new router race here: the loser's INSERT waits
             # for the winner's commit, then updates (and so locks) the winner's row.
             router_id = (
@@ -228,7 +252,7 @@ class VersionStore:
 
         Returns the row's new ``updated_at`` when it was written (None: it was
         deployed already), so a record kept in memory can match the row."""
-        async with self._transaction() as conn:
+        async with self._transaction("mark_deployed") as conn:
             router_id = await _lock_version(conn, router, number)
             result = await conn.execute(_DEPLOY, {"the_router": router_id, "the_number": number})
             stamped: datetime | None = result.scalar_one_or_none()
@@ -236,7 +260,7 @@ class VersionStore:
 
     async def mark_failed(self, router: RouterRef, number: int, error: str) -> None:
         """Version ``number`` could not be rolled out; ``error`` says why and is kept."""
-        async with self._transaction() as conn:
+        async with self._transaction("mark_failed") as conn:
             router_id = await _lock_version(conn, router, number)
             await conn.execute(
                 _FAIL, {"the_router": router_id, "the_number": number, "the_error": error}
@@ -245,7 +269,7 @@ class VersionStore:
     async def mark_undeployed(self, router: RouterRef) -> None:
         """The router serves nothing any more (deleted or suspended): every deployed or
         pending version becomes undeployed. A router the store never saw is fine."""
-        async with self._transaction() as conn:
+        async with self._transaction("mark_undeployed") as conn:
             router_id = (await conn.execute(_LOCK, {"the_uid": router.uid})).scalar()
             if router_id is not None:
                 await conn.execute(_UNDEPLOY_ALL, {"the_router": router_id})
