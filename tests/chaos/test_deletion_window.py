@@ -240,6 +240,9 @@ def test_routers_deleted_around_apiserver_restarts_and_a_handover_leave_nothing_
             for w in writes
             if router_objects(w, name) and w.received > gone + IN_FLIGHT_SECONDS
         ]
+        for name, gone in sorted(chaos.deleted.items()):
+            after = [w for w in writes if router_objects(w, name) and w.received > gone]
+            print(f"{name}: {len(after)} operator writes after its deletion was observable")
         assert late == [], "\n".join(late)
         assert len(chaos.deleted) == 6
         for operator in (first, second):
@@ -329,6 +332,10 @@ def test_a_router_that_fails_every_pass_writes_at_its_backoffs_pace_whatever_wak
                 and started_at <= w.received <= started_at + WINDOW_SECONDS
             ]
             bound = attempts_within(WINDOW_SECONDS, BASE_SECONDS, CAP_SECONDS)
+            print(  # shown with -s: the numbers behind the verdict
+                f"failing Router: {len(status_writes)} status writes and {len(others)} other "
+                f"writes in {WINDOW_SECONDS:.0f} s with {touches} wake-ups (backoff allows {bound})"
+            )
             assert touches >= 30, f"only {touches} wake-ups: the test did not stress the loop"
             assert 1 <= len(status_writes) <= bound, (
                 f"{len(status_writes)} status writes in {WINDOW_SECONDS:.0f} s with {touches} "
