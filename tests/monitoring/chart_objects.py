@@ -49,9 +49,11 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
             into[key] = copy.deepcopy(value)
 
 
-def render_monitoring(home: Path, *layers: Mapping[str, Any], **kwargs: Any) -> Rendered:
+def render_monitoring(
+    home: Path, *layers: Mapping[str, Any], namespace: str = NAMESPACE, **kwargs: Any
+) -> Rendered:
     return render(
-        merged(BASE, ALL_ON, *layers), home, release=RELEASE, namespace=NAMESPACE, **kwargs
+        merged(BASE, ALL_ON, *layers), home, release=RELEASE, namespace=namespace, **kwargs
     )
 
 
