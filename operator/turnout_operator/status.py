@@ -95,31 +95,27 @@ class Verdict:
             ConditionType.PROGRESSING: self.progressing,
             ConditionType.CONFIG_VALID: self.config_valid,
             ConditionType.ENGINE_AVAILABLE: self.engine_available,
-            **kstatus_checks(self.phase, self.progressing),
+            **kstatus_checks(self.phase, self.progressing.reason, self.message),
         }
 
 
 _RECONCILING_PHASES = frozenset({Phase.PENDING, Phase.DEPLOYING})
 
 
-def kstatus_checks(phase: Phase, progressing: Check) -> dict[ConditionType, Check]:
+def kstatus_checks(phase: Phase, reason: str, message: str) -> dict[ConditionType, Check]:
     """Reconciling and Stalled, the conditions kstatus reads (Flux's health checks, kpt,
-    cli-utils), from the phase; both tell Progressing's reason and message.
+    cli-utils), from the phase; both tell Progressing's reason and the status's message
+    (kstatus shows that message: it names the cause).
 
     kstatus calls a Router InProgress while its observedGeneration lags or Reconciling is
     True (Pending: waiting on an engine or the database, retried; Deploying), Failed
     while Stalled is True (Failed: only a spec change moves it), Current otherwise
-    (Deployed, and Undeployed: suspended by choice). Ready keeps its own meaning: a
-    version serves. Both stay present when False, so `kubectl wait
-    --for=condition=Reconciling=False` works as well.
+    (Deployed, and Undeployed: suspended by choice). Both stay present when False, so
+    `kubectl wait --for=condition=Reconciling=False` works as well.
     """
     return {
-        ConditionType.RECONCILING: Check(
-            phase in _RECONCILING_PHASES, progressing.reason, progressing.message
-        ),
-        ConditionType.STALLED: Check(
-            phase is Phase.FAILED, progressing.reason, progressing.message
-        ),
+        ConditionType.RECONCILING: Check(phase in _RECONCILING_PHASES, reason, message),
+        ConditionType.STALLED: Check(phase is Phase.FAILED, reason, message),
     }
 
 

@@ -81,8 +81,8 @@ def test_first_status_has_all_six_conditions_with_the_generation() -> None:
             condition("Progressing", "False", "RolloutComplete", "done"),
             condition("ConfigValid", "True", "SpecValid"),
             condition("EngineAvailable", "True", "PluginRunning"),
-            condition("Reconciling", "False", "RolloutComplete", "done"),
-            condition("Stalled", "False", "RolloutComplete", "done"),
+            condition("Reconciling", "False", "RolloutComplete", "version 3 is serving"),
+            condition("Stalled", "False", "RolloutComplete", "version 3 is serving"),
         ],
     }
 
@@ -393,7 +393,7 @@ def test_a_condition_told_once_in_a_batch_is_kept() -> None:
         (Phase.UNDEPLOYED, "False", "False"),
     ],
 )
-def test_reconciling_and_stalled_follow_the_phase_with_progressings_reason(
+def test_reconciling_and_stalled_follow_the_phase_with_progressings_reason_and_the_message(
     phase: Phase, reconciling: str, stalled: str
 ) -> None:
     verdict = dataclasses.replace(
@@ -405,7 +405,10 @@ def test_reconciling_and_stalled_follow_the_phase_with_progressings_reason(
         stalled,
     )
     for kind in ("Reconciling", "Stalled"):
-        assert (conditions[kind].reason, conditions[kind].message) == ("RollingOut", "1 of 2 pods")
+        assert (conditions[kind].reason, conditions[kind].message) == (
+            "RollingOut",
+            "version 1 is serving",
+        )
         assert conditions[kind].observed_generation == 4
 
 
