@@ -19,6 +19,7 @@ import yaml
 from devenv.cluster import Cluster
 from tests.monitoring.chart_objects import render_monitoring
 from tests.monitoring.crds import monitoring_crds
+from tests.substrate.chart import CHART_DIR
 
 pytestmark = pytest.mark.cluster
 
@@ -100,3 +101,34 @@ def test_a_misplaced_field_is_refused_by_the_crds_schema(
     refused = create(monitoring_api, monitor, "--dry-run=server")
     assert refused.returncode != 0
     assert "action" in refused.stderr, refused.stderr
+
+
+def test_helm_renders_the_objects_when_the_api_server_serves_their_kinds(
+    monitoring_api: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """`.Capabilities.APIVersions` as helm reads it from a real API server: with the CRDs
+    installed the enabled objects render without `renderWithoutApi`, and the release
+    notes carry no warning."""
+    values = tmp_path / "values.json"
+    values.write_text(
+        json.dumps(
+            {
+                "database": {"existingSecret": {"name": "db"}},
+                "watchNamespaces": [namespace],
+                "metrics": {
+                    "serviceMonitor": {"enabled": True},
+                    "podMonitor": {"enabled": True},
+                    "prometheusRule": {"enabled": True},
+                },
+            }
+        )
+    )
+    result = monitoring_api.helm(
+        "install", "turnout", str(CHART_DIR), "-n", namespace, "-f", str(values),
+        "--dry-run=server",
+    )  # fmt: skip
+    manifest = result.stdout
+    for kind in KINDS:
+        assert f"kind: {kind}\n" in manifest, kind
+    assert "was left out" not in manifest
+    assert "NOTES:" in manifest
