@@ -7,9 +7,10 @@ ServiceMonitor sets it. Then:
 
 * every metric name and label the alerts use, and every dashboard query, returns data
   from what Prometheus scraped (no query that silently returns nothing);
-* breaking things fires the matching alert: a rollout that never becomes ready, the
-  plugin killed (in the operator and in a router), an engine budget exceeded by a slow
-  plugin, a route whose upstream refuses connections; the healthy Router does not alert.
+* breaking things fires the matching alert: a rollout that never becomes ready, a config
+  the engine rejects, an engine whose plugin cannot start, the plugin killed (in the
+  operator and in a router), an engine budget exceeded by a slow plugin, a route whose
+  upstream refuses connections; the healthy Router does not alert.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pytest
 import yaml
 
 from devenv.gopeers import GoPeers
-from devenv.operator import wait_for
+from devenv.operator import Engine, wait_for
 from devenv.procs import Process, child_pids, free_port
 from tests.cases.treatments import runner_config
 from tests.integration.test_operator import router_manifest
@@ -234,6 +235,13 @@ class Traffic:
         self._thread.join(30)
 
 
+def hardcoded_plugin(pid: int) -> bool:
+    try:
+        return b"hardcoded" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 # --- what the rules and dashboards ask for ---
 
 
@@ -292,12 +300,23 @@ def test_prometheus_scrapes_the_operator_and_routers_and_the_alerts_fire(
 ) -> None:
     h = operators
     operator_port = free_port()
-    h.start(env={"TURNOUT_METRICS_PORT": str(operator_port)})
+    # A second engine whose plugin exits before its handshake: never available.
+    broken = tmp_path / "broken-plugin"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    h.start(
+        h.python_engine(),
+        Engine(name="broken", binary=broken, options={}),
+        env={"TURNOUT_METRICS_PORT": str(operator_port)},
+    )
     h.apply(router_manifest(name="checkout"))
     # No fake node has this much CPU: the pods stay Pending, the rollout never completes.
     h.apply(router_manifest(name="stuck", resources={"requests": {"cpu": "5000"}}))
+    # A config the engine rejects: Failed.
+    h.apply(router_manifest(name="rejected", config={"experiments": [{"id": "999"}]}))
     h.wait_deployed("checkout", 1)
     h.wait_status("stuck", lambda s: s.get("phase") == "Deploying", "stuck Deploying")
+    h.wait_status("rejected", lambda s: s.get("phase") == "Failed", "rejected Failed")
 
     def router_config(name: str, treatment_url: str, timeout: str) -> dict[str, Any]:
         return {
@@ -330,14 +349,22 @@ def test_prometheus_scrapes_the_operator_and_routers_and_the_alerts_fire(
     prometheus = start_prometheus(h, tmp_path, operator_port, targets)
 
     with Traffic(routers) as traffic:
-        # The plugins, killed by pid: the operator's manager and the checkout router's runner.
-        (operator_plugin,) = child_pids(h.operator.pid)
+        # The plugins, killed by pid: the operator's manager of the hardcoded engine (the
+        # broken engine's plugin comes and goes) and the checkout router's runner.
+        operator_plugin = wait_for(
+            lambda: [p for p in child_pids(h.operator.pid) if hardcoded_plugin(p)],
+            60,
+            "the hardcoded engine's plugin process",
+            h.operator,
+        )[0]
         os.kill(operator_plugin, signal.SIGKILL)
         (router_plugin,) = routers[0].plugin_pids()
         os.kill(router_plugin, signal.SIGKILL)
 
         expected = [
             ("TurnoutRouterRolloutStuck", {"namespace": h.namespace, "router": "stuck"}),
+            ("TurnoutRouterFailed", {"namespace": h.namespace, "router": "rejected"}),
+            ("TurnoutEngineUnavailable", {"engine": "broken"}),
             ("TurnoutRouterNotReady", {"namespace": h.namespace, "router": "stuck"}),
             ("TurnoutPluginRestarts", {"engine": "hardcoded"}),
             ("TurnoutRouterPluginRestarts", {"router": "checkout", "pod": "checkout-0"}),
@@ -375,6 +402,11 @@ def test_prometheus_scrapes_the_operator_and_routers_and_the_alerts_fire(
 
     # The healthy parts do not alert.
     firing = prometheus.firing()
+    assert not [
+        a
+        for a in firing
+        if a["alertname"] == "TurnoutEngineUnavailable" and a["engine"] != "broken"
+    ], firing
     quiet = {"TurnoutOperatorDown", "TurnoutOperatorLeaderMissing", "TurnoutReconcileErrors"}
     assert not [a for a in firing if a["alertname"] in quiet], firing
     assert not [
