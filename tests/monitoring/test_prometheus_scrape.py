@@ -62,6 +62,8 @@ TEST_RULES: dict[str, Any] = {
             **{name: {"for": SHORT} for name in WITH_FOR},
             # One restart is enough here; the shipped threshold is tested by promtool.
             "pluginRestarts": {"threshold": 0, "window": "5m"},
+            # The slow router's requests wait out its 50 ms engine budget.
+            "routerLatency": {"for": SHORT, "threshold": 0.04},
             "routerPluginRestarts": {"threshold": 0, "window": "5m"},
         }
     }
@@ -371,9 +373,16 @@ def test_prometheus_scrapes_the_operator_and_routers_and_the_alerts_fire(
             ("TurnoutRouterErrorsHigh", {"router": "checkout"}),
             ("TurnoutRouterFallbackHigh", {"router": "slow", "reason": "engine-timeout"}),
             ("TurnoutRouterEngineBudgetNearlySpent", {"router": "slow"}),
+            ("TurnoutRouterLatencyHigh", {"router": "slow"}),
         ]
         for alertname, labels in expected:
             prometheus.wait_firing(alertname, **labels)
+        # Their annotations expand (a template error would be shown in the text).
+        for alert in prometheus.api("alerts")["alerts"]:
+            annotations = alert["annotations"]
+            assert alert["labels"]["alertname"].lower() in annotations["runbook_url"]
+            for key in ("summary", "description"):
+                assert "<error" not in annotations[key] and "{{" not in annotations[key], alert
 
         # Every name and label of every alert, and every dashboard query, has data.
         rendered = render_monitoring(tmp_path / "helm-check", TEST_RULES)
@@ -416,3 +425,7 @@ def test_prometheus_scrapes_the_operator_and_routers_and_the_alerts_fire(
         and a["alertname"] in {"TurnoutRouterNotReady", "TurnoutRouterRolloutStuck"}
     ], firing
     assert not [a for a in firing if a.get("router") == "slow" and "Errors" in a["alertname"]]
+
+    # The operator stopped: no replica answers a scrape.
+    h.operator.stop()
+    prometheus.wait_firing("TurnoutOperatorDown")
