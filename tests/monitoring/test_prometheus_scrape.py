@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 import urllib.parse
@@ -173,6 +174,7 @@ def start_prometheus(
             },
         ],
     }
+    assert shutil.which("prometheus"), "no prometheus: apt-get install prometheus (.ci/run does)"
     config_file = directory / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
     port = free_port()
