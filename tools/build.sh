@@ -10,3 +10,5 @@ if [[ -x $here/../tests/gopeers/build.sh ]]; then
 elif [[ -f $here/../tests/gopeers/build.sh ]]; then
   bash "$here/../tests/gopeers/build.sh"
 fi
+# kstatus (cli-utils) and gopher-lua, for the Router health tests.
+bash "$here/../tests/healthpeers/build.sh" >/dev/null

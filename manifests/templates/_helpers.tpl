@@ -129,3 +129,46 @@ seccompProfile:
 {{- define "turnout.webhookServiceName" -}}
 {{- include "turnout.fullname" . -}}
 {{- end -}}
+
+{{/*
+Whether to render a monitoring.coreos.com/v1 object of the given kind: only when the API
+server serves that kind (so an install on a cluster without the Prometheus operator does
+not fail on an unknown kind), or when metrics.renderWithoutApi says to render anyway.
+Call with (dict "root" $ "kind" "ServiceMonitor").
+*/}}
+{{- define "turnout.monitoringApi" -}}
+{{- if or .root.Values.metrics.renderWithoutApi (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind)) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The labels of every router pod the operator makes (builders/names.py `labels`). */}}
+{{- define "turnout.routerPodSelector" -}}
+app.kubernetes.io/name: turnout-router
+app.kubernetes.io/managed-by: turnout
+app.kubernetes.io/component: router
+{{- end -}}
+
+{{/* The operator's `up` series: the ServiceMonitor's job is the Service's name. */}}
+{{- define "turnout.operatorSelector" -}}
+{{- if .Values.metrics.prometheusRule.operatorSelector -}}
+{{- .Values.metrics.prometheusRule.operatorSelector -}}
+{{- else -}}
+{{- printf "job=%q, namespace=%q" (include "turnout.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An alert's labels and the start of its annotations (runbook_url); the caller adds
+summary and description indented under `annotations`.
+Call with (dict "root" $ "name" "TurnoutOperatorDown" "severity" "critical").
+*/}}
+{{- define "turnout.alertMeta" -}}
+labels:
+  severity: {{ .severity }}
+  {{- with .root.Values.metrics.prometheusRule.additionalAlertLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+annotations:
+  runbook_url: {{ printf "%s#%s" .root.Values.metrics.prometheusRule.runbookBaseUrl (lower .name) | quote }}
+{{- end -}}

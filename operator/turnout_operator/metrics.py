@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -145,28 +145,63 @@ def phase_counts(phases: Iterable[str]) -> dict[str, int]:
     return counts
 
 
+class RouterStanding(NamedTuple):
+    """Where one Router stood after its last pass: what the per-Router series report."""
+
+    namespace: str
+    name: str
+    phase: str
+    ready: bool
+    """The Ready condition is True (an earlier version serving counts)."""
+
+
 class RuntimeCollector(Collector):
-    """Reads at scrape time what the operator knows: Routers by phase, plugin restarts."""
+    """Reads at scrape time what the operator knows: Routers, plugin restarts, engines up.
+
+    Each Router is one `turnout_router_ready` and one `turnout_router_phase` series
+    (kube-state-metrics' shape: the phase a label, the value 1), so an alert can name
+    the Router that has been unready for N minutes; `turnout_routers` counts them by
+    phase for the fleet view. The Router's own namespace is the `namespace` label: the
+    chart's ServiceMonitor sets honorLabels so Prometheus keeps it over the operator's.
+    """
 
     def __init__(
         self,
-        phases: Callable[[], Iterable[str]],
+        routers: Callable[[], Iterable[RouterStanding]],
         restarts: Callable[[], Mapping[str, int]],
         backing_off: Callable[[], int] = lambda: 0,
+        engines_up: Callable[[], Mapping[str, bool]] = dict,
     ) -> None:
-        self._phases = phases
+        self._routers = routers
         self._restarts = restarts
         self._backing_off = backing_off
+        self._engines_up = engines_up
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        standings = sorted(self._routers())
         routers = GaugeMetricFamily(
             "turnout_routers",
             "Routers this process reconciles, by the phase of its last pass.",
             labels=["phase"],
         )
-        for phase, count in sorted(phase_counts(self._phases()).items()):
-            routers.add_metric([phase], count)
+        for name, count in sorted(phase_counts(s.phase for s in standings).items()):
+            routers.add_metric([name], count)
         yield routers
+        ready = GaugeMetricFamily(
+            "turnout_router_ready",
+            "1 while the Router's Ready condition is True after its last pass, else 0.",
+            labels=["namespace", "router"],
+        )
+        phase = GaugeMetricFamily(
+            "turnout_router_phase",
+            "1 for the phase of the Router's last pass (one series per Router).",
+            labels=["namespace", "router", "phase"],
+        )
+        for standing in standings:
+            ready.add_metric([standing.namespace, standing.name], 1 if standing.ready else 0)
+            phase.add_metric([standing.namespace, standing.name, standing.phase], 1)
+        yield ready
+        yield phase
         restarts = CounterMetricFamily(
             "turnout_plugin_restarts",
             "Times an engine's manager plugin was started again after it died or stopped "
@@ -181,6 +216,14 @@ class RuntimeCollector(Collector):
             "Routers whose last pass failed and which wait out their backoff.",
             value=self._backing_off(),
         )
+        up = GaugeMetricFamily(
+            "turnout_engine_up",
+            "1 while the engine's manager plugin runs and answers, else 0.",
+            labels=["engine"],
+        )
+        for engine, running in sorted(self._engines_up().items()):
+            up.add_metric([engine], 1 if running else 0)
+        yield up
 
 
 def register(collector: Collector) -> Callable[[], None]:

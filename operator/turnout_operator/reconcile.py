@@ -237,8 +237,9 @@ class Reconciler:
         # before the watch delivers that write still holds an older body; it must build on
         # what was written, or it would write again and repeat the transition Events.
         self._written: dict[str, tuple[int, RouterStatus]] = {}
-        self.phases: dict[str, str] = {}
-        """uid → phase of the Router's last pass (the routers-by-phase metric)."""
+        self.phases: dict[str, metrics.RouterStanding] = {}
+        """uid → where the Router stood after its last pass (the per-Router and by-phase
+        metrics)."""
         # uid → the version whose rows this process last settled (mark_deployed): a
         # Router whose spec moved to another version, or that this process has not
         # settled yet (a restart), is settled again so replaced pending rows are marked.
@@ -281,7 +282,9 @@ class Reconciler:
                     self._records.get(router.uid),
                     sole=router.uid in self._first_made,
                 )
-        self.phases[router.uid] = str(verdict.phase)
+        self.phases[router.uid] = metrics.RouterStanding(
+            router.namespace, router.name, str(verdict.phase), verdict.ready.status is True
+        )
         if changed or timings.seconds.get("plugin"):
             log.info(
                 "reconciled",

@@ -136,6 +136,7 @@ class Runtime:
                 lambda: list(runtime.reconciler.phases.values()),
                 runtime.plugin_restarts,
                 lambda: len(runtime.loops.failing),
+                runtime.engines_up,
             )
         )
         try:
@@ -151,6 +152,10 @@ class Runtime:
         return runtime
 
     _unregister: Callable[[], None] | None = None
+
+    def engines_up(self) -> dict[str, bool]:
+        """Whether each engine's manager plugin runs and answers."""
+        return {h.name: h.is_running() for h in self.engines.handles()}
 
     def plugin_restarts(self) -> dict[str, int]:
         """Starts after the first, per engine."""

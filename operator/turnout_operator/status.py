@@ -95,7 +95,28 @@ class Verdict:
             ConditionType.PROGRESSING: self.progressing,
             ConditionType.CONFIG_VALID: self.config_valid,
             ConditionType.ENGINE_AVAILABLE: self.engine_available,
+            **kstatus_checks(self.phase, self.progressing.reason, self.message),
         }
+
+
+_RECONCILING_PHASES = frozenset({Phase.PENDING, Phase.DEPLOYING})
+
+
+def kstatus_checks(phase: Phase, reason: str, message: str) -> dict[ConditionType, Check]:
+    """Reconciling and Stalled, the conditions kstatus reads (Flux's health checks, kpt,
+    cli-utils), from the phase; both tell Progressing's reason and the status's message
+    (kstatus shows that message: it names the cause).
+
+    kstatus calls a Router InProgress while its observedGeneration lags or Reconciling is
+    True (Pending: waiting on an engine or the database, retried; Deploying), Failed
+    while Stalled is True (Failed: only a spec change moves it), Current otherwise
+    (Deployed, and Undeployed: suspended by choice). Both stay present when False, so
+    `kubectl wait --for=condition=Reconciling=False` works as well.
+    """
+    return {
+        ConditionType.RECONCILING: Check(phase in _RECONCILING_PHASES, reason, message),
+        ConditionType.STALLED: Check(phase is Phase.FAILED, reason, message),
+    }
 
 
 def build_status(
@@ -146,8 +167,10 @@ def transition_events(previous: RouterStatus, new: RouterStatus) -> list[Event]:
     events: list[Event] = []
     told: set[str] = set()
     old = {condition.type: condition for condition in previous.conditions}
-    # `new` comes from build_status: one condition of each of the four types.
-    for condition in sorted(new.conditions, key=lambda c: _EVENT_ORDER[c.type]):
+    # `new` comes from build_status: one condition of each type. Reconciling and Stalled
+    # restate Progressing for kstatus: no Events of their own.
+    told_conditions = [c for c in new.conditions if c.type in _EVENT_ORDER]
+    for condition in sorted(told_conditions, key=lambda c: _EVENT_ORDER[c.type]):
         before = old.get(condition.type)
         if before is not None and (before.status, before.reason) == (
             condition.status,

@@ -218,7 +218,9 @@ def suspended(previous: RouterStatus) -> Verdict:
     return Verdict(
         phase=Phase.UNDEPLOYED,
         message=SUSPENDED_MESSAGE,
-        ready=Check(False, "Suspended", SUSPENDED_MESSAGE),
+        # Ready: the Router is as its spec asks (no pods). kstatus reads Ready=False as
+        # InProgress, which would keep Flux waiting forever on a Router suspended in Git.
+        ready=Check(True, "Suspended", SUSPENDED_MESSAGE),
         progressing=Check(False, "Suspended", SUSPENDED_MESSAGE),
         config_valid=SPEC_VALID,
         engine_available=Check(None, "Suspended", "not checked while suspended"),

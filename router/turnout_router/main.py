@@ -47,6 +47,7 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
         engine = Engine(
             config.experiment_engine, PluginMetrics(metrics.registry), on_serving=on_serving
         )
+        metrics.engine_budget.set(engine.budget)
     router = Router(config, engine, metrics, access_log=settings.access_log)
     server = HttpServer(
         router.handle,

@@ -80,6 +80,12 @@ class RouterMetrics:
             "Times the plugin was started again after it died or stopped answering pings.",
             registry=r,
         )
+        self.engine_budget = Gauge(
+            "turnout_router_engine_budget_seconds",
+            "The treatment call's budget (the engine's timeout); 0 without an engine. Beside "
+            "the call latency it tells how close the engine runs to the fallback.",
+            registry=r,
+        )
         self.plugin_up = Gauge(
             "turnout_router_plugin_up", "1 while a configured plugin is serving.", registry=r
         )

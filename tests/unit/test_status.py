@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -53,7 +55,7 @@ def invalid() -> Verdict:
     )
 
 
-def test_first_status_has_all_four_conditions_with_the_generation() -> None:
+def test_first_status_has_all_six_conditions_with_the_generation() -> None:
     status = build_status(RouterStatus(), deployed(3), generation=7, now=T0)
 
     def condition(kind: str, state: str, reason: str, message: str = "") -> dict[str, object]:
@@ -79,6 +81,8 @@ def test_first_status_has_all_four_conditions_with_the_generation() -> None:
             condition("Progressing", "False", "RolloutComplete", "done"),
             condition("ConfigValid", "True", "SpecValid"),
             condition("EngineAvailable", "True", "PluginRunning"),
+            condition("Reconciling", "False", "RolloutComplete", "version 3 is serving"),
+            condition("Stalled", "False", "RolloutComplete", "version 3 is serving"),
         ],
     }
 
@@ -374,3 +378,43 @@ def test_a_condition_told_once_in_a_batch_is_kept() -> None:
         Event("Warning", "PluginDown", "EngineAvailable=False: gone", condition="EngineAvailable"),
     ]
     assert latest_transitions(events) == events
+
+
+# --- kstatus's conditions ---
+
+
+@pytest.mark.parametrize(
+    ("phase", "reconciling", "stalled"),
+    [
+        (Phase.PENDING, "True", "False"),
+        (Phase.DEPLOYING, "True", "False"),
+        (Phase.DEPLOYED, "False", "False"),
+        (Phase.FAILED, "False", "True"),
+        (Phase.UNDEPLOYED, "False", "False"),
+    ],
+)
+def test_reconciling_and_stalled_follow_the_phase_with_progressings_reason_and_the_message(
+    phase: Phase, reconciling: str, stalled: str
+) -> None:
+    verdict = dataclasses.replace(
+        deployed(), phase=phase, progressing=Check(True, "RollingOut", "1 of 2 pods")
+    )
+    conditions = {c.type: c for c in build_status(RouterStatus(), verdict, 4, T0).conditions}
+    assert (conditions["Reconciling"].status, conditions["Stalled"].status) == (
+        reconciling,
+        stalled,
+    )
+    for kind in ("Reconciling", "Stalled"):
+        assert (conditions[kind].reason, conditions[kind].message) == (
+            "RollingOut",
+            "version 1 is serving",
+        )
+        assert conditions[kind].observed_generation == 4
+
+
+def test_reconciling_and_stalled_post_no_events_of_their_own() -> None:
+    first = build_status(RouterStatus(), deployed(), 1, T0)
+    failed = build_status(first, invalid(), 2, T1)
+    events = transition_events(first, failed)
+    assert events  # the failure is told, by the conditions that tell it
+    assert all(e.condition not in {"Reconciling", "Stalled"} for e in events)

@@ -161,6 +161,7 @@ def test_a_failed_rollout_with_and_without_a_version_to_restore() -> None:
 def test_suspended() -> None:
     verdict = verdicts.suspended(SERVING)
     assert verdict.phase == Phase.UNDEPLOYED
-    assert verdict.ready == Check(False, "Suspended", verdicts.SUSPENDED_MESSAGE)
+    # Ready as asked: kstatus (Flux) reads it Current, not InProgress forever.
+    assert verdict.ready == Check(True, "Suspended", verdicts.SUSPENDED_MESSAGE)
     assert (verdict.current_version, verdict.deployed_version, verdict.endpoint) == (3, None, None)
     assert verdict.replicas == 0

@@ -278,6 +278,10 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"
     CONFIG_VALID = "ConfigValid"
     ENGINE_AVAILABLE = "EngineAvailable"
+    # kstatus's conditions (what Flux, kpt and cli-utils read): True while the operator
+    # works toward the spec, or when it gave up on it until the spec changes.
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class Condition(Model):
@@ -310,7 +314,10 @@ class RouterStatus(Model):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=20,
-        description="Ready, Progressing, ConfigValid and EngineAvailable, one of each at most.",
+        description=(
+            "Ready, Progressing, ConfigValid, EngineAvailable, Reconciling and Stalled, "
+            "one of each at most."
+        ),
         # One condition per type, as Kubernetes conditions are merged.
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

@@ -44,6 +44,10 @@ TMP_DIR: Final = "/tmp"
 LIVENESS_PATH: Final = "/v1/internal/live"
 READINESS_PATH: Final = "/v1/internal/ready"
 PORT_NAME: Final = "http"
+METRICS_PORT_NAME: Final = PORT_NAME
+"""The named port a PodMonitor scrapes: the router serves /metrics on its traffic port
+(the chart's PodMonitor names it; tests/monitoring checks the two agree)."""
+METRICS_PATH: Final = "/metrics"
 ROUTER_CONTAINER: Final = "router"
 RUN_AS_ID: Final = 65532
 """A numeric non-root user and group: the kubelet can only verify runAsNonRoot for a
