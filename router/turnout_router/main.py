@@ -1,29 +1,42 @@
-"""The router process: read the config, start the plugin, serve, shut down on SIGTERM.
+"""The router process: a parent that keeps N workers, and each worker's serving loop.
 
-Shutdown order matters: readiness turns 503 and the listener closes first
-(no new requests), then in-flight requests finish within the grace period
-(their treatment calls still need the plugin), and only then does the plugin
-stop.
+`python -m turnout_router` starts as the parent (`workers.WorkerParent`): it
+reads and checks the config (a bad one fails the pod at once, exit 2), picks
+the number of workers, and runs them. Each worker is the same command with
+ROUTER_WORKER_INDEX set, and runs `serve`.
+
+A worker's shutdown order matters: readiness turns 503 and the listener
+closes first (no new requests), then in-flight requests finish within the
+grace period (their treatment calls still need the plugin), and only then
+does the plugin stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Final
 
 from turnout_router.config import RouterConfig
 from turnout_router.configfile import ConfigFileError, parse_router_config
 from turnout_router.engine import Engine
 from turnout_router.logs import configure_logging
 from turnout_router.metrics import PluginMetrics, RouterMetrics
+from turnout_router.podstate import PodState
 from turnout_router.proxy import Router
 from turnout_router.server import HttpServer
 from turnout_router.settings import RouterSettings, load_settings
+from turnout_router.workers import LISTENING_LINE, WorkerParent, default_workers
 
 log = logging.getLogger("turnout_router")
+
+READINESS_PUBLISH_SECONDS: Final = 0.25
+"""How often a worker writes its readiness for the other workers' probes to read."""
 
 
 def read_config(path: Path) -> RouterConfig:
@@ -34,8 +47,24 @@ def read_config(path: Path) -> RouterConfig:
     return parse_router_config(text, str(path))
 
 
+def worker_count(settings: RouterSettings, config: RouterConfig) -> int:
+    """ROUTER_WORKERS, else the config's server.workers, else the container's CPU limit."""
+    if settings.workers is not None:
+        return settings.workers
+    if config.server.workers is not None:
+        return config.server.workers
+    return default_workers()
+
+
 async def serve(settings: RouterSettings, config: RouterConfig) -> int:
-    metrics = RouterMetrics()
+    """One worker (or, without ROUTER_WORKER_INDEX in tests, a lone router process)."""
+    index = settings.worker_index or 0
+    pod: PodState | None = None
+    metrics_dir: Path | None = None
+    if settings.state_dir is not None:
+        pod = PodState(settings.state_dir / "ready", settings.workers or 1)
+        metrics_dir = settings.state_dir / "metrics"
+    metrics = RouterMetrics(multiprocess_dir=metrics_dir, worker_index=index)
     engine: Engine | None = None
     if config.experiment_engine is not None:
 
@@ -47,11 +76,21 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
         engine = Engine(
             config.experiment_engine, PluginMetrics(metrics.registry), on_serving=on_serving
         )
-    router = Router(config, engine, metrics, access_log=settings.access_log)
+    router = Router(
+        config,
+        engine,
+        metrics,
+        access_log=settings.access_log,
+        pod=pod,
+        worker_index=index,
+    )
     server = HttpServer(
         router.handle,
         max_body_bytes=config.server.max_body_bytes,
         keepalive_seconds=settings.keepalive_seconds,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        max_connections=settings.max_connections,
         on_reject=metrics.rejection,
     )
     stop = asyncio.Event()
@@ -61,9 +100,10 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
     if engine is not None:
         await engine.start()
     port = settings.port if settings.port is not None else config.server.port
-    bound = await server.listen(settings.host, port)
+    bound = await server.listen(settings.host, port, reuse_port=pod is not None)
+    publisher = loop.create_task(_publish_readiness(router))
     log.info(
-        "router listening",
+        "worker listening" if pod is not None else "router listening",
         extra={
             "router": config.router,
             "version": config.version,
@@ -71,17 +111,33 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
             "port": bound,
             "path": config.server.path,
             "engine": config.experiment_engine.name if config.experiment_engine else "nop",
+            "worker": index,
+            "pid": os.getpid(),
         },
     )
+    if pod is not None:
+        # The parent waits for this line from every worker before it says the pod listens.
+        sys.stdout.buffer.write(LISTENING_LINE)
+        sys.stdout.buffer.flush()
     await stop.wait()
     log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
     router.shutting_down = True
+    router.publish_readiness()
     left = await server.shutdown(settings.shutdown_grace_seconds)
     if engine is not None:
         await engine.close()
     router.close()
-    log.info("stopped", extra={"unfinished_requests": left})
+    publisher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
+    log.info("stopped", extra={"unfinished_requests": left, "worker": index})
     return 0 if left == 0 else 1
+
+
+async def _publish_readiness(router: Router) -> None:
+    while True:
+        router.publish_readiness()
+        await asyncio.sleep(READINESS_PUBLISH_SECONDS)
 
 
 def main() -> int:
@@ -93,6 +149,15 @@ def main() -> int:
         log.error("router config rejected", extra={"error": str(exc)})
         print(f"turnout_router: {exc}", file=sys.stderr)
         return 2
+    if settings.worker_index is None:
+        parent = WorkerParent(
+            workers=worker_count(settings, config),
+            host=settings.host,
+            port=settings.port if settings.port is not None else config.server.port,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            environment=dict(os.environ),
+        )
+        return asyncio.run(parent.run())
     if settings.event_loop == "asyncio":
         return asyncio.run(serve(settings, config))
     import uvloop  # the loop of choice; see docs/router.md
