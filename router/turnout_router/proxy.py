@@ -333,6 +333,7 @@ class Router:
                 "request",
                 extra={
                     "request_id": request_id,
+                    "worker": self.worker_index,
                     "route": route.id,
                     "reason": choice.reason.value,
                     "rule": rule.name,
