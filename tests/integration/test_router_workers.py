@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devenv.binaries import REPO_ROOT as ROOT
 from tests.cases.treatments import reference_variant, runner_config
 from tests.substrate.router_process import RouterProcess, Upstream
 
@@ -308,3 +310,31 @@ async def test_connections_past_the_cap_get_503(
     refused, served = await asyncio.to_thread(over_the_cap)
     assert refused.startswith(b"HTTP/1.1 503 ") and b"limit of 3 connections" in refused
     assert served.startswith(b"HTTP/1.1 200 ")
+
+
+# ----- a plugin that takes the metrics collector and never dials back
+
+
+async def test_a_plugin_that_never_dials_back_for_metrics_leaves_no_unretrieved_task(
+    upstreams: dict[str, Upstream], routers: list[RouterProcess], tmp_path: Path
+) -> None:
+    launcher = tmp_path / "never-dials"
+    script = ROOT / "tests" / "plugins" / "never_dials_plugin.py"
+    launcher.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} {script}\n")
+    launcher.chmod(0o755)
+    router = await start(routers, tmp_path, config(upstreams, launcher))
+    assert await post_fresh(router, 1) == (200, "treatment-1")
+    # The host gives up on the two streams after the broker's wait (5 s) and says so.
+    for _ in range(300):
+        if any(
+            line.get("message") == "plugin did not dial back for metrics" for line in router.lines
+        ):
+            break
+        await asyncio.sleep(0.1)
+    assert await asyncio.to_thread(router.stop) == 0
+    output = router.output()
+    assert "never retrieved" not in output
+    assert not [line for line in router.lines if line.get("level") == "error"]
+    assert any(
+        line.get("message") == "plugin did not dial back for metrics" for line in router.lines
+    )
