@@ -430,14 +430,6 @@ class ServerConfig(Model):
         ge=1,
         description="Largest request body accepted; a larger one is answered 413 (default 1 MiB).",
     )
-    workers: int | None = Field(
-        default=None,
-        ge=1,
-        description=(
-            "Worker processes of each router pod, each with its own plugin; the operator sets "
-            "it from the container's CPU limit. Unset: the pod's own cgroup CPU limit decides."
-        ),
-    )
 
 
 class RouterConfig(RoutingRules):

@@ -47,12 +47,10 @@ def read_config(path: Path) -> RouterConfig:
     return parse_router_config(text, str(path))
 
 
-def worker_count(settings: RouterSettings, config: RouterConfig) -> int:
-    """ROUTER_WORKERS, else the config's server.workers, else the container's CPU limit."""
+def worker_count(settings: RouterSettings) -> int:
+    """ROUTER_WORKERS (the operator sets it from the CPU limit), else the cgroup's limit."""
     if settings.workers is not None:
         return settings.workers
-    if config.server.workers is not None:
-        return config.server.workers
     return default_workers()
 
 
@@ -151,7 +149,7 @@ def main() -> int:
         return 2
     if settings.worker_index is None:
         parent = WorkerParent(
-            workers=worker_count(settings, config),
+            workers=worker_count(settings),
             host=settings.host,
             port=settings.port if settings.port is not None else config.server.port,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,

@@ -89,8 +89,8 @@ class RouterSettings(BaseSettings):
         default=None,
         ge=1,
         description=(
-            "Worker processes, each with its own plugin. Unset: the config's server.workers "
-            "(which the operator sets from the CPU limit), else the container's CPU limit "
+            "Worker processes, each with its own plugin (the operator sets it from the "
+            "container's CPU limit, else its CPU request). Unset: the container's CPU limit "
             "from its cgroup rounded up, else the CPUs this process may run on."
         ),
     )
