@@ -9,6 +9,7 @@ connections past the cap, each from a raw socket client that behaves so.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -338,3 +339,59 @@ async def test_a_plugin_that_never_dials_back_for_metrics_leaves_no_unretrieved_
     assert any(
         line.get("message") == "plugin did not dial back for metrics" for line in router.lines
     )
+
+
+# ----- the plugin that serves is the plugin that validated
+
+
+def engine_with_digest(upstreams: dict[str, Upstream], plugin: Path, digest: str) -> dict[str, Any]:
+    document = config(upstreams, plugin)
+    document["experimentEngine"]["pluginSha256"] = digest
+    return document
+
+
+async def test_the_validated_binary_serves(
+    python_plugin: Path,
+    upstreams: dict[str, Upstream],
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    digest = hashlib.sha256(python_plugin.read_bytes()).hexdigest()
+    router = await start(routers, tmp_path, engine_with_digest(upstreams, python_plugin, digest))
+    assert await post_fresh(router, 7) == (200, reference_variant(7))
+
+
+async def test_another_binary_keeps_the_pod_unready_naming_both_digests(
+    python_plugin: Path,
+    upstreams: dict[str, Upstream],
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    actual = hashlib.sha256(python_plugin.read_bytes()).hexdigest()
+    validated = hashlib.sha256(b"the binary the operator validated").hexdigest()
+    directory = tmp_path / "router-moved"
+    directory.mkdir()
+    router = RouterProcess(
+        engine_with_digest(upstreams, python_plugin, validated), directory, env={}
+    )
+    routers.append(router)
+    await asyncio.to_thread(router.start)
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"{router.url}/v1/internal/ready") as response:
+                body = await response.json()
+                if "SHA-256" in body["detail"] or response.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+        assert response.status == 503 and body["ready"] is False
+        assert actual in body["detail"] and validated in body["detail"]
+    # Requests still get an answer: the fallback route, saying why.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(f"{router.url}/v1/predict", json={"client": {"id": 7}}) as answer,
+    ):
+        assert answer.status == 200
+        assert answer.headers["Turnout-Route"] == "control"
+        assert answer.headers["Turnout-Route-Reason"] == "engine-unavailable"
+    assert router.plugin_pids() == []  # never started

@@ -145,3 +145,18 @@ async def test_a_ready_worker_answers_not_ready_while_another_worker_is_not(
     router.publish_readiness()
     assert pod.get(0) == (False, "shutting down")
     router.close()
+
+
+def test_a_plugin_digest_must_be_64_lowercase_hex_digits() -> None:
+    base = {
+        "routes": [{"id": "a", "endpoint": "http://127.0.0.1:1"}],
+        "fallbackRoute": "a",
+        "router": "n/r",
+        "version": 1,
+        "experimentEngine": {"name": "e", "pluginBinary": "/p", "runnerConfig": None},
+    }
+    base["experimentEngine"]["pluginSha256"] = "ab" * 32  # type: ignore[index]
+    assert load_router_config(base).experiment_engine.plugin_sha256 == "ab" * 32  # type: ignore[union-attr]
+    base["experimentEngine"]["pluginSha256"] = "AB" * 32  # type: ignore[index]
+    with pytest.raises(ValueError, match="pluginSha256"):
+        load_router_config(base)
