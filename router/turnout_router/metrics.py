@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -69,6 +70,8 @@ class RouterMetrics:
             # Chosen when a metric is created: every metric of this process from here
             # on (the plugin's too) writes to its file. The identifier is read on
             # every update; a constant costs no getpid() system call.
+            # The client finds the directory in the environment when it opens a file.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiprocess_dir)
             values.ValueClass = values.MultiProcessValue(lambda: worker_index)  # type: ignore[no-untyped-call]
             self.exposed = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.exposed, str(multiprocess_dir))  # type: ignore[no-untyped-call]
