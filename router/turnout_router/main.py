@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -100,6 +101,9 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
     port = settings.port if settings.port is not None else config.server.port
     bound = await server.listen(settings.host, port, reuse_port=pod is not None)
     publisher = loop.create_task(_publish_readiness(router))
+    # What was built at start lives as long as the worker: keep the cyclic
+    # collector from walking it again and again (it was 3% of a request's CPU).
+    gc.freeze()
     log.info(
         "worker listening" if pod is not None else "router listening",
         extra={

@@ -389,14 +389,17 @@ class HttpProtocol(asyncio.Protocol):
         state.in_flight -= 1
         self._served = True
         closing = state.closing or not request.keep_alive or self._eof
-        if not self.closed and self._transport is not None:
+        # Refused while this request was handled (a pipelined one was malformed): the
+        # error answer was the last thing this connection may send.
+        lingering = self._phase == _LINGER
+        if not self.closed and not lingering and self._transport is not None:
             self._transport.write(_with_close(response) if closing else response)
             if closing:
                 self.close()
         if state.in_flight == 0:
             state.idle_event.set()
         self._busy = False
-        if self.closed:
+        if self.closed or lingering:
             return
         if self._queue:
             next_request = self._queue.popleft()

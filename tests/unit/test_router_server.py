@@ -164,3 +164,23 @@ async def test_past_the_connection_cap_a_new_connection_gets_503() -> None:
     first.protocol.connection_lost(None)
     fourth = Connection(shared)
     assert fourth.transport.written == b""
+
+
+async def test_nothing_is_written_after_an_error_answer_shut_the_connection() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: Request) -> bytes:
+        await release.wait()
+        return response(200, [], b"{}")
+
+    shared = ServerState(slow, 100, 75.0, lambda status: None)
+    conn = Connection(shared)
+    conn.protocol.data_received(REQUEST)  # handled, not yet answered
+    conn.protocol.data_received(b"\x00garbage\r\n\r\n")  # a pipelined request that is not HTTP
+    assert conn.transport.written.startswith(b"HTTP/1.1 400 ") and conn.transport.eof
+    answered = bytes(conn.transport.written)
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert conn.transport.written == answered
+    assert shared.in_flight == 0
