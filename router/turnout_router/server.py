@@ -11,6 +11,12 @@ next starts when the previous one's response is written. A body over the limit
 is refused from its Content-Length before it is read. On shutdown the server
 stops accepting, closes idle connections at once, and closes busy ones right
 after their current response.
+
+Callers are bounded (docs/router.md, "Slow and hostile callers"): a whole
+request head, and a whole body, each within its deadline or 408; at most
+`max_connections` connections, past which a new one gets 503; and after any
+error answer the connection lingers, reading and dropping, so the caller
+reads the answer instead of a reset.
 """
 
 from __future__ import annotations
