@@ -48,8 +48,11 @@ LISTENING_LINE: Final = b"listening\n"
 _YOUNG_SECONDS: Final = 10.0
 """A worker that dies sooner than this after its start counts toward the restart backoff."""
 _MAX_BACKOFF_SECONDS: Final = 5.0
-_KILL_AFTER_GRACE_SECONDS: Final = 5.0
-"""Past the drain grace, how long the parent waits for a worker before SIGKILL."""
+_KILL_AFTER_GRACE_SECONDS: Final = 30.0
+"""Past the drain grace, how long the parent waits for a worker before SIGKILL. Generous:
+a worker's drain may include more than the grace (waiting for endpoints to drop the pod
+first), and in a pod the kubelet's own SIGKILL at the termination grace period comes
+sooner; this only keeps a hung worker from outliving the parent elsewhere."""
 
 
 # ----- how many workers
