@@ -183,7 +183,15 @@ class WorkerParent:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        self.port = self._reserve_port()
+        try:
+            self.port = self._reserve_port()
+        except OSError as exc:
+            log.error(
+                "cannot bind the router's port",
+                extra={"host": self.host, "port": self.port, "error": str(exc)},
+            )
+            self.close()
+            return 1
         tasks = [asyncio.create_task(self._keep(slot)) for slot in self._slots]
         listening: asyncio.Future[Any] = asyncio.gather(
             *(event.wait() for event in self._listening.values())

@@ -406,3 +406,16 @@ async def test_another_binary_keeps_the_pod_unready_naming_both_digests(
         assert answer.headers["Turnout-Route"] == "control"
         assert answer.headers["Turnout-Route-Reason"] == "engine-unavailable"
     assert router.plugin_pids() == []  # never started
+
+
+async def test_a_port_in_use_fails_the_start_with_a_clear_message(
+    upstreams: dict[str, Upstream], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        router = RouterProcess(config(upstreams, None), tmp_path, env={"ROUTER_PORT": str(port)})
+        with pytest.raises(RuntimeError, match="cannot bind the router's port"):
+            await asyncio.to_thread(router.start, 30.0)
+        assert router.wait() == 1
