@@ -10,11 +10,13 @@ answers the call with the exception's text, which the host receives as a
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from typing import Any, Final
 
 from plugin_host import gob, wire
 from plugin_host.broker import MuxBroker
+from plugin_host.errors import PluginError
 from plugin_host.netrpc import Method, MethodError, RpcClient, RpcServer
 from plugin_host.wire import (
     Client,
@@ -29,6 +31,8 @@ from plugin_host.wire import (
     Treatment,
     Variable,
 )
+
+log = logging.getLogger(__name__)
 
 NOT_IMPLEMENTED: Final = "not implemented"
 
@@ -201,8 +205,22 @@ class RunnerClient:
         collector_id, helper_id = self._broker.next_id(), self._broker.next_id()
 
         async def accept_and_serve(stream_id: int, server: RpcServer) -> None:
-            stream = await self._broker.accept(stream_id)
-            await server.serve(stream)
+            # These tasks have nobody to await them: every failure ends here, as a
+            # log line, or asyncio reports "Task exception was never retrieved".
+            try:
+                stream = await self._broker.accept(stream_id)
+            except PluginError as exc:
+                # A plugin may accept the collector and never use it (a Go plugin
+                # whose method returns nil without dialing): it simply has no metrics.
+                log.info(
+                    "plugin did not dial back for metrics",
+                    extra={"stream": stream_id, "error": str(exc)},
+                )
+                return
+            try:
+                await server.serve(stream)
+            except PluginError as exc:
+                log.info("metrics stream closed", extra={"stream": stream_id, "error": str(exc)})
 
         loop = asyncio.get_running_loop()
         tasks = [

@@ -55,13 +55,21 @@ def spec_document(spec: RouterSpec) -> dict[str, Any]:
 
 
 def version_inputs(
-    spec: RouterSpec, engine: EngineConfig | None, router_image: str
+    spec: RouterSpec,
+    engine: EngineConfig | None,
+    router_image: str,
+    plugin_sha256: str | None = None,
 ) -> VersionInputs:
+    """`plugin_sha256`: the digest of the engine's plugin binary that will validate the
+    version. Part of the hash: a new binary behind the same image reference makes a
+    new version, validated by that binary, whose pods run only that binary."""
     document = spec_document(spec)
     engine_part: dict[str, Any] = {"type": spec.experiment_engine.type}
     if engine is not None:
         engine_part["pluginImage"] = engine.rpc_plugin.image
         engine_part["livenessPeriodSeconds"] = engine.rpc_plugin.liveness_period_seconds
+        if plugin_sha256 is not None:
+            engine_part["pluginSha256"] = plugin_sha256
     canonical = json.dumps(
         {"spec": document, "engine": engine_part, "routerImage": router_image},
         sort_keys=True,
@@ -106,6 +114,7 @@ def desired_objects(
             name=str(engine_doc["type"]),
             plugin_image=str(engine_doc["pluginImage"]),
             liveness_period_seconds=float(engine_doc.get("livenessPeriodSeconds", 10)),
+            plugin_sha256=engine_doc.get("pluginSha256"),
         )
     config = build_router_config(
         identity, spec, number, engine, engine_doc.get("runnerConfig"), settings

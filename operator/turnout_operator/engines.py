@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ class EngineHandle:
         self.secrets = frozenset(option_secrets(config.options.reveal()))
         """Option values that look like credentials: scrubbed from plugin messages shown to users."""
         self._started: _Started | None = None
+        self.binary_sha256: str | None = None
+        """SHA-256 of the binary of the running plugin, read at its start: every version it
+        validates records it, and router pods start only that binary."""
         self.supervisor = PluginSupervisor(
             PluginConfig(
                 path=str(self.binary),
@@ -88,6 +92,7 @@ class EngineHandle:
         return started is not None and started.client.failure is None
 
     async def _configure(self, client: PluginClient) -> None:
+        self.binary_sha256 = await asyncio.to_thread(_sha256_of, self.binary)
         manager = await client.manager()
         manager.rpc = cast(Any, MeasuredRpc(manager.rpc, self.name))
         await manager.configure(cast(Any, self.config.options.reveal()))
@@ -95,7 +100,12 @@ class EngineHandle:
         self._started = _Started(client=client, manager=manager, info=info)
         log.info(
             "engine plugin ready",
-            extra={"engine": self.name, "pid": client.process.pid, "engine_type": info.type},
+            extra={
+                "engine": self.name,
+                "pid": client.process.pid,
+                "engine_type": info.type,
+                "sha256": self.binary_sha256,
+            },
         )
 
     async def manager(self) -> ManagerClient:
@@ -111,6 +121,14 @@ class EngineHandle:
 
     async def close(self) -> None:
         await self.supervisor.close()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as binary:
+        for block in iter(lambda: binary.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class EngineRegistry:

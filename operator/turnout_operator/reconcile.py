@@ -327,7 +327,20 @@ class Reconciler:
                     ),
                 ), None
 
-        inputs = version_inputs(spec, engine.config if engine else None, self.build.router_image)
+        if engine is not None and engine.binary_sha256 is None:
+            # The digest of the binary that will validate the version is part of it:
+            # start the plugin first (it is read at every start).
+            try:
+                with measure("plugin"):
+                    await engine.manager()
+            except PluginError as error:
+                return verdicts.engine_down(previous, engine.name, str(error)), self.retry_seconds
+        inputs = version_inputs(
+            spec,
+            engine.config if engine else None,
+            self.build.router_image,
+            engine.binary_sha256 if engine else None,
+        )
         events: list[Event] = []
         try:
             record = self._records.get(router.uid)

@@ -78,6 +78,8 @@ def engine_snapshot(engine: Mapping[str, Any], limit: int = INLINE_LIMIT) -> dic
     snapshot: dict[str, Any] = {"type": str(engine.get("type", ""))}
     if engine.get("pluginImage"):
         snapshot["pluginImage"] = str(engine["pluginImage"])
+    if engine.get("pluginSha256"):
+        snapshot["pluginSha256"] = str(engine["pluginSha256"])
     snapshot.update(_inline_or_digest("config", engine.get("config"), limit))
     snapshot.update(_inline_or_digest("runnerConfig", engine.get("runnerConfig"), limit))
     return snapshot
@@ -141,6 +143,12 @@ def describe_change(previous: VersionLike | None, current: VersionLike) -> str:
         parts.append(
             f"plugin image: {_short(old_engine.get('pluginImage'))} → "
             f"{_short(new_engine.get('pluginImage'))}"
+        )
+    elif old_engine.get("pluginSha256") != new_engine.get("pluginSha256"):
+        # The same reference, another binary: a tag that moved.
+        parts.append(
+            f"plugin binary behind {_short(new_engine.get('pluginImage'))} changed: sha256 "
+            f"{str(old_engine.get('pluginSha256'))[:12]} → {str(new_engine.get('pluginSha256'))[:12]}"
         )
     if previous.router_image != current.router_image:
         parts.append(f"router image: {previous.router_image} → {current.router_image}")

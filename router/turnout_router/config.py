@@ -415,6 +415,15 @@ class EngineRuntime(Model):
             "fallback route. Turing has none: a slow engine there eats the whole router timeout."
         ),
     )
+    plugin_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "SHA-256 (hex) of the plugin binary the operator validated this version with. The "
+            "router starts only a binary with this digest; another keeps the pod unready. "
+            "Omitted from the file when unknown (versions recorded before it existed)."
+        ),
+    )
 
 
 class ServerConfig(Model):
@@ -449,5 +458,13 @@ def load_router_config(data: Any) -> RouterConfig:
 
 
 def dump_router_config(config: RouterConfig) -> dict[str, Any]:
-    """The wire form: camelCase keys, defaults included so the file says everything."""
-    return config.model_dump(mode="json", by_alias=True)
+    """The wire form: camelCase keys, defaults included so the file says everything.
+
+    Fields added later that are unset are left out, so a version recorded before
+    them keeps its file byte for byte (its ConfigMap is immutable).
+    """
+    document = config.model_dump(mode="json", by_alias=True)
+    engine = document.get("experimentEngine")
+    if isinstance(engine, dict) and engine.get("pluginSha256") is None:
+        del engine["pluginSha256"]
+    return document

@@ -61,7 +61,11 @@ class Engine:
         """Seconds one treatment call may take before the request takes the fallback route."""
         self._collector = collector
         self._on_serving = on_serving
-        self._config = plugin_config or PluginConfig(path=runtime.plugin_binary, name=runtime.name)
+        # With a digest, plugin_host checks the binary before every start: the plugin
+        # that serves must be the one the operator validated this version with.
+        self._config = plugin_config or PluginConfig(
+            path=runtime.plugin_binary, name=runtime.name, sha256=runtime.plugin_sha256
+        )
         self._supervisor = PluginSupervisor(
             self._config,
             on_start=self._on_start,

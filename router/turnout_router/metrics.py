@@ -9,16 +9,28 @@ they time out (Turing's router loses those). The plugin's metrics arrive over
 `RegisterMetricsCollector`: the plugin declares them (`Register`) and then
 reports values; each becomes a Prometheus metric named
 `turnout_plugin_<name>`, so a plugin cannot clash with the router's own.
+
+A pod runs several workers (`workers`); a scrape reaches one of them but must
+see the whole pod. In a worker, `multiprocess_dir` is set and every value
+lives in a memory-mapped file of that directory (the Prometheus client's
+multiprocess mode); a scrape reads all workers' files and sums counters and
+histograms. Gauges say how they combine: `turnout_router_plugin_up` is the
+minimum over live workers (1 only when every worker's plugin serves); a
+plugin's own gauges are reported per worker (label `pid`, the worker's index).
+The file of a worker is named by its index, not its pid, so a replacement
+worker continues its predecessor's counters and the pod's never go backwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 
 from plugin_host import (
     IncRequest,
@@ -39,10 +51,30 @@ _ENGINE_BUCKETS: Final = (
 
 
 class RouterMetrics:
-    """Every metric of one router process, in its own registry."""
+    """Every metric of one router process, in its own registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    `exposed` is what /metrics serves: the process's own registry, or with a
+    `multiprocess_dir` a registry that reads every worker's values.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        multiprocess_dir: Path | None = None,
+        worker_index: int = 0,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self.exposed = self.registry
+        if multiprocess_dir is not None:
+            # Chosen when a metric is created: every metric of this process from here
+            # on (the plugin's too) writes to its file. The identifier is read on
+            # every update; a constant costs no getpid() system call.
+            # The client finds the directory in the environment when it opens a file.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiprocess_dir)
+            values.ValueClass = values.MultiProcessValue(lambda: worker_index)  # type: ignore[no-untyped-call]
+            self.exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposed, str(multiprocess_dir))  # type: ignore[no-untyped-call]
         r = self.registry
         self.requests = Counter(
             "turnout_router_requests",
@@ -85,9 +117,13 @@ class RouterMetrics:
             "The treatment call's budget (the engine's timeout); 0 without an engine. Beside "
             "the call latency it tells how close the engine runs to the fallback.",
             registry=r,
+            multiprocess_mode="max",  # every worker has the same budget
         )
         self.plugin_up = Gauge(
-            "turnout_router_plugin_up", "1 while a configured plugin is serving.", registry=r
+            "turnout_router_plugin_up",
+            "1 while the configured plugin of every worker is serving.",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.rejected = Counter(
             "turnout_router_rejected_requests",
@@ -160,7 +196,10 @@ class PluginMetrics(MetricsCollector):
                 buckets = tuple(metric.buckets) or Histogram.DEFAULT_BUCKETS
                 created = Histogram(name, doc, labels, buckets=buckets, registry=self._registry)
             else:
-                created = Gauge(name, doc, labels, registry=self._registry)
+                # Per worker (label pid) in a multi-worker pod: each has its own plugin.
+                created = Gauge(
+                    name, doc, labels, registry=self._registry, multiprocess_mode="liveall"
+                )
         except ValueError as exc:
             log.warning("plugin metric refused", extra={"metric": metric.name, "error": str(exc)})
             return

@@ -36,6 +36,7 @@ from turnout_router.config import RouterConfig, duration_seconds
 from turnout_router.engine import Engine, EngineUnavailable
 from turnout_router.http11 import JSON_CONTENT, error_response, header_safe
 from turnout_router.metrics import RouterMetrics
+from turnout_router.podstate import PodState
 from turnout_router.requestid import HEADER_KEY, RequestIds
 from turnout_router.rules import TrafficRules
 from turnout_router.selection import Choice, Reason, RouteSelector
@@ -99,8 +100,13 @@ class Router:
         *,
         access_log: bool = False,
         ids: RequestIds | None = None,
+        pod: PodState | None = None,
+        worker_index: int = 0,
     ) -> None:
         self.config = config
+        self.pod = pod
+        """Every worker's readiness; the pod is ready only when all are."""
+        self.worker_index = worker_index
         self.engine = engine
         self.metrics = metrics
         self.access_log = access_log
@@ -147,7 +153,7 @@ class Router:
                 return http11.response(
                     200,
                     ((b"Content-Type", CONTENT_TYPE_LATEST.encode()),),
-                    generate_latest(self.metrics.registry),
+                    generate_latest(self.metrics.exposed),
                 )
         return self._reject(
             404, f"no such endpoint; send POST requests to {self.config.server.path}"
@@ -159,16 +165,35 @@ class Router:
         self.metrics.rejection(status)
         return error_response(status, message, extra)
 
-    def _ready(self) -> bytes:
+    def readiness(self) -> tuple[bool, str]:
+        """This worker's readiness and why."""
         if self.shutting_down:
-            status, detail = 503, "shutting down"
-        elif self.engine is None:
-            status, detail = 200, "no engine"
-        elif self.engine.serving:
-            status, detail = 200, "engine serving"
-        else:
-            status, detail = 503, f"engine {self.engine.status()}; requests take the fallback route"
-        body = json.dumps({"ready": status == 200, "detail": detail}).encode()
+            return False, "shutting down"
+        if self.engine is None:
+            return True, "no engine"
+        if self.engine.serving:
+            return True, "engine serving"
+        return False, f"engine {self.engine.status()}; requests take the fallback route"
+
+    def publish_readiness(self) -> None:
+        """Write this worker's readiness into its slot (and plugin_up into its metric)."""
+        ready, detail = self.readiness()
+        if self.pod is not None:
+            self.pod.set(self.worker_index, ready, detail)
+        if self.engine is not None:
+            self.metrics.plugin_up.set(1 if self.engine.serving else 0)
+
+    def _ready(self) -> bytes:
+        ready, detail = self.readiness()
+        if ready and self.pod is not None:
+            self.publish_readiness()
+            unready = self.pod.first_unready()
+            if unready is not None:
+                ready, detail = False, f"worker {unready[0]}: {unready[1]}"
+        elif self.pod is not None:
+            detail = f"worker {self.worker_index}: {detail}"
+        status = 200 if ready else 503
+        body = json.dumps({"ready": ready, "detail": detail}).encode()
         return http11.response(status, (JSON_CONTENT,), body)
 
     # -- the hot path
@@ -308,6 +333,7 @@ class Router:
                 "request",
                 extra={
                     "request_id": request_id,
+                    "worker": self.worker_index,
                     "route": route.id,
                     "reason": choice.reason.value,
                     "rule": rule.name,

@@ -11,6 +11,12 @@ next starts when the previous one's response is written. A body over the limit
 is refused from its Content-Length before it is read. On shutdown the server
 stops accepting, closes idle connections at once, and closes busy ones right
 after their current response.
+
+Callers are bounded (docs/router.md, "Slow and hostile callers"): a whole
+request head, and a whole body, each within its deadline or 408; at most
+`max_connections` connections, past which a new one gets 503; and after any
+error answer the connection lingers, reading and dropping, so the caller
+reads the answer instead of a reset.
 """
 
 from __future__ import annotations
@@ -62,19 +68,50 @@ class ServerState:
         max_body_bytes: int,
         keepalive_seconds: float,
         on_reject: Callable[[int], None],
+        *,
+        header_timeout: float = 60.0,
+        body_timeout: float = 60.0,
+        max_connections: int = 4096,
     ) -> None:
         self.handler = handler
         self.handler_rejects = on_reject
         """Called with the status of every request refused before the handler saw it."""
         self.max_body_bytes = max_body_bytes
         self.keepalive_seconds = keepalive_seconds
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
         self.connections: set[HttpProtocol] = set()
         self.closing = False
         self.in_flight = 0
         self.idle_event = asyncio.Event()
 
+    def sweep(self, now: float) -> None:
+        """Act on every connection whose deadline has passed (`HttpServer` calls this)."""
+        for connection in [c for c in self.connections if c.deadline <= now]:
+            connection.deadline_passed(now)
+
 
 _CLOSE_HEADER: Final = b"\r\nConnection: close"
+
+LINGER_IDLE_SECONDS: Final = 2.0
+"""After an error answer, the connection is closed once the caller has sent nothing for this long."""
+LINGER_MAX_SECONDS: Final = 10.0
+"""... and at the latest this long after the answer, however much the caller still sends."""
+
+_NEVER: Final = float("inf")
+
+# What a connection's deadline means (one deadline per connection, checked by a sweep).
+_IDLE: Final = 0
+"""Waiting for a request's first byte: closed silently at the deadline."""
+_HEAD: Final = 1
+"""A request's head is arriving: 408 at the deadline."""
+_BODY: Final = 2
+"""A request's body is arriving: 408 at the deadline."""
+_BUSY: Final = 3
+"""The handler has the request; the router's own timeout bounds it."""
+_LINGER: Final = 4
+"""An error answer was sent and the write side shut; reading and discarding until the deadline."""
 
 
 def _with_close(response: bytes) -> bytes:
@@ -85,21 +122,34 @@ def _with_close(response: bytes) -> bytes:
 
 
 class HttpProtocol(asyncio.Protocol):
+    """One caller connection.
+
+    Its deadline is a number, not a timer: the server's sweep compares it with
+    the clock once in a while, so a request costs no timer to arm and cancel.
+    The deadline bounds each phase as a whole (the head, the body, the idle
+    time between requests); bytes trickling in do not extend it.
+    """
+
     __slots__ = (
         "_body",
         "_body_size",
         "_busy",
+        "_eof",
         "_headers",
-        "_idle_timer",
+        "_linger_until",
         "_loop",
         "_parser",
+        "_part",
         "_paused",
+        "_phase",
         "_queue",
+        "_served",
         "_state",
         "_too_large",
         "_transport",
         "_url",
         "closed",
+        "deadline",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -115,7 +165,13 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: collections.deque[Request] = collections.deque()
         self._busy = False
         self._paused = False
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._phase = _IDLE
+        self._part = _IDLE
+        """Where the parser is in the request it is reading: _IDLE, _HEAD or _BODY."""
+        self._served = False
+        self._eof = False
+        self._linger_until = _NEVER
+        self.deadline = _NEVER
         self.closed = False
 
     # -- connection
@@ -124,41 +180,88 @@ class HttpProtocol(asyncio.Protocol):
         # A stream transport; uvloop's implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self._state.connections.add(self)
-        self._arm_idle_timer()
+        state = self._state
+        if len(state.connections) >= state.max_connections:
+            state.handler_rejects(503)
+            limit = state.max_connections
+            self._answer_and_linger(503, f"the router is at its limit of {limit} connections")
+            return
+        state.connections.add(self)
+        # The first request's head is due within the header timeout of the accept (nginx).
+        self._phase = _IDLE
+        self.deadline = self._loop.time() + state.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._state.connections.discard(self)
         self._queue.clear()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        self.deadline = _NEVER
+
+    def eof_received(self) -> bool | None:
+        # A caller that half-closed after sending its last request still gets the
+        # answers to it; while lingering, its end is what we were waiting for.
+        self._eof = True
+        if self._phase == _LINGER or (not self._busy and not self._queue):
+            self.close()
+        return True
 
     def data_received(self, data: bytes) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self._phase == _LINGER:
+            # Read and dropped, so the caller's sends succeed and it reads our answer.
+            self.deadline = min(self._linger_until, self._loop.time() + LINGER_IDLE_SECONDS)
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            if self._too_large:
+            if self._too_large or self._phase == _LINGER:
                 return  # already answered; the rest of the body is ignored
             self._refuse(400, f"malformed HTTP request: {exc}")
-            return
-        if not self._busy:
-            # Part of a request, or nothing to do: a caller that stops sending
-            # mid-request must not hold the connection forever.
-            self._arm_idle_timer()
 
     def _refuse(self, status: int, message: str) -> None:
-        """Answer a request that cannot be parsed, and close: the stream is out of step."""
+        """Answer a request that cannot be served, and close: the stream is out of step."""
         if self._transport is None or self.closed:
             return
         self._queue.clear()
-        self._transport.write(error_response(status, message, close=True))
-        self.close()
+        self._state.connections.discard(self)
+        self._answer_and_linger(status, message)
+
+    def _answer_and_linger(self, status: int, message: str) -> None:
+        """Write an error answer, shut our side, and read until the caller is done.
+
+        Closing at once while the caller is still sending (a body over the limit)
+        makes the kernel reset the connection, and the reset destroys the answer
+        before the caller reads it; nginx's lingering close, for the same reason.
+        """
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        transport.write(error_response(status, message, close=True))
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
+        now = self._loop.time()
+        self._phase = _LINGER
+        self._linger_until = now + LINGER_MAX_SECONDS
+        self.deadline = now + LINGER_IDLE_SECONDS
+        # Lingering connections are kept apart from the served ones (the cap and
+        # shutdown count those); the sweep of the served set does not see them,
+        # so each lingering connection closes itself.
+        self._loop.call_later(LINGER_IDLE_SECONDS, self._linger_check)
+        try:
+            transport.write_eof()
+        except (NotImplementedError, OSError, RuntimeError):
+            self.close()
+
+    def _linger_check(self) -> None:
+        if self.closed:
+            return
+        now = self._loop.time()
+        if now >= self.deadline:
+            self.close()
+        else:
+            self._loop.call_later(self.deadline - now, self._linger_check)
 
     def close(self) -> None:
         if not self.closed and self._transport is not None:
@@ -169,14 +272,21 @@ class HttpProtocol(asyncio.Protocol):
         if not self._busy and not self._queue:
             self.close()
 
-    def _arm_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        if not self.closed:
-            self._idle_timer = self._loop.call_later(
-                self._state.keepalive_seconds, self.close_if_idle
-            )
+    def deadline_passed(self, now: float) -> None:
+        """The sweep found this connection's deadline passed: close, with 408 if mid-request."""
+        phase = self._phase
+        if phase == _HEAD:
+            self._state.handler_rejects(408)
+            timeout = self._state.header_timeout
+            self._refuse(408, f"the request head did not arrive within {timeout:g}s")
+        elif phase == _BODY:
+            self._state.handler_rejects(408)
+            timeout = self._state.body_timeout
+            self._refuse(408, f"the request body did not arrive within {timeout:g}s")
+        elif phase == _IDLE:
+            self.close()
+        else:
+            self.deadline = _NEVER
 
     # -- httptools callbacks
 
@@ -186,6 +296,13 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_size = 0
         self._too_large = False
+        self._part = _HEAD
+        if self._busy:
+            return  # pipelined; its deadline starts when the one before is answered
+        if self._served:
+            self.deadline = self._loop.time() + self._state.header_timeout
+        # else the first request: its head is due within the header timeout of the accept.
+        self._phase = _HEAD
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -209,6 +326,11 @@ class HttpProtocol(asyncio.Protocol):
                     self._too_large = True
                     self._state.handler_rejects(413)
                     self._refuse(413, f"request body is larger than the limit of {limit} bytes")
+                    return
+        self._part = _BODY
+        if not self._busy:
+            self._phase = _BODY
+            self.deadline = self._loop.time() + self._state.body_timeout
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -223,7 +345,8 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._too_large or self.closed:
+        self._part = _IDLE
+        if self._too_large or self.closed or self._phase == _LINGER:
             return
         parser = self._parser
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
@@ -242,6 +365,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start(self, request: Request) -> None:
         self._busy = True
+        self._phase = _BUSY
+        self.deadline = _NEVER
         state = self._state
         state.in_flight += 1
         try:
@@ -268,15 +393,19 @@ class HttpProtocol(asyncio.Protocol):
     def _respond(self, request: Request, response: Response) -> None:
         state = self._state
         state.in_flight -= 1
-        closing = state.closing or not request.keep_alive
-        if not self.closed and self._transport is not None:
+        self._served = True
+        closing = state.closing or not request.keep_alive or self._eof
+        # Refused while this request was handled (a pipelined one was malformed): the
+        # error answer was the last thing this connection may send.
+        lingering = self._phase == _LINGER
+        if not self.closed and not lingering and self._transport is not None:
             self._transport.write(_with_close(response) if closing else response)
             if closing:
                 self.close()
         if state.in_flight == 0:
             state.idle_event.set()
         self._busy = False
-        if self.closed:
+        if self.closed or lingering:
             return
         if self._queue:
             next_request = self._queue.popleft()
@@ -284,8 +413,16 @@ class HttpProtocol(asyncio.Protocol):
                 self._paused = False
                 self._transport.resume_reading()
             self._start(next_request)
+        elif self._part == _HEAD:
+            # A pipelined request is partly here: the rest is due from now.
+            self._phase = _HEAD
+            self.deadline = self._loop.time() + state.header_timeout
+        elif self._part == _BODY:
+            self._phase = _BODY
+            self.deadline = self._loop.time() + state.body_timeout
         else:
-            self._arm_idle_timer()
+            self._phase = _IDLE
+            self.deadline = self._loop.time() + state.keepalive_seconds
 
 
 class HttpServer:
@@ -297,21 +434,50 @@ class HttpServer:
         *,
         max_body_bytes: int,
         keepalive_seconds: float = 75.0,
+        header_timeout: float = 60.0,
+        body_timeout: float = 60.0,
+        max_connections: int = 4096,
         on_reject: Callable[[int], None] | None = None,
     ) -> None:
         self.state = ServerState(
-            handler, max_body_bytes, keepalive_seconds, on_reject or (lambda status: None)
+            handler,
+            max_body_bytes,
+            keepalive_seconds,
+            on_reject or (lambda status: None),
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
         )
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        # Deadlines are checked this often: late by at most this much, at the cost
+        # of one pass over the connections (not one timer per request).
+        shortest = min(keepalive_seconds, header_timeout, body_timeout)
+        self.sweep_interval = min(1.0, shortest / 4)
 
-    async def listen(self, host: str, port: int) -> int:
-        """Start accepting; returns the bound port (useful with port 0)."""
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Start accepting; returns the bound port (useful with port 0).
+
+        `reuse_port`: share the port with the other workers of the pod (SO_REUSEPORT).
+        """
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: HttpProtocol(self.state), host, port, backlog=4096, reuse_address=True
+            lambda: HttpProtocol(self.state),
+            host,
+            port,
+            backlog=4096,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
         )
+        self._sweeper = loop.create_task(self._sweep())
         sockname = self._server.sockets[0].getsockname()
         return int(sockname[1])
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            self.state.sweep(loop.time())
 
     async def shutdown(self, grace: float) -> int:
         """Stop accepting, let in-flight requests finish for up to `grace` seconds.
@@ -338,4 +504,6 @@ class HttpServer:
         left = state.in_flight
         for connection in list(state.connections):
             connection.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         return left

@@ -58,6 +58,51 @@ class RouterSettings(BaseSettings):
         gt=0,
         description="An idle caller connection is closed after this long (nginx's default).",
     )
+    header_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "A request's whole head (request line and headers) must arrive within this long of "
+            "its first byte, or of the connection's start; else 408 and the connection closes "
+            "(nginx's client_header_timeout, 60s). Bytes trickling in do not extend it."
+        ),
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "A request's whole body must arrive within this long of its head; else 408 and the "
+            "connection closes (bounds the body as a whole, unlike nginx's per-read "
+            "client_body_timeout of 60s)."
+        ),
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description=(
+            "Open caller connections one worker keeps; past it, a new connection is closed at "
+            "once without a response (a reset). Idle keep-alive connections are closed first to "
+            "make room."
+        ),
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Worker processes, each with its own plugin (the operator sets it from the "
+            "container's CPU limit, else its CPU request). Unset: the container's CPU limit "
+            "from its cgroup rounded up, else the CPUs this process may run on."
+        ),
+    )
+    worker_index: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set by the router's parent process for each worker; not for users.",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Set by the router's parent process for each worker; not for users.",
+    )
 
 
 def load_settings() -> RouterSettings:

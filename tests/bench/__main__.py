@@ -15,6 +15,7 @@ from tests.bench import (
     plugin_rpc,
     router,
     router_parts,
+    router_workers,
     scale,
     store,
 )
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "router_parts": router_parts.main,
     "store": store.main,
     "router": router.main,
+    "router_workers": router_workers.main,
     "handover": handover.main,
     "chaos": chaos.main,
     "memory_per_router": lambda: memory_per_router.main([]),

@@ -162,12 +162,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def child_pids(pid: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(child) for child in children]
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process under it, parents first (router parent, worker, plugin)."""
+    found = [pid]
+    for each in found:
+        try:
+            children = Path(f"/proc/{each}/task/{each}/children").read_text().split()
+        except OSError:
+            continue
+        found.extend(int(child) for child in children)
+    return found
 
 
 def main() -> None:
@@ -212,7 +216,7 @@ def main() -> None:
             def measure(name: str, url: str, pid: int | None = None) -> None:
                 wrk(url, 8, script, "1s")  # warm-up: connections, pools, caches
                 runs = {1: wrk(url, 1, script)}
-                pids = [] if pid is None else [pid, *child_pids(pid)]
+                pids = [] if pid is None else descendants(pid)
                 before = [cpu_seconds(each) for each in pids]
                 runs[32] = wrk(url, 32, script)
                 after = [cpu_seconds(each) for each in pids]
@@ -222,9 +226,12 @@ def main() -> None:
                 if pids:
                     row.cpu_us = sum(cpu)
                     row.memory = f"{sum(rss_kib(each) for each in pids) / 1024:.0f} MiB"
-                    if len(cpu) > 1 and name.startswith("turnout_router"):
-                        row.memory += f" (plugin {rss_kib(pids[1]) / 1024:.0f} MiB)"
-                        row.memory += f"; CPU {cpu[0]:.0f} µs router + {cpu[1]:.0f} µs plugin"
+                    if len(cpu) > 2 and name.startswith("turnout_router"):
+                        # parent, its one worker, the worker's plugin
+                        row.memory += f" (plugin {rss_kib(pids[2]) / 1024:.0f} MiB)"
+                        row.memory += (
+                            f"; CPU {cpu[0] + cpu[1]:.0f} µs router + {cpu[2]:.0f} µs plugin"
+                        )
                 rows.append(row)
                 print(f"  measured {name}", file=sys.stderr)
 
@@ -294,6 +301,7 @@ def main() -> None:
                     "ROUTER_HOST": "127.0.0.1",
                     "ROUTER_PORT": str(port),
                     "ROUTER_LOG_LEVEL": "WARNING",
+                    "ROUTER_WORKERS": "1",  # one core; tests.bench.router_workers scales
                     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
                     **extra_env,
                 }

@@ -10,6 +10,8 @@ read with plain SQL, never from the code under test.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -118,6 +120,8 @@ def test_each_version_row_is_mirrored_as_a_routerversion(operators: OperatorHarn
         assert spec["experimentEngine"] == {
             "type": "hardcoded",
             "pluginImage": "example.org/turnout/plugin:dev",
+            # The binary that validated the version, read here from the file itself.
+            "pluginSha256": hashlib.sha256(h.python_plugin.read_bytes()).hexdigest(),
             "config": engine["config"],
             "runnerConfig": engine["runnerConfig"],
         }
@@ -561,3 +565,34 @@ def test_engines_and_experiments_come_from_the_experimentengine_objects(
         assert 'experiment engine "no-such-engine" not found' in missing.stderr
     finally:
         h.cluster.kubectl("delete", "experimentengine", name, check=False)
+
+
+def test_a_new_binary_behind_the_same_image_makes_a_version_it_validated(
+    operators: OperatorHarness, tmp_path: Path
+) -> None:
+    h = operators
+    first = h.start()
+    h.apply(router_manifest())
+    h.wait_deployed("demo", 1)
+    first.stop()
+    # The same engine and image reference; another binary (a zipapp runs with any
+    # first line, so a changed interpreter line makes a working, different file).
+    original = h.python_plugin.read_bytes()
+    shebang, rest = original.split(b"\n", 1)
+    moved = tmp_path / "hardcoded"
+    moved.write_bytes(shebang + b" \n" + rest)
+    moved.chmod(0o755)
+    h.start(dataclasses.replace(h.python_engine(), binary=moved), workdir=h.workdir / "second")
+    h.wait_deployed("demo", 2)
+    rows = {row["number"]: row for row in h.version_rows("demo")}
+    assert rows[1]["experiment_engine"]["pluginSha256"] == hashlib.sha256(original).hexdigest()
+    assert (
+        rows[2]["experiment_engine"]["pluginSha256"]
+        == hashlib.sha256(moved.read_bytes()).hexdigest()
+    )
+    assert (
+        rows[1]["experiment_engine"]["pluginImage"] == rows[2]["experiment_engine"]["pluginImage"]
+    )
+    assert rows[1]["spec"] == rows[2]["spec"]
+    wait_mirrors(h, {1: "undeployed", 2: "deployed"})
+    assert mirrors(h)[2]["spec"]["change"].startswith("plugin binary behind ")

@@ -155,6 +155,9 @@ class RouterProcess:
             "ROUTER_CONFIG_FILE": str(self.config_file),
             "ROUTER_HOST": "127.0.0.1",
             "ROUTER_PORT": "0",
+            # One worker unless a test asks for more: this machine's CPU count must not
+            # change what a test sees.
+            "ROUTER_WORKERS": "1",
             "PATH": plugin_search_path(),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             **(env or {}),
@@ -225,11 +228,20 @@ class RouterProcess:
                 os.kill(self.process.pid, signal.SIGKILL)
         return self.wait(30)
 
-    def plugin_pids(self) -> list[int]:
-        """Pids of the router's child processes (its plugin), from /proc."""
+    def worker_pids(self) -> list[int]:
+        """Pids of the router's workers (the parent's children), from /proc."""
         assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
+        return _children(self.process.pid)
+
+    def plugin_pids(self) -> list[int]:
+        """Pids of the workers' children (their plugins), from /proc."""
+        return [plugin for worker in self.worker_pids() for plugin in _children(worker)]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []

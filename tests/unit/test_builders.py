@@ -36,6 +36,7 @@ from turnout_operator.builders import (
     selector_labels,
     service_name,
 )
+from turnout_operator.builders.objects import router_workers
 from turnout_router.config import RouterConfig, dump_router_config, load_router_config
 
 pytestmark = pytest.mark.unit
@@ -452,6 +453,8 @@ def test_deployment_with_an_engine_delivers_the_plugin_through_an_init_container
         }
     ]
     pod["containers"][0]["resources"] = resources
+    # No CPU limit: one worker per CPU requested (250m), rounded up.
+    pod["containers"][0]["env"].append({"name": "ROUTER_WORKERS", "value": "1"})
     pod["volumes"][0] = {"name": "config", "configMap": {"name": "fraud-router-v7"}}
 
     assert engine_deployment() == expected
@@ -677,3 +680,36 @@ def test_hpa_scales_the_deployment_on_cpu_utilization() -> None:
             ],
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("resources", "workers"),
+    [
+        ({"limits": {"cpu": "4"}, "requests": {"cpu": "1"}}, 4),
+        ({"limits": {"cpu": "2500m"}}, 3),
+        ({"limits": {"cpu": "1.5"}}, 2),
+        ({"limits": {"cpu": "100m"}}, 1),
+        ({"limits": {"cpu": "2000m", "memory": "1Gi"}}, 2),
+        ({"limits": {"memory": "1Gi"}, "requests": {"cpu": "3"}}, 3),
+        ({"requests": {"memory": "1Gi"}}, None),
+        (None, None),
+        ({"limits": {"cpu": "1e3"}}, None),
+    ],
+)
+def test_router_workers_follow_the_cpu_limit_then_the_request(
+    resources: dict[str, Any] | None, workers: int | None
+) -> None:
+    assert router_workers(resources) == workers
+
+
+def test_the_router_container_gets_the_workers_of_its_cpu_limit() -> None:
+    def env(deployment: dict[str, Any]) -> dict[str, str]:
+        [router] = deployment["spec"]["template"]["spec"]["containers"]
+        return {item["name"]: item["value"] for item in router["env"]}
+
+    spec = spec_with(NOP_SPEC, resources={"limits": {"cpu": "3"}, "requests": {"cpu": "1"}})
+    deployment = build_deployment(IDENTITY, spec, nop_config(), None, SETTINGS)
+    assert env(deployment)["ROUTER_WORKERS"] == "3"
+    assert "ROUTER_WORKERS" not in env(
+        build_deployment(IDENTITY, NOP_SPEC, nop_config(), None, SETTINGS)
+    )

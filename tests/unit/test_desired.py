@@ -200,3 +200,29 @@ def test_rebuilt_service_hpa_and_config_hash() -> None:
     template = objects.deployment["spec"]["template"]["metadata"]
     assert len(objects.config_hash) == 64
     assert template["annotations"][CONFIG_HASH_ANNOTATION] == objects.config_hash
+
+
+DIGEST_1 = hashlib.sha256(b"plugin binary one").hexdigest()
+DIGEST_2 = hashlib.sha256(b"plugin binary two").hexdigest()
+
+
+def test_the_plugin_binary_is_part_of_a_version_and_reaches_the_router_config() -> None:
+    spec = RouterSpec.model_validate(SPEC)
+    one = version_inputs(spec, ENGINE, "turnout:1", DIGEST_1)
+    two = version_inputs(spec, ENGINE, "turnout:1", DIGEST_2)
+    # The same image reference, another binary behind it: another version.
+    assert one.engine["pluginImage"] == two.engine["pluginImage"]
+    assert one.config_hash != two.config_hash
+    assert one.engine["pluginSha256"] == DIGEST_1
+    row_engine = engine_document(one, SPEC["experimentEngine"]["config"], {"a": 1})
+    objects = desired_objects(IDENTITY, 3, one.spec, row_engine, SETTINGS)
+    router_yaml = yaml.safe_load(objects.configmap["data"]["router.yaml"])
+    assert router_yaml["experimentEngine"]["pluginSha256"] == DIGEST_1
+
+
+def test_rows_recorded_without_a_digest_rebuild_the_same_file() -> None:
+    made = inputs(SPEC)
+    assert "pluginSha256" not in made.engine
+    row_engine = engine_document(made, SPEC["experimentEngine"]["config"], {"a": 1})
+    text = desired_objects(IDENTITY, 3, made.spec, row_engine, SETTINGS).configmap["data"]
+    assert "pluginSha256" not in text["router.yaml"]

@@ -182,6 +182,11 @@ def test_change_of_images_and_first_version() -> None:
         describe_change(Row(1), Row(2, router_image="turnout:0.2.0"))
         == "router image: turnout:0.1.0 → turnout:0.2.0"
     )
+    moved = {**Row(1).experiment_engine, "pluginSha256": "b" * 64}
+    before = {**Row(1).experiment_engine, "pluginSha256": "a" * 64}
+    assert describe_change(Row(1, experiment_engine=before), Row(2, experiment_engine=moved)) == (
+        f"plugin binary behind img:1 changed: sha256 {'a' * 12} → {'b' * 12}"
+    )
     engine_3 = {**Row(1).experiment_engine, "livenessPeriodSeconds": 5}
     assert describe_change(Row(1), Row(2, experiment_engine=engine_3)) == "engine settings changed"
 

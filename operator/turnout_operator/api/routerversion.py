@@ -34,6 +34,13 @@ class EngineSnapshot(Model):
     plugin_image: str | None = Field(
         default=None, description="The plugin image the version's router pods run."
     )
+    plugin_sha256: str | None = Field(
+        default=None,
+        description=(
+            "SHA-256 of the plugin binary that validated the version; its router pods start "
+            "only that binary."
+        ),
+    )
     config: JsonValue = Field(
         default=None,
         description="The experiment config as given in the Router spec (absent when large).",

@@ -33,6 +33,9 @@ class EngineDeployment:
     """OCI image whose command copies the plugin to ${PLUGINS_DIR}/${PLUGIN_NAME}."""
     liveness_period_seconds: float
     """Seconds between the router's health checks of the plugin (Turing's default 10)."""
+    plugin_sha256: str | None = None
+    """SHA-256 of the plugin binary the operator validated the version with; the router
+    starts only that binary. None for versions recorded before digests were."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ why, is what makes a version's rollout safe:
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 import yaml
@@ -154,6 +157,30 @@ def _plugin_container(
     return container
 
 
+_CPU: Final = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m?)")
+
+
+def router_workers(resources: Mapping[str, Any] | None) -> int | None:
+    """Worker processes of the router container: its CPU limit rounded up, at least 1.
+
+    Without a limit, the request: the pod may burst past it, but the request is
+    what it is sure to get, and the node's CPU count (what the router would
+    fall back to) says nothing about what the pod should use. None (neither
+    set, or a CPU quantity in a rare form such as "1e3") leaves it to the
+    router, which reads the limit from its cgroup.
+    """
+    for kind in ("limits", "requests"):
+        text = ((resources or {}).get(kind) or {}).get("cpu")
+        if text is None:
+            continue
+        match = _CPU.fullmatch(str(text))
+        if match is None:
+            return None
+        value = Decimal(match[1]) / (1000 if match[2] else 1)
+        return max(1, math.ceil(value))
+    return None
+
+
 def _router_container(settings: BuildSettings, resources: dict[str, Any] | None) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": ROUTER_CONTAINER,
@@ -178,6 +205,9 @@ def _router_container(settings: BuildSettings, resources: dict[str, Any] | None)
     }
     if resources is not None:
         container["resources"] = resources
+    workers = router_workers(resources)
+    if workers is not None:
+        container["env"].append({"name": "ROUTER_WORKERS", "value": str(workers)})
     return container
 
 

@@ -53,6 +53,7 @@ def build_router_config(
             plugin_binary=f"{settings.plugins_dir}/{engine.name}",
             liveness_period_seconds=engine.liveness_period_seconds,
             runner_config=runner_config,
+            plugin_sha256=engine.plugin_sha256,
             # Unset in the spec: the router's own default budget.
             **(
                 {"timeout": spec.experiment_engine.timeout}
