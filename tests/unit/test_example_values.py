@@ -17,8 +17,8 @@ from tests.example_values import ROOT, example_engines
 
 sys.path.insert(0, str(ROOT / "examples" / "plugins" / "hardcoded"))
 
-from hardcoded.config import parse_manager_config  # noqa: E402
-from hardcoded.gojson import EngineError  # noqa: E402
+from hardcoded.config import parse_manager_config
+from hardcoded.gojson import EngineError
 
 pytestmark = pytest.mark.unit
 
