@@ -44,6 +44,8 @@ from turnout_operator.desired import (
     DesiredMemo,
     DesiredObjects,
     engine_document,
+    scaling_key,
+    scaling_of,
     version_inputs,
 )
 from turnout_operator.drift import differs
@@ -504,6 +506,7 @@ class Reconciler:
             record.config_hash,
             lambda: (record.spec, record.experiment_engine),
             settings,
+            scaling_of(router.spec),  # the scale is the Router's now, not the version's
         )
 
     async def _ensure(
@@ -512,8 +515,11 @@ class Reconciler:
         """Apply each object that is missing or drifted. Returns the Deployment as last
         seen and the config hash its pod template must carry for this version."""
         # The objects are built from the Router's identity and this version's row alone
-        # (and settings fixed for the process's lifetime).
-        source = f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
+        # (and settings fixed for the process's lifetime), at the Router's current scale.
+        source = (
+            f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
+            f"/{scaling_key(scaling_of(router.spec))}"
+        )
         settled = self._in_sync.settled(router.uid, source, lambda key: self.cache.intent(*key))
         if settled is not None:
             return self.cache.get(*settled.deployment), settled.config_hash

@@ -303,13 +303,19 @@ def test_rollback_removes_fields_the_old_version_did_not_have(
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
     # Version 2 adds a field version 1 lacks; it is owned by kubectl, not by the plugin.
-    h.patch_spec("demo", {"replicas": 2, "experimentEngine": {"config": CONFIG_2}})
+    # The scale is set with it: it is no part of a version, and a rollback keeps it.
+    resources = {"requests": {"cpu": "50m"}}
+    h.patch_spec(
+        "demo", {"replicas": 2, "resources": resources, "experimentEngine": {"config": CONFIG_2}}
+    )
     h.wait_deployed("demo", 2)
-    assert "replicas" not in h.version_rows("demo")[0]["spec"]
+    assert "resources" not in h.version_rows("demo")[0]["spec"]
+    assert "replicas" not in h.version_rows("demo")[1]["spec"]
     result = turnout(h, "rollback", "demo", "--to", "1")
     assert result.returncode == 0, result.stderr
     spec = h.router("demo")["spec"]
-    assert "replicas" not in spec
+    assert "resources" not in spec
+    assert spec["replicas"] == 2
     assert spec["experimentEngine"]["config"] == EXPERIMENT_CONFIG
     assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [
         (1, "deployed"),
