@@ -8,9 +8,16 @@ handler the method, path, headers and body, and writes the bytes it gets back.
 
 Requests on one connection are answered in order (HTTP/1.1 pipelining): the
 next starts when the previous one's response is written. A body over the limit
-is refused from its Content-Length before it is read. On shutdown the server
-stops accepting, closes idle connections at once, and closes busy ones right
-after their current response.
+is refused from its Content-Length before it is read.
+
+Stopping has two steps, so that no caller sees a connection closed under it:
+
+* `drain()`: the server keeps accepting and serving (kube-proxy may still send new
+  connections for a few seconds), and every keep-alive connection is told
+  `Connection: close` on its next response, then closed after it. An idle
+  connection is left open: closing it could race a request the caller is sending.
+* `shutdown()`: at the end of the drain, stop accepting, close the connections that
+  stayed idle through it, and close busy ones right after their current response.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ class ServerState:
         self.max_body_bytes = max_body_bytes
         self.keepalive_seconds = keepalive_seconds
         self.connections: set[HttpProtocol] = set()
+        self.draining = False
+        """Each response ends its connection (`Connection: close`); new ones are still served."""
         self.closing = False
         self.in_flight = 0
         self.idle_event = asyncio.Event()
@@ -268,7 +277,9 @@ class HttpProtocol(asyncio.Protocol):
     def _respond(self, request: Request, response: Response) -> None:
         state = self._state
         state.in_flight -= 1
-        closing = state.closing or not request.keep_alive
+        # Draining: this connection's last response says close (after the pipelined
+        # requests already read, which the caller sent before it could know).
+        closing = state.closing or not request.keep_alive or (state.draining and not self._queue)
         if not self.closed and self._transport is not None:
             self._transport.write(_with_close(response) if closing else response)
             if closing:
@@ -312,6 +323,10 @@ class HttpServer:
         )
         sockname = self._server.sockets[0].getsockname()
         return int(sockname[1])
+
+    def drain(self) -> None:
+        """Keep serving, but end each connection with its next response (see the module doc)."""
+        self.state.draining = True
 
     async def shutdown(self, grace: float) -> int:
         """Stop accepting, let in-flight requests finish for up to `grace` seconds.

@@ -388,11 +388,13 @@ NOP_DEPLOYMENT: dict[str, Any] = {
                             {"name": "ROUTER_CONFIG_FILE", "value": "/etc/turnout/router.yaml"},
                             {"name": "PLUGINS_DIR", "value": "/app/plugins"},
                             {"name": "TMPDIR", "value": "/tmp"},
+                            {"name": "ROUTER_DRAIN_SECONDS", "value": "5"},
                         ],
                         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
                         "livenessProbe": {"httpGet": {"path": "/v1/internal/live", "port": "http"}},
                         "readinessProbe": {
-                            "httpGet": {"path": "/v1/internal/ready", "port": "http"}
+                            "httpGet": {"path": "/v1/internal/ready", "port": "http"},
+                            "periodSeconds": 1,
                         },
                         "volumeMounts": [
                             {"name": "config", "mountPath": "/etc/turnout", "readOnly": True},
@@ -677,3 +679,12 @@ def test_hpa_scales_the_deployment_on_cpu_utilization() -> None:
             ],
         },
     }
+
+
+def test_drain_and_in_flight_grace_fit_in_the_termination_grace_period() -> None:
+    from turnout_operator.builders.objects import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
+    from turnout_router.settings import RouterSettings
+
+    router_grace = RouterSettings.model_fields["shutdown_grace_seconds"].default
+    assert DRAIN_SECONDS + router_grace < TERMINATION_GRACE_SECONDS
+    assert RouterSettings.model_fields["drain_seconds"].default == DRAIN_SECONDS
