@@ -37,6 +37,7 @@ from turnout_operator import builders, metrics, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.builders.names import ROUTER_LABEL
 from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.compact_record import kept_record
@@ -55,7 +56,7 @@ from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.pacing import Clock, Grace, Holding, Spacing
 from turnout_operator.packing import Packer
-from turnout_operator.rollout import RolloutPhase, rollout_state
+from turnout_operator.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
 from turnout_operator.status import (
     Check,
     Event,
@@ -88,6 +89,8 @@ StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 
 # How soon to look again at a rollout in progress when no watch event arrives first.
 ROLLOUT_POLL_SECONDS = 30.0
+PODS_POLL_SECONDS = 5.0
+"""While a rollout waits on its new pods: their crashes change nothing the operator watches."""
 # A rollout's progress messages are written at most this often per Router; a change of
 # phase or of any condition's status or reason is written at once.
 PROGRESS_WRITE_SECONDS = 30.0
@@ -437,6 +440,19 @@ class Reconciler:
                 previous, record.number, endpoint, engine_state, error.message
             ), self.retry_seconds
         state = rollout_state(deployment, template_hash)
+        if reads_pods(state, deployment, template_hash):
+            # One small read: the new pods say at once when they can never start.
+            try:
+                pods = await self.kube.list_pods(
+                    router.namespace,
+                    f"{VERSION_LABEL}={record.number},{ROUTER_LABEL}={router.name}",
+                )
+            except KubeError as error:
+                log.warning(
+                    "pods unreadable", extra={"router": router.name, "error": error.message}
+                )
+                pods = []
+            state = with_pods(state, pods, template_hash)
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
                 record.number
@@ -480,7 +496,11 @@ class Reconciler:
             ), None
         return verdicts.deploying(
             record.number, endpoint, state, previous, engine_state, tuple(events)
-        ), ROLLOUT_POLL_SECONDS
+        ), (
+            PODS_POLL_SECONDS
+            if reads_pods(state, deployment, template_hash)
+            else ROLLOUT_POLL_SECONDS
+        )
 
     # --- failed rollouts ---
 

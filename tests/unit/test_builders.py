@@ -402,6 +402,7 @@ NOP_DEPLOYMENT: dict[str, Any] = {
                             {"name": "tmp", "mountPath": "/tmp"},
                         ],
                         "securityContext": RESTRICTED,
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
                     }
                 ],
                 "volumes": [
@@ -450,6 +451,7 @@ def test_deployment_with_an_engine_delivers_the_plugin_through_an_init_container
             ],
             "volumeMounts": [{"name": "plugins", "mountPath": "/app/plugins"}],
             "securityContext": RESTRICTED,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "resources": resources,
         }
     ]

@@ -155,6 +155,8 @@ def _plugin_container(
         ],
         "volumeMounts": [{"name": _PLUGINS_VOLUME, "mountPath": settings.plugins_dir}],
         "securityContext": _security_context(),
+        # A copy that fails says why on stderr; the Router's condition quotes it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if resources is not None:
         # The same as the router's: a pod's request is the larger of the two, so
@@ -188,6 +190,9 @@ def _router_container(settings: BuildSettings, resources: dict[str, Any] | None)
             {"name": _TMP_VOLUME, "mountPath": TMP_DIR},
         ],
         "securityContext": _security_context(),
+        # A router that cannot start (a config it refuses, a plugin that will not run)
+        # says why in its last log lines; the Router's condition quotes them.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if resources is not None:
         container["resources"] = resources
