@@ -417,9 +417,7 @@ def test_exit_codes_for_scripts(operators: OperatorHarness) -> None:
     assert "timed out after 2s waiting for version 1" in timed_out.stderr
 
 
-ENGINE_CRD_FILE = (
-    Path(__file__).resolve().parents[2] / "manifests/crds/experimentengines.turnout.dev.yaml"
-)
+ENGINE_CRD_FILE = Path(__file__).resolve().parents[2] / "crds/experimentengines.turnout.dev.yaml"
 STAND_IN_ENGINE_CRD: dict[str, Any] = {
     # The contract's shape, for as long as the operator's own CRD is not in this tree.
     "apiVersion": "apiextensions.k8s.io/v1",
