@@ -46,7 +46,8 @@ COMPONENT_READY_SECONDS = 60.0
 NODES_READY_SECONDS = 60.0
 
 # A /16: a /24 runs out at about 250 Services ("range is full").
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
+# Inside 198.18.0.0/15 (reserved for test networks): the real node routes it (devenv.realnode).
+SERVICE_CLUSTER_IP_RANGE = "198.19.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
 # Enough room for many small router replicas per node.
