@@ -225,7 +225,17 @@ def _build(podman: Podman, name: str, context: Path, dockerfile: Path, *args: st
             mounts.append(f"--volume={host}:{host}:ro")
     started = time.monotonic()
     podman.run(
-        "build", "--pull=never", *mounts, "-f", str(dockerfile), "-t", name, *args, str(context)
+        "build",
+        "--pull=never",
+        # The host network: no podman bridge, no chains left behind.
+        "--network=host",
+        *mounts,
+        "-f",
+        str(dockerfile),
+        "-t",
+        name,
+        *args,
+        str(context),
     )
     say(f"built {name} in {time.monotonic() - started:.0f} s")
 

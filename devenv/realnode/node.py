@@ -31,11 +31,12 @@ from typing import Any, Final
 
 import yaml
 
-from devenv.cluster import Cluster
+from devenv.cluster import Cluster, start_component
 from devenv.procs import Process, ProcessRegistry, SubstrateError, free_port, wait_until
 from devenv.realnode.images import PAUSE_IMAGE, say
 
 NODE_NAME: Final = "turnout-real-node"
+REAL_NODE_TAINT: Final = "turnout.dev/real-node"
 BRIDGE: Final = "turnout0"
 POD_SUBNET: Final = "198.18.0.0/24"
 GATEWAY: Final = "198.18.0.1"
@@ -221,6 +222,8 @@ def kubelet_config(root: Path, cluster: Cluster, socket: Path) -> dict[str, Any]
         "fileCheckFrequency": "60s",
         "nodeStatusUpdateFrequency": "5s",
         "shutdownGracePeriod": "0s",
+        # Only pods of tests that ask for the real node land on it (`REAL_NODE_TAINT`).
+        "registerWithTaints": [{"key": REAL_NODE_TAINT, "effect": "NoSchedule"}],
     }
 
 
@@ -406,7 +409,7 @@ def start_real_node(
 ) -> RealNode:
     """Start containerd, kubelet and kube-proxy; import `archives`; return once Ready.
 
-    The node is cordoned: only tests that ask (`use_real_node`) run pods on it.
+    The node is tainted (REAL_NODE_TAINT): only tests that lift it run pods on it.
     """
     reason = unsupported_reason()
     if reason is not None:
@@ -460,7 +463,6 @@ def start_real_node(
                 f"--cert-dir={root / 'kubelet' / 'pki'}",
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={GATEWAY}",
-                "--register-schedulable=false",
                 "--v=1",
             ],
             logs / "kubelet.log",
@@ -473,6 +475,19 @@ def start_real_node(
             logs / "kube-proxy.log",
         )
         node.processes.append(proxy)
+        # kube-proxy needs EndpointSlices; the kwok-only control plane runs no controller
+        # for them (thousands of Routers' Services would cost it for nothing), so the
+        # real node brings its own.
+        endpoints = start_component(
+            registry,
+            "kube-controller-manager-endpointslices",
+            cluster.binaries.kube_controller_manager,
+            ["--controllers=endpointslice-controller"],
+            cluster.kubeconfig,
+            cluster.pki,
+            logs,
+        )
+        node.processes.append(endpoints)
         _wait_node_ready(cluster, node.processes)
     except BaseException:
         node.stop()

@@ -3,8 +3,8 @@
 The node is started once per session, on the session's control plane, when the first
 real-node test asks for it. Where the machine cannot run one, every real-node test is
 reported as skipped with the one-line reason (`pytest -ra` prints it): never silently
-green. While a real-node module runs, the kwok nodes are cordoned and the real node is
-not, so that the pods of the Routers it applies (which name no node) land on it.
+green. While a real-node module runs, the kwok nodes are cordoned and the real node's
+taint is lifted, so that the pods of the Routers it applies (which name no node) land on it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from devenv.cluster import FAKE_NODE_NAMES, Cluster
 from devenv.gopeers import GoPeers
 from devenv.procs import ProcessRegistry
 from devenv.realnode.images import Images, build_images
-from devenv.realnode.node import NODE_NAME, RealNode, start_real_node, unsupported_reason
+from devenv.realnode.node import (
+    NODE_NAME,
+    REAL_NODE_TAINT,
+    RealNode,
+    start_real_node,
+    unsupported_reason,
+)
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +50,10 @@ def on_real_node(cluster: Cluster, real_node: RealNode) -> Iterator[RealNode]:
     """New pods go to the real node for this module (kwok nodes cordoned meanwhile)."""
     for name in FAKE_NODE_NAMES:
         cluster.kubectl("cordon", name)
-    cluster.kubectl("uncordon", NODE_NAME)
+    cluster.kubectl("taint", "node", NODE_NAME, f"{REAL_NODE_TAINT}:NoSchedule-")
     try:
         yield real_node
     finally:
-        cluster.kubectl("cordon", NODE_NAME, check=False)
+        cluster.kubectl("taint", "node", NODE_NAME, f"{REAL_NODE_TAINT}:NoSchedule", check=False)
         for name in FAKE_NODE_NAMES:
             cluster.kubectl("uncordon", name, check=False)
