@@ -475,14 +475,15 @@ def start_component(
 def start_kwok(
     registry: ProcessRegistry, binaries: Binaries, kubeconfig: Path, logs: Path
 ) -> Process:
-    """Start kwok, which acts as the kubelet of every node (all of them are fake here)."""
+    """Start kwok, which acts as the kubelet of the fake nodes (those annotated
+    `kwok.x-k8s.io/node: fake`), and leaves a real node (devenv.realnode) to its kubelet."""
     return registry.start(
         "kwok",
         [
             str(binaries.kwok),
             f"--kubeconfig={kubeconfig}",
             f"--config={binaries.kwok_stages}",
-            "--manage-all-nodes=true",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--cidr={POD_CIDR}",
             "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{free_port()}",

@@ -205,3 +205,54 @@ def only_pods_of(h: OperatorHarness, router: str, version: int, count: int) -> b
     versions = [p["metadata"]["labels"].get("turnout.dev/version") for p in pods]
     ready = [c for p in pods for c in p["status"].get("containerStatuses", []) if c.get("ready")]
     return versions == [str(version)] * count and len(ready) == count
+
+
+def test_a_deleted_router_leaves_nothing_of_it_on_the_node(
+    operators: OperatorHarness,
+    realnode_images: Images,
+    upstreams: dict[str, str],
+    on_real_node: RealNode,
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams, replicas=2))
+    h.wait_deployed("demo", 1)
+    router_pods = [
+        p["metadata"]["uid"]
+        for p in h.kubectl_json("get", "pods", "-l", "turnout.dev/router=demo")["items"]
+    ]
+    assert len(router_pods) == 2
+    selector = f'labels."io.kubernetes.pod.uid"=={router_pods[0]}'
+    assert on_real_node.ctr("containers", "ls", "-q", selector).stdout.split()  # the query works
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--wait=true")
+
+    def gone() -> bool:
+        objects = h.kubectl_json(
+            "get",
+            "pods,services,configmaps,deployments,replicasets",
+            "-l",
+            "turnout.dev/router=demo",
+        )
+        return not objects["items"]
+
+    wait_for(gone, 120, "the Router's pods, Service and ConfigMaps to go", h.operator)
+    pods = h.kubectl_json("get", "pods")["items"]
+    assert sorted(p["metadata"]["labels"]["app"] for p in pods) == [
+        "upstream-control",
+        "upstream-treatment-1",
+    ]
+
+    def containers_of_router_pods() -> list[str]:
+        found: list[str] = []
+        for uid in router_pods:
+            selector = f'labels."io.kubernetes.pod.uid"=={uid}'
+            found += on_real_node.ctr("containers", "ls", "-q", selector).stdout.split()
+        return found
+
+    # The kubelet removes the containers (and sandboxes) of deleted pods.
+    wait_for(
+        lambda: not containers_of_router_pods(),
+        180,
+        "the router pods' containers to be removed from the node",
+        h.operator,
+    )
