@@ -244,6 +244,10 @@ def _save(podman: Podman, name: str) -> Path:
     archive = cache_root() / "images" / (name.replace("/", "_").replace(":", "_") + ".tar")
     if not archive.exists():
         archive.parent.mkdir(parents=True, exist_ok=True)
+        # Older builds of the same image are replaced, not kept.
+        repository = archive.name.rsplit("_", 1)[0]
+        for older in archive.parent.glob(f"{repository}_*.tar"):
+            older.unlink()
         partial = archive.with_suffix(".partial")
         partial.unlink(missing_ok=True)
         podman.run("save", "--format=docker-archive", "-o", str(partial), name)
