@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ POD_SUBNET: Final = "198.18.0.0/24"
 GATEWAY: Final = "198.18.0.1"
 SERVICE_RANGE: Final = "198.19.0.0/16"
 TEST_NETWORKS: Final = "198.18.0.0/15"
+HOST_ADDRESS: Final = "198.18.255.254"
+"""This machine as pods see it (on `lo`): the relay to the API server and Postgres."""
 CNI_BIN: Final = Path("/usr/lib/cni")
 NODE_READY_SECONDS: Final = 120.0
 PODS_GONE_SECONDS: Final = 90.0
@@ -277,6 +280,38 @@ class RealNode:
         for archive in archives:
             self.ctr("images", "import", "--no-unpack", str(archive))
 
+    def expose(self, registry: ProcessRegistry, ports: list[int]) -> None:
+        """Let pods reach 127.0.0.1's `ports` at HOST_ADDRESS, and the API server through
+        the `kubernetes` Service (whose endpoints the control plane leaves empty)."""
+        relay = registry.start(
+            "relay",
+            [sys.executable, "-m", "devenv.realnode.relay", HOST_ADDRESS, *map(str, ports)],
+            self.cluster.workdir / "logs" / "relay.log",
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        self.processes.append(relay)
+        api_port = int(self.cluster.server.rsplit(":", 1)[1])
+        slice_ = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kubernetes-real-node",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "kubernetes"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [HOST_ADDRESS], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": api_port, "protocol": "TCP"}],
+        }
+        self.cluster.kubectl("apply", "-f", "-", input=json.dumps(slice_))
+        wait_until(
+            "the relay to listen",
+            lambda: "relaying" in relay.log_path.read_text(),
+            timeout=30,
+            interval=0.1,
+            watch=[relay],
+        )
+
     def stop(self) -> None:
         """Take away everything the node made (see the module doc); safe to call twice."""
         if self.stopped:
@@ -367,6 +402,16 @@ class RealNode:
 
     def _remove_network(self) -> None:
         _run("ip", "link", "del", BRIDGE, check=False)
+        _run("ip", "addr", "del", f"{HOST_ADDRESS}/32", "dev", "lo", check=False)
+        self.cluster.kubectl(
+            "delete",
+            "endpointslice",
+            "kubernetes-real-node",
+            "-n",
+            "default",
+            "--ignore-not-found",
+            check=False,
+        )
         for link in self._new("links"):
             if link.startswith("veth"):
                 _run("ip", "link", "del", link.split("@")[0], check=False)
@@ -431,6 +476,7 @@ def start_real_node(
         _run("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
         _run("ip", "route", "add", SERVICE_RANGE, "dev", BRIDGE, "src", GATEWAY)
+        _run("ip", "addr", "add", f"{HOST_ADDRESS}/32", "dev", "lo")
 
         (root / "containerd.toml").write_text(containerd_config(root))
         (root / "cni" / "net.d" / "10-turnout.conflist").write_text(json.dumps(cni_config(root)))

@@ -3,7 +3,7 @@ found it: no container, mount, cgroup, bridge, veth, address, route, iptables ch
 network namespace of its own remains.
 
 It starts and stops a node of its own, so it runs before the session's node exists
-(this file sorts first in tests/realnode); with a node already running it is reported as
+(this file sorts first in tests/realnode: keep its name first); with a node already running it is reported as
 not run, with that reason.
 """
 
