@@ -521,14 +521,18 @@ def start_real_node(
             logs / "kube-proxy.log",
         )
         node.processes.append(proxy)
-        # kube-proxy needs EndpointSlices; the kwok-only control plane runs no controller
-        # for them (thousands of Routers' Services would cost it for nothing), so the
-        # real node brings its own.
+        # kube-proxy needs EndpointSlices, and pods with a token need kube-root-ca.crt; the
+        # kwok-only control plane runs no controller for either (thousands of Routers'
+        # Services and namespaces would cost it for nothing), so the real node brings its own.
         endpoints = start_component(
             registry,
             "kube-controller-manager-endpointslices",
             cluster.binaries.kube_controller_manager,
-            ["--controllers=endpointslice-controller"],
+            [
+                "--controllers=endpointslice-controller,root-ca-certificate-publisher-controller",
+                # Pods with a service-account token mount the CA from kube-root-ca.crt.
+                f"--root-ca-file={cluster.pki.ca_cert}",
+            ],
             cluster.kubeconfig,
             cluster.pki,
             logs,
