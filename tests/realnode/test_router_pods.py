@@ -10,6 +10,8 @@ tests/cases/treatments.py (FNV-1a and the traffic shares, recomputed by hand).
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -256,3 +258,52 @@ def test_a_deleted_router_leaves_nothing_of_it_on_the_node(
         "the router pods' containers to be removed from the node",
         h.operator,
     )
+
+
+def plugin_pids(pod_uid: str) -> list[int]:
+    """Pids of the plugin process in a pod's router container, read from /proc on the node.
+
+    The pod's processes are the node's processes: the one whose cgroup names the pod
+    and whose command is the copied plugin (under /app/plugins) is the plugin.
+    """
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cgroup = (proc / "cgroup").read_text()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"pod{pod_uid}" in cgroup and "/app/plugins/hardcoded" in command:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_restart(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "the Router to answer")
+    pod = pod_of(h, "demo")
+    (plugin,) = plugin_pids(pod["metadata"]["uid"])
+    os.kill(plugin, signal.SIGKILL)
+
+    reasons: list[str] = []
+
+    def treated_again() -> bool:
+        unit = len(reasons) + 1
+        status, headers, body = post(url, unit, f"k{unit}")
+        assert status == 200 and body["route"] in ("control", "treatment-1")
+        reasons.append(headers["Turnout-Route-Reason"])
+        return reasons[-1] == "treatment" and any(r != "treatment" for r in reasons)
+
+    wait_for(treated_again, 120, "fallback, then treatments again", h.operator, interval=0.05)
+    assert plugin_pids(pod["metadata"]["uid"]) not in ([], [plugin])  # a new plugin process
+    again = pod_of(h, "demo")
+    assert again["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert again["status"]["containerStatuses"][0]["restartCount"] == 0
