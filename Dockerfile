@@ -28,7 +28,11 @@ ENV PATH=/opt/turnout/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     TMPDIR=/tmp \
-    PLUGINS_DIR=/app/plugins
+    PLUGINS_DIR=/app/plugins \
+    USER=turnout \
+    HOME=/tmp
+# uid 65532 has no passwd entry: USER and HOME stand in for it, for any library that
+# asks who or where home is (the operator itself passes kopf its identity).
 WORKDIR /app
 USER 65532:65532
 CMD ["python", "-m", "turnout_operator"]

@@ -16,7 +16,7 @@ help:
 	@echo "make bench-scale - 100, then 1,000 Routers at once and a 10-minute idle window (about an hour)"
 	@echo "make mutation [MODULES='a.py b.py'] - mutation testing of pure modules (on demand)"
 	@echo "make tools  - build or reuse the Go binaries (control plane, helm, Go peers)"
-	@echo "make crds   - regenerate manifests/crds/ from the Router models"
+	@echo "make crds   - regenerate crds/ from the models, and the chart's copy in manifests/crds/"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,11 +41,15 @@ types: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-# The Router CRD is generated from the pydantic models; a unit test fails when this file drifts.
+# The CRDs are generated from the pydantic models into crds/ (`kubectl apply --server-side -f crds/`);
+# the chart carries a byte-identical copy (Helm installs only what is inside the chart).
+# Unit tests fail when crds/ drifts from the models or the chart's copy from crds/.
 crds: $(STAMP)
-	$(PY) -m turnout_operator.api.crd > manifests/crds/routers.turnout.dev.yaml
-	$(PY) -m turnout_operator.api.engine_crd > manifests/crds/experimentengines.turnout.dev.yaml
-	$(PY) -m turnout_operator.api.routerversion_crd > manifests/crds/routerversions.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.crd > crds/routers.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.engine_crd > crds/experimentengines.turnout.dev.yaml
+	$(PY) -m turnout_operator.api.routerversion_crd > crds/routerversions.turnout.dev.yaml
+	rm -f manifests/crds/*.yaml
+	cp crds/*.yaml manifests/crds/
 
 test: lint types contracts tools
 	$(VENV)/bin/pytest tests

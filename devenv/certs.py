@@ -142,6 +142,8 @@ def make_pki(directory: Path) -> Pki:
             x509.DNSName("kubernetes"),
             x509.DNSName("kubernetes.default.svc"),
             x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
+            # The `kubernetes` Service's ClusterIP, which pods on a real node dial.
+            x509.IPAddress(ipaddress.IPv4Address("198.19.0.1")),
         ],
     )
     # Group system:masters is bound to cluster-admin by the bootstrap RBAC policy.

@@ -46,7 +46,8 @@ COMPONENT_READY_SECONDS = 60.0
 NODES_READY_SECONDS = 60.0
 
 # A /16: a /24 runs out at about 250 Services ("range is full").
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
+# Inside 198.18.0.0/15 (reserved for test networks): the real node routes it (devenv.realnode).
+SERVICE_CLUSTER_IP_RANGE = "198.19.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
 # Enough room for many small router replicas per node.
@@ -474,14 +475,15 @@ def start_component(
 def start_kwok(
     registry: ProcessRegistry, binaries: Binaries, kubeconfig: Path, logs: Path
 ) -> Process:
-    """Start kwok, which acts as the kubelet of every node (all of them are fake here)."""
+    """Start kwok, which acts as the kubelet of the fake nodes (those annotated
+    `kwok.x-k8s.io/node: fake`), and leaves a real node (devenv.realnode) to its kubelet."""
     return registry.start(
         "kwok",
         [
             str(binaries.kwok),
             f"--kubeconfig={kubeconfig}",
             f"--config={binaries.kwok_stages}",
-            "--manage-all-nodes=true",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--cidr={POD_CIDR}",
             "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{free_port()}",

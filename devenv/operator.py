@@ -24,7 +24,7 @@ import yaml
 from devenv.procs import Process, ProcessRegistry, SubstrateError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CRD_FILE = REPO_ROOT / "manifests" / "crds" / "routers.turnout.dev.yaml"
+CRD_FILE = REPO_ROOT / "crds" / "routers.turnout.dev.yaml"
 
 
 @dataclass(frozen=True)

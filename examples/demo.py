@@ -137,7 +137,7 @@ def main() -> int:
         step("migrating the versions database (python -m turnout_operator db upgrade)")
         migrate(database_url)
 
-        step("installing the CRDs (manifests/crds)")
+        step("installing the CRDs (crds/)")
         crds = (
             "routers.turnout.dev",
             "routerversions.turnout.dev",

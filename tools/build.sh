@@ -5,6 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 "$here/build-controlplane.sh"
+# kubelet and kube-proxy for the real node, from the same pinned Kubernetes module.
+"$here/build-node.sh"
 if [[ -x $here/../tests/gopeers/build.sh ]]; then
   "$here/../tests/gopeers/build.sh"
 elif [[ -f $here/../tests/gopeers/build.sh ]]; then

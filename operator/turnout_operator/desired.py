@@ -8,6 +8,11 @@ Pure. Two jobs:
 * `desired_objects` rebuilds the ConfigMap, Deployment, Service and
   HorizontalPodAutoscaler of any recorded version from its row alone — which is
   how a failed rollout is rolled back without a plugin call.
+
+How many pods serve (`replicas`, `autoscaling`) is not part of a version: it is
+the Deployment's business, not the pod template's. A change of scale alone makes no
+new version and scales the Deployment in place, replacing no pod; the objects of any
+version are built with the Router's current scale (`scaling_of`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pydantic import JsonValue
 
@@ -49,9 +54,28 @@ class VersionInputs:
     router_image: str
 
 
+SCALING_FIELDS: Final = ("replicas", "autoscaling")
+"""Spec fields (camelCase, as in the CRD) that size the Deployment and change no pod."""
+
+
 def spec_document(spec: RouterSpec) -> dict[str, Any]:
-    """The spec as a version records it: camelCase JSON, without `suspend` (not a version change)."""
-    return spec.model_dump(mode="json", by_alias=True, exclude={"suspend"}, exclude_none=True)
+    """The spec as a version records it: camelCase JSON, without `suspend` and the scale
+    (neither is a version change)."""
+    return spec.model_dump(
+        mode="json", by_alias=True, exclude={"suspend", *SCALING_FIELDS}, exclude_none=True
+    )
+
+
+def scaling_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The scale fields a Router's spec (camelCase, as read from the API) sets."""
+    return {key: spec[key] for key in SCALING_FIELDS if spec.get(key) is not None}
+
+
+def scaling_key(scaling: Mapping[str, Any] | None) -> str:
+    """A scale as a short canonical string, for keys of what objects were built from."""
+    if scaling is None:
+        return "row"
+    return json.dumps(scaling, sort_keys=True, separators=(",", ":"))
 
 
 def version_inputs(
@@ -105,8 +129,16 @@ def desired_objects(
     spec_doc: dict[str, Any],
     engine_doc: dict[str, Any],
     settings: BuildSettings,
+    scaling: Mapping[str, Any] | None = None,
 ) -> DesiredObjects:
-    """Every child object of one recorded version, from its row."""
+    """Every child object of one recorded version, from its row, at the Router's current
+    scale (`scaling_of` its spec). `scaling` None keeps whatever scale the row recorded
+    (rows made before the scale left versions had one)."""
+    if scaling is not None:
+        spec_doc = {
+            **{key: value for key, value in spec_doc.items() if key not in SCALING_FIELDS},
+            **scaling,
+        }
     spec = RouterSpec.model_validate(spec_doc)
     engine = None
     if "pluginImage" in engine_doc:
@@ -157,14 +189,15 @@ class DesiredMemo:
         config_hash: str,
         documents: Documents,
         settings: BuildSettings,
+        scaling: Mapping[str, Any] | None = None,
     ) -> DesiredObjects:
         """`desired_objects` of this version, built again only when its inputs changed."""
-        key = (identity, number, config_hash, settings)
+        key = (identity, number, config_hash, settings, scaling_key(scaling))
         entry = self._entries.get(identity.uid)
         if entry is not None and entry[0] == key:
             return DesiredObjects(**self._packer.unpack(_FAMILY, entry[1]))
         spec_doc, engine_doc = documents()
-        objects = desired_objects(identity, number, spec_doc, engine_doc, settings)
+        objects = desired_objects(identity, number, spec_doc, engine_doc, settings, scaling)
         self._entries[identity.uid] = (
             key,
             self._packer.pack(_FAMILY, dataclasses.asdict(objects)),

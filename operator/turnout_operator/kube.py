@@ -505,6 +505,11 @@ class Kube:
             uids.update(str(router["metadata"]["uid"]) for router in routers)
         return uids
 
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Pods matching `selector` in `namespace` (from the watch cache): a rollout's new pods
+        say why they do not start long before their Deployment does."""
+        return await self._list("/api/v1", "pods", [namespace], selector)
+
     async def list_owned(self, namespaces: list[str], selector: str) -> list[dict[str, Any]]:
         """Every ConfigMap, Service, Deployment and HPA matching `selector` (from the watch cache)."""
         found: list[dict[str, Any]] = []

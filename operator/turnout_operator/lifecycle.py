@@ -55,6 +55,10 @@ def _kopf_options(
         ),
         "memo": kopf.Memo(config=settings, **memo),
         "stop_flag": stop,
+        # kopf's own default identity calls getpass.getuser(), which raises KeyError for a
+        # uid with no passwd entry and no USER variable: the image's uid 65532 on a real node.
+        # The Lease's identity needs neither, and names the pod in kopf's logs too.
+        "identity": settings.identity(),
     }
 
 

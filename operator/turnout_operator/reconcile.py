@@ -37,6 +37,7 @@ from turnout_operator import builders, metrics, verdicts
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
+from turnout_operator.builders.names import ROUTER_LABEL
 from turnout_operator.catalogue import scrub
 from turnout_operator.children import VERSION_LABEL, ChildCache
 from turnout_operator.compact_record import kept_record
@@ -44,6 +45,8 @@ from turnout_operator.desired import (
     DesiredMemo,
     DesiredObjects,
     engine_document,
+    scaling_key,
+    scaling_of,
     version_inputs,
 )
 from turnout_operator.drift import differs
@@ -53,7 +56,7 @@ from turnout_operator.kube import Kube, KubeError, ObjectRef
 from turnout_operator.mirror import VersionMirror
 from turnout_operator.pacing import Clock, Grace, Holding, Spacing
 from turnout_operator.packing import Packer
-from turnout_operator.rollout import RolloutPhase, rollout_state
+from turnout_operator.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
 from turnout_operator.status import (
     Check,
     Event,
@@ -86,6 +89,8 @@ StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 
 # How soon to look again at a rollout in progress when no watch event arrives first.
 ROLLOUT_POLL_SECONDS = 30.0
+PODS_POLL_SECONDS = 5.0
+"""While a rollout waits on its new pods: their crashes change nothing the operator watches."""
 # A rollout's progress messages are written at most this often per Router; a change of
 # phase or of any condition's status or reason is written at once.
 PROGRESS_WRITE_SECONDS = 30.0
@@ -450,6 +455,19 @@ class Reconciler:
                 previous, record.number, endpoint, engine_state, error.message
             ), self.retry_seconds
         state = rollout_state(deployment, template_hash)
+        if reads_pods(state, deployment, template_hash):
+            # One small read: the new pods say at once when they can never start.
+            try:
+                pods = await self.kube.list_pods(
+                    router.namespace,
+                    f"{VERSION_LABEL}={record.number},{ROUTER_LABEL}={router.name}",
+                )
+            except KubeError as error:
+                log.warning(
+                    "pods unreadable", extra={"router": router.name, "error": error.message}
+                )
+                pods = []
+            state = with_pods(state, pods, template_hash)
         if state.phase == RolloutPhase.COMPLETE:
             if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
                 record.number
@@ -493,7 +511,11 @@ class Reconciler:
             ), None
         return verdicts.deploying(
             record.number, endpoint, state, previous, engine_state, tuple(events)
-        ), ROLLOUT_POLL_SECONDS
+        ), (
+            PODS_POLL_SECONDS
+            if reads_pods(state, deployment, template_hash)
+            else ROLLOUT_POLL_SECONDS
+        )
 
     # --- failed rollouts ---
 
@@ -519,6 +541,7 @@ class Reconciler:
             record.config_hash,
             lambda: (record.spec, record.experiment_engine),
             settings,
+            scaling_of(router.spec),  # the scale is the Router's now, not the version's
         )
 
     async def _ensure(
@@ -527,8 +550,11 @@ class Reconciler:
         """Apply each object that is missing or drifted. Returns the Deployment as last
         seen and the config hash its pod template must carry for this version."""
         # The objects are built from the Router's identity and this version's row alone
-        # (and settings fixed for the process's lifetime).
-        source = f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
+        # (and settings fixed for the process's lifetime), at the Router's current scale.
+        source = (
+            f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
+            f"/{scaling_key(scaling_of(router.spec))}"
+        )
         settled = self._in_sync.settled(router.uid, source, lambda key: self.cache.intent(*key))
         if settled is not None:
             return self.cache.get(*settled.deployment), settled.config_hash

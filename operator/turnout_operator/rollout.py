@@ -1,6 +1,6 @@
-"""How far a router Deployment's rollout has got, read from the Deployment alone.
+"""How far a router Deployment's rollout has got, read from the Deployment and its new pods.
 
-Pure: the Deployment object in, a verdict out. The rules are the ones
+Pure: the Deployment object (and the new version's pods) in, a verdict out. The rules are the ones
 `kubectl rollout status` uses, plus one of Turnout's own: the pod template must
 carry the config hash of the version being rolled out, so an old Deployment
 that happens to be healthy is never mistaken for the new version.
@@ -8,7 +8,7 @@ that happens to be healthy is never mistaken for the new version.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -89,3 +89,144 @@ def rollout_state(deployment: Mapping[str, Any] | None, config_hash: str) -> Rol
             RolloutPhase.PROGRESSING, f"{available} of {updated} new pods available", ready
         )
     return RolloutState(RolloutPhase.COMPLETE, f"{available} of {wanted} pods available", ready)
+
+
+# --- the new version's pods ---
+#
+# A Deployment says nothing while its new pods crash-loop: it stays "progressing" until
+# its progress deadline (10 minutes by default) and only then fails. The pods say why at
+# once, in the words of the container that failed (its termination message, or the last
+# lines of its log: the operator sets terminationMessagePolicy FallbackToLogsOnError).
+# A rollout is judged failed as soon as one of the new version's pods shows it can
+# never start: the previous version keeps serving, and the Router says why.
+
+RESTARTS_BEFORE_FAILED: Final = 1
+"""A container (or initContainer) of a new pod that has exited non-zero and been
+restarted this many times, without becoming ready, fails the rollout. The version's
+config never changes, so a crash that repeats is the version's own; one restart leaves
+room for a crash that is not (a node under memory pressure, say)."""
+
+NEVER_STARTS: Final = frozenset({"ErrImageNeverPull", "InvalidImageName"})
+"""Waiting reasons no retry can cure: the image reference itself is wrong."""
+
+WAITING_SHOWN: Final = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "CrashLoopBackOff",
+    }
+)
+"""Waiting reasons shown in the progress message; they may yet clear up (a registry that
+comes back, a Secret created later), so the progress deadline still decides."""
+
+MESSAGE_LIMIT: Final = 300
+"""Characters of a container's own message kept in the Router's condition (its end:
+a traceback's or a shell's last words are the informative ones)."""
+
+
+@dataclass(frozen=True)
+class PodTrouble:
+    """Why one container of one new pod is not running."""
+
+    pod: str
+    container: str
+    init: bool
+    detail: str
+    """The container's own message, or its reason and exit code."""
+    permanent: bool
+
+    def describe(self) -> str:
+        kind = "initContainer" if self.init else "container"
+        return f"pod {self.pod}: {kind} {self.container}: {self.detail}"
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    return text if len(text) <= MESSAGE_LIMIT else "…" + text[-(MESSAGE_LIMIT - 1) :]
+
+
+def _terminated_detail(terminated: Mapping[str, Any]) -> str:
+    reason = str(terminated.get("reason") or "terminated")
+    code = terminated.get("exitCode")
+    head = f"{reason} (exit code {code})" if code is not None else reason
+    message = str(terminated.get("message") or "").strip()
+    return f"{head}: {_shorten(message)}" if message else head
+
+
+def _container_trouble(pod: str, status: Mapping[str, Any], init: bool) -> PodTrouble | None:
+    name = str(status.get("name", "?"))
+    if status.get("ready"):
+        return None
+    state = status.get("state") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    current = state.get("terminated") or {}
+    waiting = state.get("waiting") or {}
+    restarts = int(status.get("restartCount") or 0)
+    failed = current if current.get("exitCode") not in (None, 0) else last
+    if failed.get("exitCode") not in (None, 0):
+        return PodTrouble(
+            pod, name, init, _terminated_detail(failed), restarts >= RESTARTS_BEFORE_FAILED
+        )
+    reason = str(waiting.get("reason") or "")
+    if reason in NEVER_STARTS or reason in WAITING_SHOWN:
+        message = str(waiting.get("message") or "").strip()
+        detail = f"{reason}: {_shorten(message)}" if message else reason
+        return PodTrouble(pod, name, init, detail, reason in NEVER_STARTS)
+    return None
+
+
+def pod_troubles(pods: Sequence[Mapping[str, Any]], config_hash: str) -> list[PodTrouble]:
+    """What keeps the new version's pods (those whose template carries `config_hash`) from
+    running, one entry per failing container, pods in name order, initContainers first."""
+    found: list[PodTrouble] = []
+    for pod in sorted(pods, key=lambda p: str(_field(p, "metadata", "name") or "")):
+        annotations = _field(pod, "metadata", "annotations") or {}
+        if annotations.get(CONFIG_HASH_ANNOTATION) != config_hash:
+            continue
+        if _field(pod, "metadata", "deletionTimestamp") is not None:
+            continue
+        name = str(_field(pod, "metadata", "name") or "?")
+        for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
+            for status in _field(pod, "status", key) or []:
+                trouble = _container_trouble(name, status, init)
+                if trouble is not None:
+                    found.append(trouble)
+    return found
+
+
+def reads_pods(state: RolloutState, deployment: Mapping[str, Any] | None, config_hash: str) -> bool:
+    """True when the new version's pods may say more than the Deployment: it is rolling out
+    this version's template and waits on pods to become available."""
+    if state.phase != RolloutPhase.PROGRESSING or deployment is None:
+        return False
+    template_hash = _field(
+        deployment, "spec", "template", "metadata", "annotations", CONFIG_HASH_ANNOTATION
+    )
+    return template_hash == config_hash and _count(deployment, "status", "updatedReplicas") > 0
+
+
+def with_pods(
+    state: RolloutState, pods: Sequence[Mapping[str, Any]], config_hash: str
+) -> RolloutState:
+    """`state` judged again with the new version's pods: failed when one can never start
+    (in that container's own words), else progressing with what holds the pods up."""
+    if state.phase != RolloutPhase.PROGRESSING:
+        return state
+    troubles = pod_troubles(pods, config_hash)
+    for trouble in troubles:
+        if trouble.permanent:
+            return RolloutState(
+                RolloutPhase.FAILED,
+                f"the new pods cannot start: {trouble.describe()}",
+                state.ready_replicas,
+            )
+    if troubles:
+        return RolloutState(
+            RolloutPhase.PROGRESSING,
+            f"{state.message}; {troubles[0].describe()}",
+            state.ready_replicas,
+        )
+    return state

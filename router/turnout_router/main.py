@@ -54,7 +54,7 @@ def main() -> int:
             workers=worker_count(settings),
             host=settings.host,
             port=settings.port if settings.port is not None else config.server.port,
-            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            shutdown_grace_seconds=settings.drain_seconds + settings.shutdown_grace_seconds,
             environment=dict(os.environ),
         )
         return asyncio.run(parent.run())

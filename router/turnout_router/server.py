@@ -8,9 +8,16 @@ handler the method, path, headers and body, and writes the bytes it gets back.
 
 Requests on one connection are answered in order (HTTP/1.1 pipelining): the
 next starts when the previous one's response is written. A body over the limit
-is refused from its Content-Length before it is read. On shutdown the server
-stops accepting, closes idle connections at once, and closes busy ones right
-after their current response.
+is refused from its Content-Length before it is read.
+
+Stopping has two steps, so that no caller sees a connection closed under it:
+
+* `drain()`: the server keeps accepting and serving (kube-proxy may still send new
+  connections for a few seconds), and every keep-alive connection is told
+  `Connection: close` on its next response, then closed after it. An idle
+  connection is left open: closing it could race a request the caller is sending.
+* `shutdown()`: at the end of the drain, stop accepting, close the connections that
+  stayed idle through it, and close busy ones right after their current response.
 
 Callers are bounded (docs/router.md, "Slow and hostile callers"): a whole
 request head, and a whole body, each within its deadline or 408; at most
@@ -82,6 +89,8 @@ class ServerState:
         self.body_timeout = body_timeout
         self.max_connections = max_connections
         self.connections: set[HttpProtocol] = set()
+        self.draining = False
+        """Each response ends its connection (`Connection: close`); new ones are still served."""
         self.closing = False
         self.in_flight = 0
         self.idle_event = asyncio.Event()
@@ -394,7 +403,14 @@ class HttpProtocol(asyncio.Protocol):
         state = self._state
         state.in_flight -= 1
         self._served = True
-        closing = state.closing or not request.keep_alive or self._eof
+        # Draining: this connection's last response says close (after the pipelined
+        # requests already read, which the caller sent before it could know).
+        closing = (
+            state.closing
+            or not request.keep_alive
+            or self._eof
+            or (state.draining and not self._queue)
+        )
         # Refused while this request was handled (a pipelined one was malformed): the
         # error answer was the last thing this connection may send.
         lingering = self._phase == _LINGER
@@ -478,6 +494,10 @@ class HttpServer:
         while True:
             await asyncio.sleep(self.sweep_interval)
             self.state.sweep(loop.time())
+
+    def drain(self) -> None:
+        """Keep serving, but end each connection with its next response (see the module doc)."""
+        self.state.draining = True
 
     async def shutdown(self, grace: float) -> int:
         """Stop accepting, let in-flight requests finish for up to `grace` seconds.

@@ -33,12 +33,23 @@ class RouterSettings(BaseSettings):
         le=65535,
         description="Overrides the config's server.port (0: any free port, printed at start).",
     )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "After SIGTERM, how long the router keeps serving (readiness failing, each "
+            "keep-alive connection told `Connection: close`) before it stops accepting: the "
+            "time kube-proxy on every node takes to stop sending it new connections "
+            "(docs/router.md, 'Graceful termination')."
+        ),
+    )
     shutdown_grace_seconds: float = Field(
         default=20.0,
         ge=0,
         description=(
-            "After SIGTERM, how long in-flight requests may take to finish. Below the pod's "
-            "terminationGracePeriodSeconds (30) so the plugin is stopped before SIGKILL."
+            "After the drain, how long in-flight requests may take to finish. Drain plus "
+            "grace stay below the pod's terminationGracePeriodSeconds (30) so the plugin is "
+            "stopped before SIGKILL."
         ),
     )
     access_log: bool = Field(

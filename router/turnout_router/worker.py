@@ -1,8 +1,19 @@
 """One worker of the router pod: its plugin, its HTTP server, its share of the port.
 
-Shutdown order matters: readiness turns 503 and the listener closes first (no
-new requests), then in-flight requests finish within the grace period (their
-treatment calls still need the plugin), and only then does the plugin stop.
+Shutdown order matters. On SIGTERM (the parent forwards it to every worker) the pod
+is already being taken out of its Service's endpoints, but kube-proxy on every node
+learns it a little later and sends new connections here meanwhile. So, in order:
+
+1. readiness turns 503 (the kubelet's next probe marks the pod not serving);
+2. the drain (`ROUTER_DRAIN_SECONDS`): the worker keeps accepting and serving, and
+   each keep-alive connection gets `Connection: close` on its next response, so
+   callers reconnect to another pod between requests instead of finding their
+   connection closed under them;
+3. the listener closes and connections still idle are closed; in-flight requests
+   finish within the grace period (their treatment calls still need the plugin);
+4. only then does the plugin stop.
+
+A second SIGTERM or SIGINT changes nothing: the kubelet's SIGKILL ends the grace.
 """
 
 from __future__ import annotations
@@ -105,9 +116,18 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
         sys.stdout.buffer.write(LISTENING_LINE)
         sys.stdout.buffer.flush()
     await stop.wait()
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    router.shutting_down = True
+    log.info(
+        "draining",
+        extra={
+            "drain_seconds": settings.drain_seconds,
+            "grace_seconds": settings.shutdown_grace_seconds,
+        },
+    )
+    router.shutting_down = True  # readiness fails first
     router.publish_readiness()
+    server.drain()
+    await asyncio.sleep(settings.drain_seconds)
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
     left = await server.shutdown(settings.shutdown_grace_seconds)
     if engine is not None:
         await engine.close()

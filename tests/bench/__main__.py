@@ -13,6 +13,7 @@ from tests.bench import (
     operator_latency,
     operator_startup,
     plugin_rpc,
+    realnode,
     router,
     router_parts,
     router_workers,
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "chaos": chaos.main,
     "memory_per_router": lambda: memory_per_router.main([]),
     "scale": lambda: scale.main([]),  # its defaults; options only when named first
+    "realnode": realnode.main,  # root: Routers on a real node (docs/real-node.md)
 }
 
 if __name__ == "__main__":

@@ -384,6 +384,8 @@ def parse(args: tuple[str, ...], namespace: str) -> tuple[str, str, str | None]:
         ("get", "secrets/turnout-db", "-n", "{ns}"),
         ("create", "pods", "-n", "{ns}"),
         ("create", "pods/exec", "-n", "{ns}"),
+        ("get", "pods/log", "-n", "{ns}"),
+        ("watch", "pods", "-n", "{ns}"),
         ("create", "deployments.apps", "-n", "default"),
         ("patch", "routers.turnout.dev", "-n", "default"),
         ("list", "configmaps", "-A"),
@@ -414,6 +416,8 @@ def test_the_service_account_lacks_what_it_does_not_need(
         ("create", "deployments.apps", "-n", "{ns}"),
         ("delete", "configmaps", "-n", "{ns}"),
         ("create", "events", "-n", "{ns}"),
+        # A rollout's new pods say at once when they can never start.
+        ("list", "pods", "-n", "{ns}"),
         ("create", "experimentengines.turnout.dev"),
         ("patch", "experimentengines.turnout.dev/status"),
         ("update", "leases.coordination.k8s.io", "-n", "{ns}"),

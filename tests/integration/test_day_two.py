@@ -307,13 +307,19 @@ def test_rollback_removes_fields_the_old_version_did_not_have(
     h.apply(router_manifest())
     h.wait_deployed("demo", 1)
     # Version 2 adds a field version 1 lacks; it is owned by kubectl, not by the plugin.
-    h.patch_spec("demo", {"replicas": 2, "experimentEngine": {"config": CONFIG_2}})
+    # The scale is set with it: it is no part of a version, and a rollback keeps it.
+    resources = {"requests": {"cpu": "50m"}}
+    h.patch_spec(
+        "demo", {"replicas": 2, "resources": resources, "experimentEngine": {"config": CONFIG_2}}
+    )
     h.wait_deployed("demo", 2)
-    assert "replicas" not in h.version_rows("demo")[0]["spec"]
+    assert "resources" not in h.version_rows("demo")[0]["spec"]
+    assert "replicas" not in h.version_rows("demo")[1]["spec"]
     result = turnout(h, "rollback", "demo", "--to", "1")
     assert result.returncode == 0, result.stderr
     spec = h.router("demo")["spec"]
-    assert "replicas" not in spec
+    assert "resources" not in spec
+    assert spec["replicas"] == 2
     assert spec["experimentEngine"]["config"] == EXPERIMENT_CONFIG
     assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [
         (1, "deployed"),
@@ -415,9 +421,7 @@ def test_exit_codes_for_scripts(operators: OperatorHarness) -> None:
     assert "timed out after 2s waiting for version 1" in timed_out.stderr
 
 
-ENGINE_CRD_FILE = (
-    Path(__file__).resolve().parents[2] / "manifests/crds/experimentengines.turnout.dev.yaml"
-)
+ENGINE_CRD_FILE = Path(__file__).resolve().parents[2] / "crds/experimentengines.turnout.dev.yaml"
 STAND_IN_ENGINE_CRD: dict[str, Any] = {
     # The contract's shape, for as long as the operator's own CRD is not in this tree.
     "apiVersion": "apiextensions.k8s.io/v1",

@@ -161,6 +161,30 @@ def test_config_change_makes_version_2_and_revert_reuses_version_1(
     assert annotations["turnout.dev/config-hash"] == hash_1
 
 
+def test_a_change_of_replicas_alone_scales_the_deployment_and_makes_no_version(
+    operators: OperatorHarness,
+) -> None:
+    h = operators
+    h.start()
+    h.apply(router_manifest(replicas=1))
+    h.wait_deployed("demo", 1)
+    before = deployment(h, "demo")
+    h.patch_spec("demo", {"replicas": 3})
+    wait_for(
+        lambda: (deployment(h, "demo").get("status") or {}).get("availableReplicas") == 3,
+        120,
+        "the Deployment to scale to 3",
+        h.operator,
+    )
+    after = deployment(h, "demo")
+    # Scaled in place: the same pod template (no new ReplicaSet, no pod replaced).
+    assert after["spec"]["replicas"] == 3
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    assert [(r["number"], r["status"]) for r in h.version_rows("demo")] == [(1, "deployed")]
+    assert h.router("demo")["status"]["currentVersion"] == 1
+
+
 def test_invalid_experiment_config_keeps_the_running_version(operators: OperatorHarness) -> None:
     h = operators
     h.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,21 @@ def test_crd_is_accepted_as_generated(cluster: Cluster, router_crd: str) -> None
     # Nothing was dropped or rewritten: the API server understood every key.
     assert crd["spec"]["versions"] == build_crd()["spec"]["versions"]
     assert crd["spec"]["names"] == build_crd()["spec"]["names"]
+
+
+def test_the_top_level_crds_folder_applies_server_side_as_users_apply_it(
+    cluster: Cluster,
+) -> None:
+    # The README's step, `kubectl apply --server-side -f crds/`, checked by the API server
+    # (schemas, CEL cost limits) without changing what the other tests installed.
+    crds = Path(__file__).resolve().parents[2] / "crds"
+    result = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", str(crds))
+    applied = sorted(line.split()[0] for line in result.stdout.splitlines())
+    assert applied == [
+        "customresourcedefinition.apiextensions.k8s.io/experimentengines.turnout.dev",
+        "customresourcedefinition.apiextensions.k8s.io/routers.turnout.dev",
+        "customresourcedefinition.apiextensions.k8s.io/routerversions.turnout.dev",
+    ], result.stdout
 
 
 @pytest.mark.parametrize("case", INVALID_ROUTERS, ids=lambda case: case.id)

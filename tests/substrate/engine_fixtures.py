@@ -32,7 +32,7 @@ from devenv.certs import ServingCert, make_serving_cert
 from devenv.cluster import Cluster
 from devenv.procs import free_port
 
-ENGINE_CRD_FILE = REPO_ROOT / "manifests" / "crds" / "experimentengines.turnout.dev.yaml"
+ENGINE_CRD_FILE = REPO_ROOT / "crds" / "experimentengines.turnout.dev.yaml"
 ENGINE_CRD_NAME = "experimentengines.turnout.dev"
 WEBHOOK_PATH = "/validate-router"
 

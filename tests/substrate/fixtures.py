@@ -29,7 +29,7 @@ from devenv.procs import ProcessRegistry
 # DNS-1123 labels are at most 63 characters; leave room for the random suffix.
 _NAMESPACE_PREFIX_LENGTH = 48
 
-ROUTER_CRD_FILE = REPO_ROOT / "manifests" / "crds" / "routers.turnout.dev.yaml"
+ROUTER_CRD_FILE = REPO_ROOT / "crds" / "routers.turnout.dev.yaml"
 """The committed CRD, what users install (a unit test keeps it equal to the models)."""
 ROUTER_CRD_NAME = "routers.turnout.dev"
 ROUTER_VERSION_CRD_NAME = "routerversions.turnout.dev"

@@ -2,7 +2,7 @@
 
 Each test gets its own operator process, watching only the test's namespace, so
 tests can kill, restart or misconfigure it without touching others. The Router
-CRD is installed once per session from the committed `manifests/crds/` file (what users
+CRD is installed once per session from the committed `crds/` file (what users
 install), and the database is migrated once with `python -m turnout_operator db upgrade`.
 """
 

@@ -160,6 +160,8 @@ class RouterProcess:
             "ROUTER_WORKERS": "1",
             "PATH": plugin_search_path(),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            # No Service sends traffic to a test's router: no drain unless a test asks.
+            "ROUTER_DRAIN_SECONDS": "0",
             **(env or {}),
         }
         self.command = [*prefix, python, "-m", "turnout_router"]

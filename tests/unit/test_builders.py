@@ -389,11 +389,13 @@ NOP_DEPLOYMENT: dict[str, Any] = {
                             {"name": "ROUTER_CONFIG_FILE", "value": "/etc/turnout/router.yaml"},
                             {"name": "PLUGINS_DIR", "value": "/app/plugins"},
                             {"name": "TMPDIR", "value": "/tmp"},
+                            {"name": "ROUTER_DRAIN_SECONDS", "value": "5"},
                         ],
                         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
                         "livenessProbe": {"httpGet": {"path": "/v1/internal/live", "port": "http"}},
                         "readinessProbe": {
-                            "httpGet": {"path": "/v1/internal/ready", "port": "http"}
+                            "httpGet": {"path": "/v1/internal/ready", "port": "http"},
+                            "periodSeconds": 1,
                         },
                         "volumeMounts": [
                             {"name": "config", "mountPath": "/etc/turnout", "readOnly": True},
@@ -401,6 +403,7 @@ NOP_DEPLOYMENT: dict[str, Any] = {
                             {"name": "tmp", "mountPath": "/tmp"},
                         ],
                         "securityContext": RESTRICTED,
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
                     }
                 ],
                 "volumes": [
@@ -449,6 +452,7 @@ def test_deployment_with_an_engine_delivers_the_plugin_through_an_init_container
             ],
             "volumeMounts": [{"name": "plugins", "mountPath": "/app/plugins"}],
             "securityContext": RESTRICTED,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "resources": resources,
         }
     ]
@@ -713,3 +717,12 @@ def test_the_router_container_gets_the_workers_of_its_cpu_limit() -> None:
     assert "ROUTER_WORKERS" not in env(
         build_deployment(IDENTITY, NOP_SPEC, nop_config(), None, SETTINGS)
     )
+
+
+def test_drain_and_in_flight_grace_fit_in_the_termination_grace_period() -> None:
+    from turnout_operator.builders.objects import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
+    from turnout_router.settings import RouterSettings
+
+    router_grace = RouterSettings.model_fields["shutdown_grace_seconds"].default
+    assert DRAIN_SECONDS + router_grace < TERMINATION_GRACE_SECONDS
+    assert RouterSettings.model_fields["drain_seconds"].default == DRAIN_SECONDS

@@ -30,12 +30,7 @@ from turnout_operator.catalogue import (
 
 pytestmark = pytest.mark.unit
 
-CRD_FILE = (
-    Path(__file__).resolve().parents[2]
-    / "manifests"
-    / "crds"
-    / "experimentengines.turnout.dev.yaml"
-)
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "experimentengines.turnout.dev.yaml"
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 T0_TEXT = "2027-01-15T08:00:00Z"
 

@@ -14,6 +14,7 @@ from turnout_operator.builders import BuildSettings, RouterIdentity
 from turnout_operator.desired import (
     desired_objects,
     engine_document,
+    scaling_of,
     spec_document,
     version_inputs,
 )
@@ -57,7 +58,6 @@ def test_suspend_is_not_part_of_a_version() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"replicas": 3},
         {"experimentEngine": {"type": "hardcoded", "config": {"experiments": [{"id": "2"}]}}},
         {"fallbackRoute": "b"},
         {"timeout": "3s"},
@@ -65,6 +65,53 @@ def test_suspend_is_not_part_of_a_version() -> None:
 )
 def test_any_effective_change_is_a_new_hash(change: dict[str, Any]) -> None:
     assert inputs(SPEC).config_hash != inputs({**SPEC, **change}).config_hash
+
+
+@pytest.mark.parametrize(
+    "scale", [{"replicas": 5}, {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}}, {}]
+)
+def test_the_scale_is_not_part_of_a_version(scale: dict[str, Any]) -> None:
+    # A change of replicas alone must scale the Deployment, not roll a new pod template.
+    unscaled = {k: v for k, v in SPEC.items() if k != "replicas"}
+    assert inputs(SPEC).config_hash == inputs({**unscaled, **scale}).config_hash
+    assert not {"replicas", "autoscaling"} & set(inputs({**unscaled, **scale}).spec)
+
+
+def test_a_rows_objects_take_the_routers_current_scale_and_keep_their_template() -> None:
+    made = inputs(SPEC)
+    row = engine_document(made, None, {})
+    two = desired_objects(IDENTITY, 1, made.spec, row, SETTINGS, scaling_of(SPEC))
+    five = desired_objects(IDENTITY, 1, made.spec, row, SETTINGS, {"replicas": 5})
+    auto = desired_objects(
+        IDENTITY, 1, made.spec, row, SETTINGS, {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}}
+    )
+    assert (two.deployment["spec"]["replicas"], five.deployment["spec"]["replicas"]) == (2, 5)
+    assert "replicas" not in auto.deployment["spec"] and auto.hpa is not None
+    templates = [o.deployment["spec"]["template"] for o in (two, five, auto)]
+    assert templates[0] == templates[1] == templates[2]
+    assert two.configmap == five.configmap == auto.configmap
+
+
+def test_a_row_recorded_with_a_scale_is_sized_by_the_routers_scale() -> None:
+    # Versions recorded before the scale left them carry replicas in their spec document.
+    made = inputs(SPEC)
+    old_row_spec = {**made.spec, "replicas": 7}
+    row = engine_document(made, None, {})
+    assert desired_objects(IDENTITY, 1, old_row_spec, row, SETTINGS)
+    objects = desired_objects(IDENTITY, 1, old_row_spec, row, SETTINGS, {"replicas": 3})
+    assert objects.deployment["spec"]["replicas"] == 3
+    assert (
+        desired_objects(IDENTITY, 1, old_row_spec, row, SETTINGS, {}).deployment["spec"]["replicas"]
+        == 1
+    )
+
+
+def test_scaling_of_reads_the_scale_fields_a_spec_sets() -> None:
+    assert scaling_of(SPEC) == {"replicas": 2}
+    assert scaling_of({"replicas": None, "autoscaling": {"maxReplicas": 3}}) == {
+        "autoscaling": {"maxReplicas": 3}
+    }
+    assert scaling_of({}) == {}
 
 
 def test_router_image_and_plugin_image_are_part_of_a_version() -> None:
@@ -83,7 +130,7 @@ def test_objects_rebuilt_from_a_row_match_the_version() -> None:
     made = inputs(SPEC)
     runner = {"experiments": [{"name": "exp_1"}]}
     row_engine = engine_document(made, SPEC["experimentEngine"]["config"], runner)
-    objects = desired_objects(IDENTITY, 4, made.spec, row_engine, SETTINGS)
+    objects = desired_objects(IDENTITY, 4, made.spec, row_engine, SETTINGS, scaling_of(SPEC))
     assert objects.configmap["metadata"]["name"] == "demo-router-v4"
     pod = objects.deployment["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["hardcoded-plugin"]
@@ -113,7 +160,6 @@ def test_the_spec_document_is_the_camelcase_spec_with_defaults_and_without_nulls
         "routeNamePath": "route_name",
         "experimentMappings": [],
         "experimentEngine": {"type": "hardcoded", "config": {"experiments": [{"id": "1"}]}},
-        "replicas": 2,
         "timeout": "10s",
     }
 
@@ -140,7 +186,7 @@ def test_the_version_hash_is_sha256_of_the_canonical_json() -> None:
         '{"engine":{"livenessPeriodSeconds":7,"pluginImage":"plugin:1","type":"hardcoded"},'
         '"routerImage":"turnout:1",'
         '"spec":{"experimentEngine":{"config":{"experiments":[{"id":"1"}]},"type":"hardcoded"},'
-        '"experimentMappings":[],"fallbackRoute":"a","replicas":2,"routeNamePath":"route_name",'
+        '"experimentMappings":[],"fallbackRoute":"a","routeNamePath":"route_name",'
         '"routes":[{"endpoint":"http://a/x","id":"a","timeout":"5s"},'
         '{"endpoint":"http://b/x","id":"b","timeout":"1s"}],"timeout":"10s","trafficRules":[]}}'
     )
@@ -185,7 +231,9 @@ def test_rebuilt_service_hpa_and_config_hash() -> None:
     scaled = {k: v for k, v in SPEC.items() if k != "replicas"}
     scaled["autoscaling"] = {"minReplicas": 2, "maxReplicas": 5}
     made = inputs(scaled)
-    objects = desired_objects(IDENTITY, 2, made.spec, engine_document(made, None, {}), SETTINGS)
+    objects = desired_objects(
+        IDENTITY, 2, made.spec, engine_document(made, None, {}), SETTINGS, scaling_of(scaled)
+    )
     assert objects.service["kind"] == "Service"
     assert objects.service["metadata"]["name"] == "demo-router"
     assert objects.service["spec"]["ports"] == [

@@ -41,7 +41,9 @@ def fresh(
     settings: BuildSettings = SETTINGS,
 ) -> dict[str, Any]:
     _, spec, engine = row(replicas)
-    return dataclasses.asdict(desired_objects(identity, number, spec, engine, settings))
+    return dataclasses.asdict(
+        desired_objects(identity, number, spec, engine, settings, {"replicas": replicas})
+    )
 
 
 def memo_objects(
@@ -52,7 +54,9 @@ def memo_objects(
     settings: BuildSettings = SETTINGS,
 ) -> dict[str, Any]:
     config_hash, spec, engine = row(replicas)
-    built = memo.objects(identity, number, config_hash, lambda: (spec, engine), settings)
+    built = memo.objects(
+        identity, number, config_hash, lambda: (spec, engine), settings, {"replicas": replicas}
+    )
     return dataclasses.asdict(built)
 
 
@@ -63,6 +67,16 @@ def test_the_same_version_gives_the_objects_built_from_its_row() -> None:
     assert first == again == fresh(1, replicas=2)
     assert again["deployment"]["spec"]["replicas"] == 2
     assert len(memo) == 1
+
+
+def test_a_new_scale_of_the_same_version_is_built_again_with_the_same_template() -> None:
+    memo = DesiredMemo()
+    two = memo_objects(memo, 1, replicas=2)
+    three = memo_objects(memo, 1, replicas=3)
+    assert three == fresh(1, replicas=3)
+    assert three["deployment"]["spec"]["replicas"] == 3
+    assert three["deployment"]["spec"]["template"] == two["deployment"]["spec"]["template"]
+    assert three["configmap"] == two["configmap"]
 
 
 def test_a_new_version_is_built_again() -> None:
@@ -93,7 +107,9 @@ def test_changing_what_was_returned_does_not_change_the_next_answer() -> None:
     second = memo.objects(IDENTITY, 1, config_hash, lambda: (spec, engine), SETTINGS)
     second.configmap["data"].clear()
     third = memo.objects(IDENTITY, 1, config_hash, lambda: (spec, engine), SETTINGS)
-    assert dataclasses.asdict(third) == fresh(1, replicas=2)
+    assert dataclasses.asdict(third) == dataclasses.asdict(
+        desired_objects(IDENTITY, 1, spec, engine, SETTINGS)
+    )
 
 
 def test_an_unchanged_version_does_not_read_its_row_again() -> None:
@@ -107,7 +123,9 @@ def test_an_unchanged_version_does_not_read_its_row_again() -> None:
 
     for _ in range(3):
         built = memo.objects(IDENTITY, 1, config_hash, documents, SETTINGS)
-        assert dataclasses.asdict(built) == fresh(1, replicas=2)
+        assert dataclasses.asdict(built) == dataclasses.asdict(
+            desired_objects(IDENTITY, 1, spec, engine, SETTINGS)
+        )
     assert len(reads) == 1
     memo.objects(IDENTITY, 2, config_hash, documents, SETTINGS)
     assert len(reads) == 2

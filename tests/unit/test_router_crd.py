@@ -32,7 +32,7 @@ from turnout_router.config import ROUTE_IDS_NOT_UNIQUE, cel, duration_seconds
 
 pytestmark = pytest.mark.unit
 
-CRD_FILE = Path(__file__).resolve().parents[2] / "manifests" / "crds" / "routers.turnout.dev.yaml"
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "routers.turnout.dev.yaml"
 
 
 def model_messages(name: str, spec_data: dict[str, Any]) -> list[str]:

@@ -24,9 +24,7 @@ from turnout_operator.routerversions import (
 
 pytestmark = pytest.mark.unit
 
-CRD_FILE = (
-    Path(__file__).resolve().parents[2] / "manifests" / "crds" / "routerversions.turnout.dev.yaml"
-)
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "routerversions.turnout.dev.yaml"
 IDENTITY = RouterIdentity(namespace="team-a", name="checkout", uid="u-1")
 ROUTES = [
     {"id": "control", "endpoint": "http://c", "timeout": "2s"},

@@ -6,7 +6,7 @@ health, and for standard engines the catalogue a user picks an experiment from
 (clients without their passkeys, experiments and their variants, variables).
 It has no spec: the engines are configured in the operator's values.
 
-The CRD in `manifests/crds/experimentengines.turnout.dev.yaml` is generated from
+The CRD in `crds/experimentengines.turnout.dev.yaml` is generated from
 these models (`turnout_operator.api.engine_crd`).
 
 Pure: no I/O, no Kubernetes client.

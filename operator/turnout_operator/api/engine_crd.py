@@ -2,7 +2,7 @@
 
 Cluster-scoped, status only (the operator's values configure the engines), with
 the printer columns `kubectl get experimentengines` shows: Type, Ready,
-Experiments, Age. `manifests/crds/experimentengines.turnout.dev.yaml` is this
+Experiments, Age. `crds/experimentengines.turnout.dev.yaml` is this
 module's output (`python -m turnout_operator.api.engine_crd`, or `make crds`); a
 unit test fails when the committed file differs.
 

@@ -1,7 +1,7 @@
 """The `Router` custom resource (`routers.turnout.dev`): spec and status models.
 
 These pydantic models are the source of truth: the CRD's OpenAPI schema in
-`manifests/crds/` is generated from them (`turnout_operator.api.crd`) and a test fails when
+`crds/` is generated from them (`turnout_operator.api.crd`) and a test fails when
 the committed CRD drifts. Routes, traffic rules and route selection are the
 router config file's own models (`turnout_router.config`), so what a user writes
 in the spec is exactly what the router pods read.

@@ -1,7 +1,7 @@
 """The `routerversions.turnout.dev` CustomResourceDefinition, generated from its models.
 
 Same method as the Router's (`turnout_operator.api.crd`): the pydantic models are
-rewritten into a structural schema. `manifests/crds/routerversions.turnout.dev.yaml`
+rewritten into a structural schema. `crds/routerversions.turnout.dev.yaml`
 is this module's output (`make crds`); a unit test fails when the committed file
 differs.
 

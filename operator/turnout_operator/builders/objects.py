@@ -9,6 +9,8 @@ why, is what makes a version's rollout safe:
   pods of the previous version keep theirs;
 * the rolling update never takes a serving pod away before its replacement is
   ready, so a version that fails to start leaves the previous one serving;
+* a pod being stopped drains (ROUTER_DRAIN_SECONDS) before it stops accepting, so
+  no request is lost while kube-proxy catches up (see DRAIN_SECONDS);
 * every container passes the Pod Security "restricted" profile;
 * the plugin reaches the pod by Turing's delivery contract: an initContainer
   from the engine's image copies it to ${PLUGINS_DIR}/${PLUGIN_NAME} in an
@@ -55,7 +57,18 @@ ROUTER_CONTAINER: Final = "router"
 RUN_AS_ID: Final = 65532
 """A numeric non-root user and group: the kubelet can only verify runAsNonRoot for a
 numeric user, and images (a third party's plugin image included) may not set one."""
+DRAIN_SECONDS: Final = 5
+"""After SIGTERM the router keeps serving this long, readiness failing and each keep-alive
+connection told `Connection: close` (router's main.py): the pod has left its Service's
+endpoints, but kube-proxy on each node stops sending it new connections only once it has
+seen that and rewritten its rules (typically well under a second; more on a node with
+thousands of Services). docs/router.md, "Graceful termination"."""
 TERMINATION_GRACE_SECONDS: Final = 30
+"""Drain (5 s) plus the router's grace for in-flight requests (20 s), with room to stop the
+plugin before the kubelet's SIGKILL."""
+READINESS_PERIOD_SECONDS: Final = 1
+"""A new pod is Ready within a second of listening, so a rollout (and Deployed) takes a
+second or two, not up to the default 10 s per pod; the probe is a local GET."""
 REVISION_HISTORY_LIMIT: Final = 3
 """Old ReplicaSets kept; versions are kept in the store, not in ReplicaSets."""
 
@@ -149,6 +162,8 @@ def _plugin_container(
         ],
         "volumeMounts": [{"name": _PLUGINS_VOLUME, "mountPath": settings.plugins_dir}],
         "securityContext": _security_context(),
+        # A copy that fails says why on stderr; the Router's condition quotes it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if resources is not None:
         # The same as the router's: a pod's request is the larger of the two, so
@@ -191,10 +206,14 @@ def _router_container(settings: BuildSettings, resources: dict[str, Any] | None)
             {"name": "ROUTER_CONFIG_FILE", "value": f"{CONFIG_DIR}/{CONFIG_FILE_NAME}"},
             {"name": "PLUGINS_DIR", "value": settings.plugins_dir},
             {"name": "TMPDIR", "value": TMP_DIR},
+            {"name": "ROUTER_DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
         ],
         "ports": [{"name": PORT_NAME, "containerPort": settings.container_port, "protocol": "TCP"}],
         "livenessProbe": {"httpGet": {"path": LIVENESS_PATH, "port": PORT_NAME}},
-        "readinessProbe": {"httpGet": {"path": READINESS_PATH, "port": PORT_NAME}},
+        "readinessProbe": {
+            "httpGet": {"path": READINESS_PATH, "port": PORT_NAME},
+            "periodSeconds": READINESS_PERIOD_SECONDS,
+        },
         "volumeMounts": [
             {"name": _CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
             # Read-only here: only the initContainer writes the plugin.
@@ -202,6 +221,9 @@ def _router_container(settings: BuildSettings, resources: dict[str, Any] | None)
             {"name": _TMP_VOLUME, "mountPath": TMP_DIR},
         ],
         "securityContext": _security_context(),
+        # A router that cannot start (a config it refuses, a plugin that will not run)
+        # says why in its last log lines; the Router's condition quotes them.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if resources is not None:
         container["resources"] = resources

@@ -317,7 +317,9 @@ def cmd_rollback(
     except rollback.TargetError as error:
         raise Failure(NOT_FOUND if error.missing else FAILED, error.message) from None
     number = int(chosen["spec"]["version"])
-    target_spec = dict(chosen["spec"].get("routerSpec") or {})
+    target_spec = rollback.target_spec(
+        chosen["spec"].get("routerSpec") or {}, router.get("spec") or {}
+    )
     try:
         written = _write_spec(client, args.router, router, target_spec)
     except ApiError as error:

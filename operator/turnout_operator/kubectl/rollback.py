@@ -69,6 +69,21 @@ def choose_target(
     )
 
 
+SCALE_FIELDS = ("replicas", "autoscaling")
+"""How many pods serve is not part of a version (the operator's desired.SCALING_FIELDS)."""
+
+
+def target_spec(version_spec: Mapping[str, Any], live_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec a rollback writes: the version's, at the Router's current scale.
+
+    A rollback brings back what pods run, not how many: the scale stays as the Router
+    has it now (a version recorded before the scale left versions may still carry one).
+    """
+    spec = {key: value for key, value in version_spec.items() if key not in SCALE_FIELDS}
+    spec.update({key: live_spec[key] for key in SCALE_FIELDS if live_spec.get(key) is not None})
+    return spec
+
+
 Path = tuple[str, ...]
 
 

@@ -1,0 +1,309 @@
+"""Routers on real pods: images built from the repository's Dockerfiles, the plugin copied
+by its initContainer, requests through the Router's ClusterIP (kube-proxy) reaching the
+upstream pod the treatment names, and no request lost while versions change.
+
+The operator runs on the host (as in the e2e tier) with the built router image and
+plugin images; everything it deploys runs on the real node. Expected routes come from
+tests/cases/treatments.py (FNV-1a and the traffic shares, recomputed by hand).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devenv.operator import Engine, wait_for
+from devenv.realnode.images import Images
+from devenv.realnode.node import RealNode
+from tests.cases.treatments import reference_variant
+from tests.realnode.load import Load
+from tests.realnode.support import (
+    EXPERIMENT_CONFIG,
+    apply,
+    post,
+    router_manifest,
+    service_url,
+    start_upstream,
+    wait_routed,
+)
+from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
+
+pytestmark = pytest.mark.realnode
+
+UNITS = range(1, 201)
+KUBECTL_TURNOUT = Path(sys.executable).parent / "kubectl-turnout"
+
+
+@pytest.fixture
+def upstreams(
+    operators: OperatorHarness, realnode_images: Images, on_real_node: RealNode
+) -> dict[str, str]:
+    return {
+        name: start_upstream(operators.cluster, operators.namespace, name, realnode_images.turnout)
+        for name in ("control", "treatment-1")
+    }
+
+
+def start_operator(h: OperatorHarness, images: Images, plugin_image: str) -> None:
+    engine = Engine(
+        name="hardcoded", binary=h.go_plugin, options=ENGINE_OPTIONS, image=plugin_image
+    )
+    h.start(engine, env={"TURNOUT_ROUTER_IMAGE": images.turnout})
+
+
+def pod_of(h: OperatorHarness, router: str) -> dict[str, Any]:
+    pods = h.kubectl_json("get", "pods", "-l", f"turnout.dev/router={router}")["items"]
+    running = [p for p in pods if p["status"].get("phase") == "Running"]
+    assert running, pods
+    return dict(running[0])
+
+
+@pytest.mark.parametrize("plugin", ["go_plugin", "python_plugin", "turing_style_plugin"])
+def test_requests_through_the_cluster_ip_reach_the_upstream_the_treatment_names(
+    operators: OperatorHarness,
+    realnode_images: Images,
+    upstreams: dict[str, str],
+    plugin: str,
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, getattr(realnode_images, plugin))
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+
+    pod = pod_of(h, "demo")
+    assert pod["spec"]["nodeName"] == "turnout-real-node"
+    (init,) = pod["status"]["initContainerStatuses"]
+    assert init["name"] == "hardcoded-plugin"
+    assert init["state"]["terminated"]["exitCode"] == 0  # the plugin was copied
+    (router,) = pod["status"]["containerStatuses"]
+    assert router["ready"] and router["restartCount"] == 0
+
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "the Router's Service to answer")
+    for unit in UNITS:
+        request_id = f"req-{uuid.uuid4()}"
+        status, headers, body = post(url, unit, request_id)
+        expected = reference_variant(unit)
+        assert status == 200
+        assert (body["route"], headers["Turnout-Route"]) == (expected, expected), unit
+        assert headers["Turnout-Route-Reason"] == "treatment"
+        assert body["requestId"] == request_id  # Turing-Req-ID reached the upstream
+        assert headers["Turing-Req-ID"] == request_id
+
+
+def test_a_change_of_replicas_alone_replaces_no_pod(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams, replicas=1))
+    h.wait_deployed("demo", 1)
+    first = pod_of(h, "demo")["metadata"]["uid"]
+    h.patch_spec("demo", {"replicas": 2})
+
+    def two_ready() -> bool:
+        dep = h.kubectl_json("get", "deployment", "demo-router")
+        return bool((dep.get("status") or {}).get("readyReplicas") == 2)
+
+    wait_for(two_ready, 120, "two router pods", h.operator)
+    uids = {
+        p["metadata"]["uid"]
+        for p in h.kubectl_json("get", "pods", "-l", "turnout.dev/router=demo")["items"]
+    }
+    assert first in uids and len(uids) == 2  # scaled: the first pod stayed
+    assert [r["number"] for r in h.version_rows("demo")] == [1]
+
+
+def test_a_plugin_image_whose_copy_fails_fails_fast_in_its_own_words_and_v1_keeps_serving(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    h = operators
+    good = Engine(
+        name="hardcoded",
+        binary=h.go_plugin,
+        options=ENGINE_OPTIONS,
+        image=realnode_images.go_plugin,
+    )
+    # An engine whose image does not copy a plugin: Turnout's own image, whose command
+    # (the operator) exits at once for want of a database URL.
+    broken = Engine(
+        name="broken", binary=h.go_plugin, options=ENGINE_OPTIONS, image=realnode_images.turnout
+    )
+    h.start(good, broken, env={"TURNOUT_ROUTER_IMAGE": realnode_images.turnout})
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "version 1 to answer")
+
+    h.patch_spec("demo", {"experimentEngine": {"type": "broken"}})
+    status = h.wait_status(
+        "demo",
+        lambda s: s.get("currentVersion") == 2 and s.get("phase") != "Deploying",
+        "version 2 to be judged",
+        180,
+    )
+    assert status.get("deployedVersion") == 1, status
+    messages = " ".join(c.get("message", "") for c in status.get("conditions", []))
+    assert "the new pods cannot start" in messages, status
+    assert "initContainer broken-plugin" in messages, status
+    assert "TURNOUT_DATABASE_URL" in messages or "database" in messages.lower(), status
+    for unit in range(1, 21):
+        assert post(url, unit, f"r{unit}")[1]["Turnout-Route"] == reference_variant(unit)
+
+
+def test_no_request_is_lost_through_a_config_change_a_scale_and_a_rollback(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "version 1 to answer")
+
+    load = Load(url).start()
+    try:
+        changed = copy.deepcopy(EXPERIMENT_CONFIG)
+        changed["experiments"].append({"id": "002", "name": "exp_2"})
+        h.patch_spec("demo", {"experimentEngine": {"config": changed}})
+        h.wait_deployed("demo", 2)
+        wait_for(lambda: only_pods_of(h, "demo", 2, 1), 120, "version 1's pods gone", h.operator)
+        h.patch_spec("demo", {"replicas": 2})
+        wait_for(lambda: only_pods_of(h, "demo", 2, 2), 120, "two pods of version 2", h.operator)
+        rollback = subprocess.run(
+            [
+                str(KUBECTL_TURNOUT),
+                "rollback",
+                "demo",
+                "-n",
+                h.namespace,
+                "--kubeconfig",
+                str(h.cluster.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert rollback.returncode == 0, rollback.stderr
+        h.wait_deployed("demo", 1)
+        wait_for(lambda: only_pods_of(h, "demo", 1, 2), 120, "version 1's pods only", h.operator)
+    finally:
+        load.stop()
+    assert load.sent > 200
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:10]}"
+
+
+def only_pods_of(h: OperatorHarness, router: str, version: int, count: int) -> bool:
+    """All of the Router's pods (terminating ones included) are `count` ready pods of `version`."""
+    pods = h.kubectl_json("get", "pods", "-l", f"turnout.dev/router={router}")["items"]
+    versions = [p["metadata"]["labels"].get("turnout.dev/version") for p in pods]
+    ready = [c for p in pods for c in p["status"].get("containerStatuses", []) if c.get("ready")]
+    return versions == [str(version)] * count and len(ready) == count
+
+
+def test_a_deleted_router_leaves_nothing_of_it_on_the_node(
+    operators: OperatorHarness,
+    realnode_images: Images,
+    upstreams: dict[str, str],
+    on_real_node: RealNode,
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams, replicas=2))
+    h.wait_deployed("demo", 1)
+    router_pods = [
+        p["metadata"]["uid"]
+        for p in h.kubectl_json("get", "pods", "-l", "turnout.dev/router=demo")["items"]
+    ]
+    assert len(router_pods) == 2
+    selector = f'labels."io.kubernetes.pod.uid"=={router_pods[0]}'
+    assert on_real_node.ctr("containers", "ls", "-q", selector).stdout.split()  # the query works
+    h.cluster.kubectl("delete", "router", "demo", "-n", h.namespace, "--wait=true")
+
+    def gone() -> bool:
+        objects = h.kubectl_json(
+            "get",
+            "pods,services,configmaps,deployments,replicasets",
+            "-l",
+            "turnout.dev/router=demo",
+        )
+        return not objects["items"]
+
+    wait_for(gone, 120, "the Router's pods, Service and ConfigMaps to go", h.operator)
+    pods = h.kubectl_json("get", "pods")["items"]
+    assert sorted(p["metadata"]["labels"]["app"] for p in pods) == [
+        "upstream-control",
+        "upstream-treatment-1",
+    ]
+
+    def containers_of_router_pods() -> list[str]:
+        found: list[str] = []
+        for uid in router_pods:
+            selector = f'labels."io.kubernetes.pod.uid"=={uid}'
+            found += on_real_node.ctr("containers", "ls", "-q", selector).stdout.split()
+        return found
+
+    # The kubelet removes the containers (and sandboxes) of deleted pods.
+    wait_for(
+        lambda: not containers_of_router_pods(),
+        180,
+        "the router pods' containers to be removed from the node",
+        h.operator,
+    )
+
+
+def plugin_pids(pod_uid: str) -> list[int]:
+    """Pids of the plugin process in a pod's router container, read from /proc on the node.
+
+    The pod's processes are the node's processes: the one whose cgroup names the pod
+    and whose command is the copied plugin (under /app/plugins) is the plugin.
+    """
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cgroup = (proc / "cgroup").read_text()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"pod{pod_uid}" in cgroup and "/app/plugins/hardcoded" in command:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_restart(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "the Router to answer")
+    pod = pod_of(h, "demo")
+    (plugin,) = plugin_pids(pod["metadata"]["uid"])
+    os.kill(plugin, signal.SIGKILL)
+
+    reasons: list[str] = []
+
+    def treated_again() -> bool:
+        unit = len(reasons) + 1
+        status, headers, body = post(url, unit, f"k{unit}")
+        assert status == 200 and body["route"] in ("control", "treatment-1")
+        reasons.append(headers["Turnout-Route-Reason"])
+        return reasons[-1] == "treatment" and any(r != "treatment" for r in reasons)
+
+    wait_for(treated_again, 120, "fallback, then treatments again", h.operator, interval=0.05)
+    assert plugin_pids(pod["metadata"]["uid"]) not in ([], [plugin])  # a new plugin process
+    again = pod_of(h, "demo")
+    assert again["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert again["status"]["containerStatuses"][0]["restartCount"] == 0
