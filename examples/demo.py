@@ -1,7 +1,10 @@
 """`make demo`: Turnout's main job on this machine, end to end.
 
 1. a Kubernetes control plane on loopback (etcd, kube-apiserver, controllers,
-   kwok's fake nodes) — or the cluster in $KUBECONFIG;
+   kwok's fake nodes) — or the cluster in $KUBECONFIG; where this machine can run
+   one (root, docs/real-node.md), a real node too: the router pods and two upstream
+   pods run for real, from images built here, and requests go through the Router's
+   Service (TURNOUT_DEMO_NODE=kwok keeps to the fake nodes);
 2. a throwaway Postgres — or the database in $TURNOUT_DATABASE_URL;
 3. the example "hardcoded" engine, the Python plugin packaged as one executable,
    copied where the operator's initContainer would put it;
@@ -32,6 +35,8 @@ from devenv.operator import CRD_FILE, Engine, OperatorConfig, migrate, start_ope
 from devenv.postgres import start_postgres
 from devenv.procs import ProcessRegistry, SubstrateError
 from devenv.zipapp import build_hardcoded_plugin
+
+DEMO_UNITS = range(1, 7)
 
 EXAMPLES = Path(__file__).resolve().parent
 SAMPLE_ROUTER = EXAMPLES / "routers" / "sample-router.yaml"
@@ -102,6 +107,64 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def start_real_pods(
+    registry: ProcessRegistry, cluster: Cluster
+) -> tuple[str, str, dict[str, str]] | None:
+    """A real node with the built images and two upstream pods, where the machine can.
+
+    Returns the plugin image, the router image and the upstream URL of each route;
+    None (kwok's fake nodes only) with the reason printed, where it cannot.
+    """
+    from devenv.cluster import FAKE_NODE_NAMES
+    from devenv.gopeers import locate as locate_gopeers
+    from devenv.realnode.images import build_images
+    from devenv.realnode.node import (
+        NODE_NAME,
+        REAL_NODE_TAINT,
+        start_real_node,
+        unsupported_reason,
+    )
+    from tests.realnode.support import start_upstream
+
+    reason = unsupported_reason()
+    if os.environ.get("TURNOUT_DEMO_NODE") == "kwok":
+        reason = "TURNOUT_DEMO_NODE=kwok"
+    if reason is not None:
+        step(f"router pods on kwok's fake nodes only (no real node: {reason})")
+        return None
+    step("building the images (Debian-made bases, Dockerfile, plugin.Dockerfile; cached)")
+    images = build_images(locate_gopeers().hardcoded_plugin)
+    step("starting a real node (containerd, runc, kubelet, kube-proxy, CNI on 198.18.0.0/15)")
+    start_real_node(registry, cluster, images.archives)
+    for name in FAKE_NODE_NAMES:
+        cluster.kubectl("cordon", name)
+    cluster.kubectl("taint", "node", NODE_NAME, f"{REAL_NODE_TAINT}:NoSchedule-")
+    step("starting two upstream pods (control, treatment-1) behind their Services")
+    routes = {
+        name: start_upstream(cluster, NAMESPACE, name, images.turnout)
+        for name in ("control", "treatment-1")
+    }
+    return images.python_plugin, images.turnout, routes
+
+
+def show_requests(cluster: Any) -> None:
+    """A handful of requests through the Router's Service: each unit's treatment and route."""
+    from tests.realnode.support import post, service_url, wait_routed
+
+    url = service_url(cluster, NAMESPACE, "sample-router")
+    wait_routed(url, "the Router's Service to answer")
+    step(f"POST {url} for a few units (client.id in the payload)")
+    for unit in DEMO_UNITS:
+        _, headers, _ = post(url, unit, f"demo-{unit}")
+        treatment = headers.get("Turnout-Treatment", "-")
+        experiment = headers.get("Turnout-Experiment", "-")
+        print(
+            f"  client {unit}: {experiment}/{treatment} -> route {headers['Turnout-Route']} "
+            f"({headers['Turnout-Route-Reason']})",
+            flush=True,
+        )
+
+
 def main() -> int:
     _stop_on_signals()
     parser = argparse.ArgumentParser(
@@ -151,8 +214,17 @@ def main() -> int:
         plugin = workdir / "hardcoded"
         print(build_hardcoded_plugin(plugin), end="")
 
-        step(f"starting the operator (logs: {workdir / 'operator.log'})")
         cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+        real = start_real_pods(registry, cluster) if isinstance(cluster, Cluster) else None
+        engine_image = "ghcr.io/turnout/hardcoded-plugin:0.1.0"
+        router_image = "turnout:dev"
+        manifest = yaml.safe_load(SAMPLE_ROUTER.read_text())
+        if real is not None:
+            engine_image, router_image, routes = real
+            for route in manifest["spec"]["routes"]:
+                route["endpoint"] = routes[route["id"]]
+
+        step(f"starting the operator (logs: {workdir / 'operator.log'})")
         operator = start_operator(
             registry,
             OperatorConfig(
@@ -164,17 +236,23 @@ def main() -> int:
                         name="hardcoded",
                         binary=plugin,
                         options=json.loads(ENGINE_OPTIONS.read_text()),
-                        image="ghcr.io/turnout/hardcoded-plugin:0.1.0",
+                        image=engine_image,
                     ),
                 ),
                 namespaces=(NAMESPACE,),
+                router_image=router_image,
             ),
         )
 
         step(f"kubectl apply -n {NAMESPACE} -f {SAMPLE_ROUTER.relative_to(EXAMPLES.parent)}")
-        print(cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLE_ROUTER)).stdout, end="")
+        print(
+            cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(manifest)).stdout,
+            end="",
+        )
         wait_deployed(cluster, 1, operator)
         print(cluster.kubectl("get", "routers", "-n", NAMESPACE, "-o", "wide").stdout, end="")
+        if real is not None:
+            show_requests(cluster)
 
         step("changing the experiment config (adds exp_2): a new version rolls out")
         router = yaml.safe_load(SAMPLE_ROUTER.read_text())
@@ -186,6 +264,8 @@ def main() -> int:
         )
         wait_deployed(cluster, 2, operator)
         print(cluster.kubectl("get", "routers", "-n", NAMESPACE, "-o", "wide").stdout, end="")
+        if real is not None:
+            show_requests(cluster)
         print(cluster.kubectl("get", "experimentengines").stdout, end="")
         print(
             cluster.kubectl(

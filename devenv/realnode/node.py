@@ -419,10 +419,19 @@ class RealNode:
     def _remove_chains(self) -> None:
         proxy = node_binaries_dir() / "kube-proxy"
         _run(str(proxy), "--cleanup", check=False)
-        for entry in sorted(self._new("chains")):
+        new = sorted(self._new("chains"))
+        # Rules elsewhere that jump to a new chain (the kubelet's KUBE-FIREWALL is jumped
+        # to from INPUT and OUTPUT) go first: a chain still referenced cannot be deleted.
+        for entry in new:
+            tool, table, chain = entry.split("/")
+            for rule in _lines(tool, "-t", table, "-S"):
+                words = rule.split()
+                if words[:1] == ["-A"] and words[-2:] == ["-j", chain] and words[1] != chain:
+                    _run(tool, "-t", table, "-D", *words[1:], check=False)
+        for entry in new:
             tool, table, chain = entry.split("/")
             _run(tool, "-t", table, "-F", chain, check=False)
-        for entry in sorted(self._new("chains")):
+        for entry in new:
             tool, table, chain = entry.split("/")
             _run(tool, "-t", table, "-X", chain, check=False)
 
