@@ -17,6 +17,7 @@ COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY router ./router
 COPY plugin_host ./plugin_host
+COPY kubectl ./kubectl
 COPY packaging/install.sh ./packaging/install.sh
 # The same script the tests run: a venv at /opt/turnout with the wheel and its dependencies.
 RUN sh packaging/install.sh /opt/turnout /src

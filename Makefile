@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 types: $(STAMP)
-	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router
+	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router -p turnout_kubectl
 	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate tests/chaos devenv tools/mutation.py \
 		tests/gob_reference.py tests/allocation_reference.py tests/failures.py
 

@@ -73,7 +73,12 @@ def write_engines_file(path: Path, engines: Sequence[Engine]) -> Path:
 def python_env() -> dict[str, str]:
     """This interpreter's environment with the repository's source roots importable."""
     env = dict(os.environ)
-    roots = [str(REPO_ROOT / "operator"), str(REPO_ROOT / "router"), str(REPO_ROOT)]
+    roots = [
+        str(REPO_ROOT / "operator"),
+        str(REPO_ROOT / "router"),
+        str(REPO_ROOT / "kubectl"),
+        str(REPO_ROOT),
+    ]
     env["PYTHONPATH"] = os.pathsep.join([*roots, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 

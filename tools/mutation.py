@@ -47,6 +47,7 @@ DEFAULT_MODULES = (
 SOURCE_ROOTS = {
     "operator": "turnout_operator",
     "router": "turnout_router",
+    "kubectl": "turnout_kubectl",
     "examples/plugins/hardcoded": "hardcoded",
 }
 

@@ -263,6 +263,7 @@ def turnout_image(podman: Podman) -> str:
         REPO_ROOT / "operator" / "turnout_operator",
         REPO_ROOT / "router" / "turnout_router",
         REPO_ROOT / "plugin_host",
+        REPO_ROOT / "kubectl" / "turnout_kubectl",
         REPO_ROOT / "packaging" / "install.sh",
     ]
     name = f"turnout.local/turnout:{_hash(_tree_bytes(inputs))}"

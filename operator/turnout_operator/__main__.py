@@ -16,12 +16,12 @@ from pydantic import ValidationError
 
 
 def _run() -> int:
-    from turnout_operator import footprint
+    from turnout_operator.runtime import footprint
 
     footprint.keep_out()  # before kopf, which imports the official client when it can
     import kopf
 
-    from turnout_operator.settings import OperatorSettings
+    from turnout_operator.runtime.settings import OperatorSettings
 
     try:
         settings = OperatorSettings()  # type: ignore[call-arg]
@@ -40,8 +40,8 @@ def _run() -> int:
     # kopf logs "Handler ... succeeded." for every watch event of every object it hands
     # over (thousands a minute while Routers roll out); Turnout logs what its passes do.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    import turnout_operator.main  # noqa: F401 - registers the handlers
-    from turnout_operator import lifecycle
+    import turnout_operator.runtime.handlers  # noqa: F401 - registers the handlers
+    from turnout_operator.runtime import lifecycle
 
     code: int = asyncio.run(lifecycle.run(settings))
     return code

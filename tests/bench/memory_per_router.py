@@ -25,18 +25,19 @@ from typing import Any
 
 from devenv.gopeers import HARDCODED_RUNNER_CONFIG_TEXT
 from tests.bench.operator_latency import spec
-from turnout_operator import verdicts
 from turnout_operator.api import RouterSpec, RouterStatus
+from turnout_operator.api.engine_config import parse_engines
 from turnout_operator.builders import BuildSettings, RouterIdentity, endpoint
-from turnout_operator.children import ChildCache
-from turnout_operator.compact_record import kept_record
-from turnout_operator.desired import DesiredMemo, engine_document, version_inputs
-from turnout_operator.engine_config import parse_engines
-from turnout_operator.mirror import MirrorMemo, Mirrors
-from turnout_operator.reconcile import RouterObject
-from turnout_operator.rollout import RolloutPhase, RolloutState
-from turnout_operator.routerversions import routerversion_body
-from turnout_operator.status import build_status, status_body
+from turnout_operator.builders.desired import engine_document, version_inputs
+from turnout_operator.builders.routerversions import routerversion_body
+from turnout_operator.cache.children import ChildCache
+from turnout_operator.cache.compact_record import kept_record
+from turnout_operator.cache.desired import DesiredMemo
+from turnout_operator.reconcile import verdicts
+from turnout_operator.reconcile.mirror import MirrorMemo, Mirrors
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.reconcile.rollout import RolloutPhase, RolloutState
+from turnout_operator.reconcile.status import build_status, status_body
 from turnout_operator.store import VersionRecord, VersionStatus
 
 NAMESPACE = "bench"

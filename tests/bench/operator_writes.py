@@ -37,9 +37,9 @@ from turnout_operator.builders import (
     build_router_config,
     build_service,
 )
-from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
-from turnout_operator.routerversions import routerversion_body
-from turnout_operator.status import status_body
+from turnout_operator.builders.names import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.builders.routerversions import routerversion_body
+from turnout_operator.reconcile.status import status_body
 
 GROUP, VERSION = "turnout.dev", "v1alpha1"
 FIELD_MANAGER = "turnout-operator"

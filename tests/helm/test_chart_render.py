@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.substrate.chart import CHART_DIR, Rendered, render, run_helm, template, write_values
-from turnout_operator.engine_config import parse_engines
+from turnout_operator.api.engine_config import parse_engines
 
 pytestmark = pytest.mark.packaging
 
@@ -382,7 +382,7 @@ def test_cluster_wide_mode_uses_a_cluster_role_and_watches_everything(home: Path
 def settings_from_env(env: dict[str, str]) -> dict[str, Any]:
     """The operator's settings as its own class reads them from exactly this environment."""
     script = (
-        "import json; from turnout_operator.settings import OperatorSettings; "
+        "import json; from turnout_operator.runtime.settings import OperatorSettings; "
         "print(OperatorSettings().model_dump_json())"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith("TURNOUT_")}

@@ -26,9 +26,9 @@ from devenv.operator import Engine, wait_for
 from devenv.procs import child_pids
 from tests.substrate.fixtures import admin_login
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
-from turnout_operator.engine_objects import EngineObjects
-from turnout_operator.engines import EngineRegistry
-from turnout_operator.kube import Kube
+from turnout_operator.engines.objects import EngineObjects
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.kube.client import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from devenv.cluster import Cluster
-from turnout_operator import credentials
-from turnout_operator.kube import RELOGIN_SECONDS, Kube, KubeError
+from turnout_operator.kube import credentials
+from turnout_operator.kube.client import RELOGIN_SECONDS, Kube, KubeError
 
 pytestmark = pytest.mark.cluster
 

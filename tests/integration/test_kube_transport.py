@@ -19,7 +19,7 @@ import kopf
 import pytest
 
 from devenv.procs import free_port
-from turnout_operator.kube import USER_AGENT, Kube, KubeError, ObjectRef
+from turnout_operator.kube.client import USER_AGENT, Kube, KubeError, ObjectRef
 
 # More than asyncio's default thread pool ever has (min(32, cpu_count + 4)).
 CONCURRENCY = 40

@@ -14,8 +14,8 @@ import pytest
 
 from devenv.cluster import Cluster
 from tests.substrate.fixtures import admin_login
-from turnout_operator.kube import Kube, KubeError
-from turnout_operator.leader import (
+from turnout_operator.kube.client import Kube, KubeError
+from turnout_operator.runtime.leader import (
     LeaderElector,
     LeadershipLost,
     LeaseRecord,

@@ -2,8 +2,8 @@
 
 kopf would by default keep a copy of each Router's spec in an annotation and patch it
 after every change, and add its finalizer to each new Router and remove it at deletion.
-Turnout keeps no copy (see `turnout_operator.kopf_storage`) and needs no finalizer
-(`turnout_operator.deletion`), so a new Router costs two API writes fewer and its
+Turnout keeps no copy (see `turnout_operator.runtime.kopf_storage`) and needs no finalizer
+(`turnout_operator.runtime.deletion`), so a new Router costs two API writes fewer and its
 deletion one, and deletion still works without either.
 """
 

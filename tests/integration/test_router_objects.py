@@ -31,7 +31,7 @@ from turnout_operator.builders import (
     build_router_config,
     build_service,
 )
-from turnout_operator.drift import differs
+from turnout_operator.builders.drift import differs
 
 pytestmark = pytest.mark.cluster
 

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from devenv.certs import ServingCert, make_serving_cert
 from devenv.procs import free_port
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.standby_webhook import StandbyWebhook
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.runtime.standby_webhook import StandbyWebhook
 
 UID = "6f0e2a52-1b7c-4d8e-9a31-0c4b5d6e7f80"
 

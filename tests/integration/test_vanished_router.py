@@ -19,12 +19,12 @@ from devenv.cluster import Cluster
 from devenv.postgres import libpq_url
 from tests.integration.test_operator import router_manifest
 from tests.substrate.fixtures import admin_login
-from turnout_operator.engines import EngineRegistry
-from turnout_operator.kube import Kube
-from turnout_operator.reconcile import RouterObject
-from turnout_operator.runtime import Runtime
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.status import Event
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.kube.client import Kube
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.reconcile.status import Event
+from turnout_operator.runtime.operator import Runtime
+from turnout_operator.runtime.settings import OperatorSettings
 from turnout_operator.store import VersionStore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.db]

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.realnode
 CHECK = """
 import os, pwd
 os.environ.pop("USER", None)  # a pod that sets none, whatever the image sets
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.lifecycle import _kopf_options
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.runtime.lifecycle import _kopf_options
 identity = _kopf_options(OperatorSettings(), None)["identity"]
 try:
     pwd.getpwuid(os.getuid())

@@ -125,7 +125,7 @@ def kube_api(cluster: Cluster) -> Iterator[k8s_client.ApiClient]:
 
 
 def admin_login(cluster: Cluster) -> Callable[[], kopf.ConnectionInfo]:
-    """Credentials for the operator's own client (`turnout_operator.kube.Kube`): cluster admin."""
+    """Credentials for the operator's own client (`turnout_operator.kube.client.Kube`): cluster admin."""
 
     def login() -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.admission import review_router
-from turnout_operator.engine_config import parse_engines
-from turnout_operator.engines import EngineRegistry
+from turnout_operator.api.engine_config import parse_engines
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.reconcile.admission import review_router
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.backoff import Backoff
+from turnout_operator.runtime.backoff import Backoff
 
 pytestmark = pytest.mark.unit
 

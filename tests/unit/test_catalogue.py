@@ -18,7 +18,7 @@ from plugin_host.wire import (
 )
 from turnout_operator.api.engine import MAX_ITEMS, MAX_STATUS_BYTES, EngineStatus
 from turnout_operator.api.engine_crd import build_crd, crd_yaml
-from turnout_operator.catalogue import (
+from turnout_operator.engines.catalogue import (
     EngineFacts,
     Health,
     Listing,

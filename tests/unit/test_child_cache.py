@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.children import ROUTER_LABEL, VERSION_LABEL, ChildCache
+from turnout_operator.builders.names import ROUTER_LABEL, VERSION_LABEL
+from turnout_operator.cache.children import ChildCache
 
 pytestmark = pytest.mark.unit
 

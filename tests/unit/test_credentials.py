@@ -8,7 +8,7 @@ import kopf
 import pytest
 import yaml
 
-from turnout_operator.credentials import in_cluster_server, login
+from turnout_operator.kube.credentials import in_cluster_server, login
 
 pytestmark = pytest.mark.unit
 

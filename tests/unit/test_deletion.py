@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.deletion import Vanished
-from turnout_operator.reconcile import RouterObject
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.runtime.deletion import Vanished
 
 pytestmark = pytest.mark.unit
 

@@ -10,16 +10,16 @@ import pytest
 import yaml
 
 from turnout_operator.api import RouterSpec
+from turnout_operator.api.engine_config import parse_engines
 from turnout_operator.builders import BuildSettings, RouterIdentity
-from turnout_operator.desired import (
+from turnout_operator.builders.desired import (
     desired_objects,
     engine_document,
     scaling_of,
     spec_document,
     version_inputs,
 )
-from turnout_operator.engine_config import parse_engines
-from turnout_operator.rollout import CONFIG_HASH_ANNOTATION
+from turnout_operator.reconcile.rollout import CONFIG_HASH_ANNOTATION
 
 pytestmark = pytest.mark.unit
 

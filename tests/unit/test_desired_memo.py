@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 
 from turnout_operator.api import RouterSpec
+from turnout_operator.api.engine_config import parse_engines
 from turnout_operator.builders import BuildSettings, RouterIdentity
-from turnout_operator.desired import DesiredMemo, desired_objects, engine_document, version_inputs
-from turnout_operator.engine_config import parse_engines
+from turnout_operator.builders.desired import (
+    desired_objects,
+    engine_document,
+    version_inputs,
+)
+from turnout_operator.cache.desired import DesiredMemo
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.drift import differs, parse_quantity
+from turnout_operator.builders.drift import differs, parse_quantity
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.engine_config import EngineFileError, SecretOptions, parse_engines
+from turnout_operator.api.engine_config import EngineFileError, SecretOptions, parse_engines
 
 pytestmark = pytest.mark.unit
 

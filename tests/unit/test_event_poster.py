@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.event_poster import EventPoster, event_body, shorten
+from turnout_operator.kube.event_poster import EventPoster, event_body, shorten
 
 pytestmark = pytest.mark.unit
 

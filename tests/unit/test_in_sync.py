@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.children import ChildCache
-from turnout_operator.in_sync import InSyncMemo, ObjectKey, Settled
+from turnout_operator.cache.children import ChildCache
+from turnout_operator.cache.in_sync import InSyncMemo, ObjectKey, Settled
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 import pytest
 
-from turnout_operator.kopf_storage import NoDiffBase
+from turnout_operator.runtime.kopf_storage import NoDiffBase
 
 pytestmark = pytest.mark.unit
 

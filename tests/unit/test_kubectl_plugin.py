@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.kubectl import diffing, rollback, views
-from turnout_operator.kubectl.cli import build_parser
+from turnout_kubectl import diffing, rollback, views
+from turnout_kubectl.cli import build_parser
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from plugin_host import CallTimeoutError, PluginError, RemoteError
-from turnout_operator.health import Progress, stall
-from turnout_operator.leader import LeaseRecord, claimed, may_take, microtime, released
-from turnout_operator.metrics import call_result, pass_result, phase_counts
-from turnout_operator.settings import OperatorSettings
+from turnout_operator.runtime.health import Progress, stall
+from turnout_operator.runtime.leader import LeaseRecord, claimed, may_take, microtime, released
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.telemetry.metrics import call_result, pass_result, phase_counts
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.backoff import Backoff
-from turnout_operator.children import Wakers
-from turnout_operator.loops import PassOutcome, RouterLoops
-from turnout_operator.reconcile import RouterObject
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.runtime.backoff import Backoff
+from turnout_operator.runtime.loops import PassOutcome, RouterLoops
+from turnout_operator.runtime.wakers import Wakers
 
 pytestmark = pytest.mark.unit
 

@@ -17,8 +17,8 @@ import kopf
 import pytest
 from kopf._core.engines import peering
 
-from turnout_operator.lifecycle import _kopf_options
-from turnout_operator.settings import OperatorSettings
+from turnout_operator.runtime.lifecycle import _kopf_options
+from turnout_operator.runtime.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.pacing import Grace, Holding, Spacing
+from turnout_operator.reconcile.pacing import Grace, Holding, Spacing
 
 pytestmark = pytest.mark.unit
 

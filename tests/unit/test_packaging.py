@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("plugin_host", "turnout_operator", "turnout_router")
+PACKAGES = ("plugin_host", "turnout_operator", "turnout_router", "turnout_kubectl")
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -82,7 +82,7 @@ def test_wheel_carries_the_versions_store_migrations(wheel_names: list[str]) -> 
 
 def test_wheel_installs_the_kubectl_plugin(wheel: Path, wheel_names: list[str]) -> None:
     # kubectl runs `kubectl turnout` as the executable `kubectl-turnout` found on PATH.
-    assert "turnout_operator/kubectl/cli.py" in wheel_names
+    assert "turnout_kubectl/cli.py" in wheel_names
     [entry_points] = [n for n in wheel_names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "[console_scripts]\nkubectl-turnout = turnout_operator.kubectl.cli:run\n" in text
+    assert "[console_scripts]\nkubectl-turnout = turnout_kubectl.cli:run\n" in text

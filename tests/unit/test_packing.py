@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.compact_record import CompactRecord, kept_record
-from turnout_operator.packing import Packer
+from turnout_operator.cache.compact_record import CompactRecord, kept_record
+from turnout_operator.cache.packing import Packer
 from turnout_operator.store import VersionRecord, VersionStatus
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from turnout_operator.passes import PassLimit
+from turnout_operator.runtime.passes import PassLimit
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from turnout_operator.api import RouterSpec
-from turnout_operator.reconcile import (
+from turnout_operator.reconcile.reconciler import (
     RouterObject,
     _revision,
     describe_validation_error,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator.desired import SCALING_FIELDS
-from turnout_operator.kubectl.rollback import SCALE_FIELDS, target_spec
+from turnout_kubectl.rollback import SCALE_FIELDS, target_spec
+from turnout_operator.builders.desired import SCALING_FIELDS
 
 pytestmark = pytest.mark.unit
 

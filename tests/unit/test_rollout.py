@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.rollout import RolloutPhase, RolloutState, rollout_state
+from turnout_operator.reconcile.rollout import RolloutPhase, RolloutState, rollout_state
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.rollout import (
+from turnout_operator.reconcile.rollout import (
     CONFIG_HASH_ANNOTATION,
     MESSAGE_LIMIT,
     RolloutPhase,

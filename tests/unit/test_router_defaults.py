@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from turnout_operator.runtime import build_settings
-from turnout_operator.settings import OperatorSettings
+from turnout_operator.runtime.operator import build_settings
+from turnout_operator.runtime.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ import yaml
 
 from turnout_operator.api.routerversion_crd import build_crd, crd_yaml
 from turnout_operator.builders import RouterIdentity
-from turnout_operator.routerversions import (
+from turnout_operator.builders.routerversions import (
     CHANGE_LIMIT,
     describe_change,
     engine_snapshot,

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from turnout_operator.metrics import RouterStanding, RuntimeCollector
+from turnout_operator.telemetry.metrics import RouterStanding, RuntimeCollector
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from turnout_operator.api import RouterSpec
-from turnout_operator.reconcile import describe_validation_error
+from turnout_operator.reconcile.reconciler import describe_validation_error
 
 pytestmark = pytest.mark.unit
 

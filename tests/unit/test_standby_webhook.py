@@ -15,8 +15,8 @@ import pytest
 from kopf._core.actions import execution
 from kopf._core.engines import admission as kopf_admission
 
-from turnout_operator.admission import Admission
-from turnout_operator.standby_webhook import BadReview, parse_review, review_response
+from turnout_operator.reconcile.admission import Admission
+from turnout_operator.runtime.standby_webhook import BadReview, parse_review, review_response
 
 pytestmark = pytest.mark.unit
 

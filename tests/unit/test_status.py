@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from turnout_operator.api import Condition, Phase, RouterStatus
-from turnout_operator.status import (
+from turnout_operator.reconcile.status import (
     Check,
     Event,
     Verdict,
@@ -299,8 +299,8 @@ def test_only_condition_messages_share_a_text_and_other_messages_stay_as_they_ar
 
 def _rolling(message: str, ready: int = 0, serving: int | None = None) -> RouterStatus:
     """The status a pass writes for a rollout at `message` (built as the reconciler does)."""
-    from turnout_operator import verdicts
-    from turnout_operator.rollout import RolloutPhase, RolloutState
+    from turnout_operator.reconcile import verdicts
+    from turnout_operator.reconcile.rollout import RolloutPhase, RolloutState
 
     previous = RouterStatus(deployed_version=serving)
     verdict = verdicts.deploying(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from turnout_operator import verdicts
 from turnout_operator.api import Phase, RouterStatus
-from turnout_operator.rollout import RolloutPhase, RolloutState
-from turnout_operator.status import Check, Event
+from turnout_operator.reconcile import verdicts
+from turnout_operator.reconcile.rollout import RolloutPhase, RolloutState
+from turnout_operator.reconcile.status import Check, Event
 
 pytestmark = pytest.mark.unit
 

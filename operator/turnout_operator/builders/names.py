@@ -10,6 +10,9 @@ from typing import Final
 
 from turnout_operator.builders.inputs import RouterIdentity
 
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "turnout"
+"""On every object the operator makes: its watches select them by this label."""
 ROUTER_LABEL: Final = "turnout.dev/router"
 """Names the Router a child belongs to; the only label in selectors."""
 VERSION_LABEL: Final = "turnout.dev/version"
@@ -40,7 +43,7 @@ def labels(identity: RouterIdentity) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "turnout-router",
         "app.kubernetes.io/instance": identity.name,
-        "app.kubernetes.io/managed-by": "turnout",
+        MANAGED_BY_LABEL: MANAGED_BY,
         "app.kubernetes.io/component": "router",
         ROUTER_LABEL: identity.name,
     }

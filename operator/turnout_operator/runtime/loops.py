@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from turnout_operator.backoff import Backoff
-from turnout_operator.children import Wakers
-from turnout_operator.reconcile import RouterObject
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.runtime.backoff import Backoff
+from turnout_operator.runtime.wakers import Wakers
 
 log = logging.getLogger(__name__)
 

@@ -33,31 +33,32 @@ from typing import Any, Final, cast
 from pydantic import JsonValue, ValidationError
 
 from plugin_host import PluginError, RemoteError
-from turnout_operator import builders, metrics, verdicts
+from turnout_operator import builders
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
 from turnout_operator.api.router import name_problems, spec_error_messages
 from turnout_operator.builders import BuildSettings, RouterIdentity
-from turnout_operator.builders.names import ROUTER_LABEL
-from turnout_operator.catalogue import scrub
-from turnout_operator.children import VERSION_LABEL, ChildCache
-from turnout_operator.compact_record import kept_record
-from turnout_operator.desired import (
-    DesiredMemo,
+from turnout_operator.builders.desired import (
     DesiredObjects,
     engine_document,
     scaling_key,
     scaling_of,
     version_inputs,
 )
-from turnout_operator.drift import differs
-from turnout_operator.engines import EngineHandle, EngineRegistry
-from turnout_operator.in_sync import InSyncMemo, ObjectKey, Settled
-from turnout_operator.kube import Kube, KubeError, ObjectRef
-from turnout_operator.mirror import VersionMirror
-from turnout_operator.pacing import Clock, Grace, Holding, Spacing
-from turnout_operator.packing import Packer
-from turnout_operator.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
-from turnout_operator.status import (
+from turnout_operator.builders.drift import differs
+from turnout_operator.builders.names import ROUTER_LABEL, VERSION_LABEL
+from turnout_operator.cache.children import ChildCache
+from turnout_operator.cache.compact_record import kept_record
+from turnout_operator.cache.desired import DesiredMemo
+from turnout_operator.cache.in_sync import InSyncMemo, ObjectKey, Settled
+from turnout_operator.cache.packing import Packer
+from turnout_operator.engines.catalogue import scrub
+from turnout_operator.engines.registry import EngineHandle, EngineRegistry
+from turnout_operator.kube.client import Kube, KubeError, ObjectRef
+from turnout_operator.reconcile import verdicts
+from turnout_operator.reconcile.mirror import VersionMirror
+from turnout_operator.reconcile.pacing import Clock, Grace, Holding, Spacing
+from turnout_operator.reconcile.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
+from turnout_operator.reconcile.status import (
     Check,
     Event,
     Verdict,
@@ -77,7 +78,8 @@ from turnout_operator.store import (
     VersionStatus,
     VersionStore,
 )
-from turnout_operator.timings import measure, pass_timings
+from turnout_operator.telemetry import metrics
+from turnout_operator.telemetry.timings import measure, pass_timings
 from turnout_router.config import NOP_ENGINE
 
 log = logging.getLogger(__name__)

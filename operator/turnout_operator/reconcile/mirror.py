@@ -21,18 +21,18 @@ from typing import Any
 from turnout_operator.api import API_VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_KIND
 from turnout_operator.builders import RouterIdentity
-from turnout_operator.children import ChildCache
-from turnout_operator.drift import differs
-from turnout_operator.kube import Kube, KubeError, ObjectRef
-from turnout_operator.packing import Packer
-from turnout_operator.routerversions import routerversion_body, to_prune
+from turnout_operator.builders.drift import differs
+from turnout_operator.builders.routerversions import routerversion_body, to_prune
+from turnout_operator.cache.children import ChildCache
+from turnout_operator.cache.packing import Packer
+from turnout_operator.kube.client import Kube, KubeError, ObjectRef
 from turnout_operator.store import (
     RouterRef,
     StoreUnavailableError,
     VersionRecord,
     VersionStore,
 )
-from turnout_operator.timings import measure
+from turnout_operator.telemetry.timings import measure
 
 log = logging.getLogger(__name__)
 

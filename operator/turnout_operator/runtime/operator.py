@@ -18,26 +18,28 @@ from collections.abc import Callable
 import aiohttp
 
 from plugin_host import PluginError
-from turnout_operator import metrics
 from turnout_operator.api import GROUP, VERSION
-from turnout_operator.backoff import Backoff
+from turnout_operator.api.engine_config import EngineConfig, parse_engines
 from turnout_operator.builders import BuildSettings
-from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL, ChildCache, Wakers
-from turnout_operator.deletion import Vanished, router_deleted, router_gone
-from turnout_operator.engine_config import EngineConfig, parse_engines
-from turnout_operator.engine_objects import EngineObjects, run_engine_objects
-from turnout_operator.engines import EngineRegistry
-from turnout_operator.event_poster import EventPoster
-from turnout_operator.health import Progress
-from turnout_operator.informer import RouterInformer
-from turnout_operator.kube import Kube, RouterGone
-from turnout_operator.loops import PassOutcome, RouterLoops
-from turnout_operator.mirror import VersionMirror
-from turnout_operator.passes import PassLimit
-from turnout_operator.reconcile import EventSink, Reconciler, RouterObject
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.status import Event
+from turnout_operator.builders.names import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.cache.children import ChildCache
+from turnout_operator.engines.objects import EngineObjects, run_engine_objects
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.kube.client import Kube, RouterGone
+from turnout_operator.kube.event_poster import EventPoster
+from turnout_operator.reconcile.mirror import VersionMirror
+from turnout_operator.reconcile.reconciler import EventSink, Reconciler, RouterObject
+from turnout_operator.reconcile.status import Event
+from turnout_operator.runtime.backoff import Backoff
+from turnout_operator.runtime.deletion import Vanished, router_deleted, router_gone
+from turnout_operator.runtime.health import Progress
+from turnout_operator.runtime.informer import RouterInformer
+from turnout_operator.runtime.loops import PassOutcome, RouterLoops
+from turnout_operator.runtime.passes import PassLimit
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.runtime.wakers import Wakers
 from turnout_operator.store import RouterRef, StoreUnavailableError, VersionStore
+from turnout_operator.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,13 @@ once instead of at the next periodic check.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from turnout_operator.packing import Packer
-
-MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
-MANAGED_BY: Final = "turnout"
-ROUTER_LABEL: Final = "turnout.dev/router"
-VERSION_LABEL: Final = "turnout.dev/version"
+from turnout_operator.builders.names import ROUTER_LABEL
+from turnout_operator.cache.packing import Packer
 
 Key = tuple[str, str, str, str]
 """(kind, namespace, name, "") — kind first so that one Router's children sort together."""
@@ -166,26 +161,3 @@ def _resource_version(meta: Mapping[str, Any]) -> int | None:
         return int(meta.get("resourceVersion", ""))
     except ValueError:
         return None
-
-
-class Wakers:
-    """One asyncio.Event per Router loop; setting it makes the loop reconcile now."""
-
-    def __init__(self) -> None:
-        self._events: dict[tuple[str, str], asyncio.Event] = {}
-
-    def register(self, namespace: str, name: str) -> asyncio.Event:
-        event = self._events.setdefault((namespace, name), asyncio.Event())
-        return event
-
-    def unregister(self, namespace: str, name: str) -> None:
-        self._events.pop((namespace, name), None)
-
-    def wake_all(self) -> None:
-        for event in self._events.values():
-            event.set()
-
-    def wake(self, namespace: str, name: str) -> None:
-        event = self._events.get((namespace, name))
-        if event is not None:
-            event.set()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from turnout_operator.kube import Kube, KubeError
+from turnout_operator.kube.client import Kube, KubeError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Final
 
 from turnout_operator.api import Phase, RouterStatus
-from turnout_operator.rollout import RolloutState
-from turnout_operator.status import Check, Event, Verdict
+from turnout_operator.reconcile.rollout import RolloutState
+from turnout_operator.reconcile.status import Check, Event, Verdict
 from turnout_router.config import NOP_ENGINE
 
 SPEC_VALID: Final = Check(True, "SpecValid", "the spec and the experiment config are valid")

@@ -34,10 +34,10 @@ from typing import Any, Final
 import aiohttp.web
 
 from plugin_host import PluginError
-from turnout_operator.admission import WEBHOOK_ID, Admission, review_router
-from turnout_operator.engines import EngineRegistry
-from turnout_operator.runtime import ENGINE_WATCH_SECONDS, load_engines
-from turnout_operator.settings import OperatorSettings
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.reconcile.admission import WEBHOOK_ID, Admission, review_router
+from turnout_operator.runtime.operator import ENGINE_WATCH_SECONDS, load_engines
+from turnout_operator.runtime.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,16 @@ from typing import Any
 
 import kopf
 
-from turnout_operator import credentials, footprint
-from turnout_operator.admission import WEBHOOK_ID, review_router, webhook_server
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.routerversion import ROUTER_VERSION_PLURAL
-from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
-from turnout_operator.kopf_storage import NoDiffBase
-from turnout_operator.runtime import LOOP_STOP_GRACE_SECONDS, Runtime
-from turnout_operator.settings import OperatorSettings
+from turnout_operator.builders.names import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.kube import credentials
+from turnout_operator.reconcile.admission import WEBHOOK_ID, review_router
+from turnout_operator.runtime import footprint
+from turnout_operator.runtime.kopf_storage import NoDiffBase
+from turnout_operator.runtime.operator import LOOP_STOP_GRACE_SECONDS, Runtime
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.runtime.webhook import webhook_server
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any, Final, NoReturn, TextIO
 
 import yaml
 
-from turnout_operator.kubectl import diffing, rollback, views
-from turnout_operator.kubectl.client import ApiError, Client, Target
+from turnout_kubectl import diffing, rollback, views
+from turnout_kubectl.client import ApiError, Client, Target
 
 OK: Final = 0
 FAILED: Final = 1

@@ -37,12 +37,12 @@ from typing import Any, Final
 import aiohttp
 import kopf
 
-from turnout_operator import credentials
 from turnout_operator.api import GROUP, PLURAL, VERSION
 from turnout_operator.api.engine import KIND as ENGINE_KIND
 from turnout_operator.api.engine import PLURAL as ENGINE_PLURAL
 from turnout_operator.api.routerversion import ROUTER_VERSION_KIND, ROUTER_VERSION_PLURAL
-from turnout_operator.timings import measure
+from turnout_operator.kube import credentials
+from turnout_operator.telemetry.timings import measure
 
 FIELD_MANAGER: Final = "turnout"
 USER_AGENT: Final = "turnout-operator"

@@ -28,22 +28,19 @@ What is not checked, and why:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-import kopf
 from pydantic import ValidationError
 
 from plugin_host import ManagerClient, PluginError, RemoteError
 from turnout_operator.api.router import RouterSpec, name_problems
-from turnout_operator.catalogue import scrub
-from turnout_operator.engines import EngineRegistry
-from turnout_operator.reconcile import describe_validation_error
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.verdicts import config_rejected_message, unknown_engine_message
+from turnout_operator.engines.catalogue import scrub
+from turnout_operator.engines.registry import EngineRegistry
+from turnout_operator.reconcile.reconciler import describe_validation_error
+from turnout_operator.reconcile.verdicts import config_rejected_message, unknown_engine_message
 from turnout_router.config import NOP_ENGINE
 
 log = logging.getLogger(__name__)
@@ -129,24 +126,3 @@ async def review_router(
         )
         return Admission(True, warnings=(not_checked.format(why=why),))
     return ALLOWED
-
-
-async def _no_server(fn: Any) -> AsyncIterator[Any]:
-    """Stands in for kopf's server when the webhook is off: kopf refuses to start with
-    admission handlers and no server, and this one accepts no connection."""
-    await asyncio.Event().wait()
-    yield {}  # never reached
-
-
-def webhook_server(settings: OperatorSettings) -> Any:
-    """kopf's HTTPS server on `webhook_port` with the mounted certificate, or none (off)."""
-    if settings.webhook_port and settings.webhook_cert_file and settings.webhook_key_file:
-        log.info("admission webhook on", extra={"port": settings.webhook_port})
-        return kopf.WebhookServer(
-            port=settings.webhook_port,
-            certfile=str(settings.webhook_cert_file),
-            pkeyfile=str(settings.webhook_key_file),
-        )
-    why = "port 0" if not settings.webhook_port else "no certificate or key file set"
-    log.info("admission webhook off", extra={"why": why})
-    return _no_server

@@ -17,7 +17,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Final
 
-from turnout_operator.packing import Packer
+from turnout_operator.cache.packing import Packer
 from turnout_operator.store import VersionRecord, VersionStatus
 
 _PACKER: Final = Packer()

@@ -25,7 +25,8 @@ from typing import Any, Final
 from plugin_host import ManagerClient, PluginError, RemoteError
 from plugin_host.wire import Client, Experiment, Variable
 from turnout_operator.api.engine import API_VERSION, KIND
-from turnout_operator.catalogue import (
+from turnout_operator.builders.names import MANAGED_BY, MANAGED_BY_LABEL
+from turnout_operator.engines.catalogue import (
     EngineFacts,
     Health,
     Listing,
@@ -33,9 +34,8 @@ from turnout_operator.catalogue import (
     comparable,
     scrub,
 )
-from turnout_operator.children import MANAGED_BY, MANAGED_BY_LABEL
-from turnout_operator.engines import EngineHandle, EngineRegistry
-from turnout_operator.kube import Kube, KubeError
+from turnout_operator.engines.registry import EngineHandle, EngineRegistry
+from turnout_operator.kube.client import Kube, KubeError
 
 log = logging.getLogger(__name__)
 

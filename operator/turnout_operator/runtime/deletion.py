@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from turnout_operator import metrics
-from turnout_operator.loops import RouterLoops
-from turnout_operator.reconcile import Reconciler, RouterObject
-from turnout_operator.status import Event
+from turnout_operator.reconcile.reconciler import Reconciler, RouterObject
+from turnout_operator.reconcile.status import Event
+from turnout_operator.runtime.loops import RouterLoops
 from turnout_operator.store import StoreUnavailableError
+from turnout_operator.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Any
 import aiohttp.web
 import kopf
 
-from turnout_operator import metrics
-from turnout_operator.kube import Kube
-from turnout_operator.leader import LeaderElector, LeaseTimings
-from turnout_operator.settings import OperatorSettings
-from turnout_operator.standby_webhook import StandbyWebhook
+from turnout_operator.kube.client import Kube
+from turnout_operator.runtime.leader import LeaderElector, LeaseTimings
+from turnout_operator.runtime.settings import OperatorSettings
+from turnout_operator.runtime.standby_webhook import StandbyWebhook
+from turnout_operator.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from turnout_operator.backoff import Backoff
-from turnout_operator.kube import Kube, KubeError, WatchExpired
-from turnout_operator.loops import RouterLoops
-from turnout_operator.reconcile import RouterObject
+from turnout_operator.kube.client import Kube, KubeError, WatchExpired
+from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.runtime.backoff import Backoff
+from turnout_operator.runtime.loops import RouterLoops
 
 log = logging.getLogger(__name__)
 

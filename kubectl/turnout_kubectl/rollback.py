@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from turnout_operator.kubectl.views import newest_first, parse_time
+from turnout_kubectl.views import newest_first, parse_time
 
 
 class TargetError(Exception):

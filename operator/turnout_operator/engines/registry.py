@@ -32,9 +32,9 @@ from plugin_host import (
     PluginSupervisor,
     SupervisorSettings,
 )
-from turnout_operator.catalogue import option_secrets
-from turnout_operator.engine_config import EngineConfig
-from turnout_operator.metrics import MeasuredRpc
+from turnout_operator.api.engine_config import EngineConfig
+from turnout_operator.engines.catalogue import option_secrets
+from turnout_operator.telemetry.metrics import MeasuredRpc
 
 log = logging.getLogger(__name__)
 

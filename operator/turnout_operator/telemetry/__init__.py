@@ -1,0 +1,1 @@
+"""Prometheus metrics and per-pass timings: used from every layer, importing none."""
