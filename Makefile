@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(VENV)/bin/mypy -p plugin_host -p turnout_operator -p turnout_router -p turnout_kubectl
-	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate tests/chaos devenv tools/mutation.py \
+	$(VENV)/bin/mypy examples/plugins/hardcoded/hardcoded tests/substrate tests/chaos tests/reconcile devenv tools/mutation.py \
 		tests/gob_reference.py tests/allocation_reference.py tests/failures.py
 
 contracts: $(STAMP)

@@ -12,7 +12,7 @@ first): the files git knows (committed or not, ignored ones left out), with
 packages of other source roots moved under `src/`.
 
 Each mutant runs only the unit tests that reach the mutated function
-(`pytest -m unit tests/unit`). At the end a table gives, per module, how many
+(`pytest -m unit tests/unit tests/reconcile`). At the end a table gives, per module, how many
 mutants were killed, survived, had no test reaching them or timed out; the
 score is killed / (all - listed equivalents). Surviving mutants listed in
 tools/mutation-equivalents.txt (a mutant name and the reason it cannot change
@@ -116,7 +116,7 @@ def configure(workdir: Path, modules: list[str], source_paths: list[str]) -> Non
         + "\n[tool.mutmut]\n"
         + f"source_paths = {toml_list(source_paths)}\n"
         + f"only_mutate = {toml_list(modules)}\n"
-        + 'pytest_add_cli_args_test_selection = ["tests/unit"]\n'
+        + 'pytest_add_cli_args_test_selection = ["tests/unit", "tests/reconcile"]\n'
         + f"pytest_add_cli_args = {toml_list(PYTEST_ARGS + [f'--ignore={t}' for t in IGNORED_TESTS])}\n"
         + f"also_copy = {toml_list(also_copy)}\n"
     )

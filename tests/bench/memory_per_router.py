@@ -30,12 +30,12 @@ from turnout_operator.api.engine_config import parse_engines
 from turnout_operator.builders import BuildSettings, RouterIdentity, endpoint
 from turnout_operator.builders.desired import engine_document, version_inputs
 from turnout_operator.builders.routerversions import routerversion_body
+from turnout_operator.cache import RouterObject
 from turnout_operator.cache.children import ChildCache
 from turnout_operator.cache.compact_record import kept_record
 from turnout_operator.cache.desired import DesiredMemo
+from turnout_operator.cache.mirrors import MirrorMemo, Mirrors
 from turnout_operator.reconcile import verdicts
-from turnout_operator.reconcile.mirror import MirrorMemo, Mirrors
-from turnout_operator.reconcile.reconciler import RouterObject
 from turnout_operator.reconcile.rollout import RolloutPhase, RolloutState
 from turnout_operator.reconcile.status import build_status, status_body
 from turnout_operator.store import VersionRecord, VersionStatus

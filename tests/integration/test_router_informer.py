@@ -18,8 +18,8 @@ import pytest
 from devenv.cluster import Cluster
 from tests.integration.test_operator import router_manifest
 from tests.substrate.fixtures import admin_login
+from turnout_operator.cache import RouterObject
 from turnout_operator.kube.client import Kube, RouterGone
-from turnout_operator.reconcile.reconciler import RouterObject
 from turnout_operator.runtime.informer import RouterInformer
 from turnout_operator.runtime.loops import PassOutcome, RouterLoops
 from turnout_operator.runtime.wakers import Wakers

@@ -19,9 +19,9 @@ from devenv.cluster import Cluster
 from devenv.postgres import libpq_url
 from tests.integration.test_operator import router_manifest
 from tests.substrate.fixtures import admin_login
+from turnout_operator.cache import RouterObject
 from turnout_operator.engines.registry import EngineRegistry
 from turnout_operator.kube.client import Kube
-from turnout_operator.reconcile.reconciler import RouterObject
 from turnout_operator.reconcile.status import Event
 from turnout_operator.runtime.operator import Runtime
 from turnout_operator.runtime.settings import OperatorSettings

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.cache import RouterObject
 from turnout_operator.runtime.deletion import Vanished
 
 pytestmark = pytest.mark.unit

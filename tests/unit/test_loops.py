@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.cache import RouterObject
 from turnout_operator.runtime.backoff import Backoff
 from turnout_operator.runtime.loops import PassOutcome, RouterLoops
 from turnout_operator.runtime.wakers import Wakers

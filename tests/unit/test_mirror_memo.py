@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from turnout_operator.reconcile.mirror import MirrorMemo, Mirrors
+from turnout_operator.cache.mirrors import MirrorMemo, Mirrors
 from turnout_operator.store import VersionRecord, VersionStatus
 
 pytestmark = pytest.mark.unit

@@ -6,12 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from turnout_operator.api import RouterSpec
-from turnout_operator.reconcile.reconciler import (
-    RouterObject,
-    _revision,
-    describe_validation_error,
-    previous_status,
-)
+from turnout_operator.cache import RouterObject, previous_status
+from turnout_operator.cache.routers import _revision
+from turnout_operator.reconcile.reconciler import describe_validation_error
 
 pytestmark = pytest.mark.unit
 

@@ -25,58 +25,42 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, cast
+from datetime import datetime
+from typing import Any, Protocol, cast
 
 from pydantic import JsonValue, ValidationError
 
 from plugin_host import PluginError, RemoteError
 from turnout_operator import builders
 from turnout_operator.api import Phase, RouterSpec, RouterStatus
+from turnout_operator.api.engine_config import EngineConfig
 from turnout_operator.api.router import name_problems, spec_error_messages
-from turnout_operator.builders import BuildSettings, RouterIdentity
-from turnout_operator.builders.desired import (
-    DesiredObjects,
-    engine_document,
-    scaling_key,
-    scaling_of,
-    version_inputs,
-)
-from turnout_operator.builders.drift import differs
+from turnout_operator.builders import BuildSettings
+from turnout_operator.builders.desired import engine_document, version_inputs
 from turnout_operator.builders.names import ROUTER_LABEL, VERSION_LABEL
-from turnout_operator.cache.children import ChildCache
-from turnout_operator.cache.compact_record import kept_record
-from turnout_operator.cache.desired import DesiredMemo
-from turnout_operator.cache.in_sync import InSyncMemo, ObjectKey, Settled
-from turnout_operator.cache.packing import Packer
+from turnout_operator.cache import ChildWriter, RouterCache, RouterObject
 from turnout_operator.engines.catalogue import scrub
-from turnout_operator.engines.registry import EngineHandle, EngineRegistry
-from turnout_operator.kube.client import Kube, KubeError, ObjectRef
+from turnout_operator.kube.client import KubeError, ObjectRef
 from turnout_operator.reconcile import verdicts
 from turnout_operator.reconcile.mirror import VersionMirror
-from turnout_operator.reconcile.pacing import Clock, Grace, Holding, Spacing
-from turnout_operator.reconcile.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
-from turnout_operator.reconcile.status import (
-    Check,
-    Event,
-    Verdict,
-    build_status,
-    latest_transitions,
-    pass_events,
-    progress_only,
-    same_status,
-    status_body,
-    transition_events,
+from turnout_operator.reconcile.pacing import Clock
+from turnout_operator.reconcile.publish import (
+    EventSink,
+    Publisher,
+    StatusWrites,
+    now_rfc3339,
+    sooner,
 )
+from turnout_operator.reconcile.rollout import RolloutPhase, reads_pods, rollout_state, with_pods
+from turnout_operator.reconcile.status import Check, Event, Verdict
 from turnout_operator.store import (
     RouterRef,
     StoreUnavailableError,
     VersionDraft,
     VersionRecord,
     VersionStatus,
-    VersionStore,
 )
 from turnout_operator.telemetry import metrics
 from turnout_operator.telemetry.timings import measure, pass_timings
@@ -84,79 +68,75 @@ from turnout_router.config import NOP_ENGINE
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[["RouterObject", Event], None]
-"""Posts one Event about a Router (kopf's poster in the operator)."""
+__all__ = ["EventSink", "Reconciler", "RouterObject", "now_rfc3339"]
 
-StatusWriter = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
-
-# How soon to look again at a rollout in progress when no watch event arrives first.
 ROLLOUT_POLL_SECONDS = 30.0
+"""How soon to look again at a rollout in progress when no watch event arrives first."""
 PODS_POLL_SECONDS = 5.0
 """While a rollout waits on its new pods: their crashes change nothing the operator watches."""
-# A rollout's progress messages are written at most this often per Router; a change of
-# phase or of any condition's status or reason is written at once.
-PROGRESS_WRITE_SECONDS = 30.0
-# A version still rolling out gets its RouterVersion mirror after this long; one whose
-# rollout ends sooner is mirrored once, as deployed (or failed).
-MIRROR_PENDING_GRACE_SECONDS = 60.0
-# The Normal Events of a rollout in progress wait this long for its end, to be posted
-# with it as one Event; Warnings are posted at once (and release what waits).
-EVENT_HOLD_SECONDS = 30.0
 
 
-_ROUTERS: Final = Packer()
-"""Every Router's spec and status as its loop keeps them between passes (`RouterObject`)."""
+# --- what a pass needs from the world, as the interfaces it calls ---
 
 
-@dataclass(frozen=True)
-class RouterObject:
-    """The parts of a Router body a pass reads.
+class RouterApi(StatusWrites, Protocol):
+    """The API server, beyond writes of owned objects (`kube.client.Kube`)."""
 
-    Each Router's loop keeps its Router as last seen until the next pass: the spec and
-    the status (conditions and all) are kept packed (`packing`: a few hundred bytes
-    instead of about 8 KB of dicts) and unpacked, as fresh dicts, when read (once each
-    per pass).
-    """
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
 
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    packed_spec: bytes
-    packed_status: bytes
-    """The spec and the status, packed apart: reading one unpacks only it."""
-    resource_version: str = ""
 
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> RouterObject:
-        meta = body.get("metadata", {})
-        return cls(
-            namespace=str(meta.get("namespace", "")),
-            name=str(meta.get("name", "")),
-            uid=str(meta.get("uid", "")),
-            generation=int(meta.get("generation", 0) or 0),
-            packed_spec=_ROUTERS.pack("spec", body.get("spec", {}) or {}),
-            packed_status=_ROUTERS.pack("status", body.get("status", {}) or {}),
-            resource_version=str(meta.get("resourceVersion", "")),
-        )
+class Versions(Protocol):
+    """The versions store (`store.VersionStore`)."""
 
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = _ROUTERS.unpack("spec", self.packed_spec)
-        return spec
+    async def find_by_hash(self, router: RouterRef, config_hash: str) -> VersionRecord | None: ...
+
+    async def list_versions(
+        self, router: RouterRef, limit: int | None = None
+    ) -> list[VersionRecord]: ...
+
+    async def record(
+        self, router: RouterRef, draft: VersionDraft
+    ) -> tuple[VersionRecord, bool]: ...
+
+    async def mark_deployed(self, router: RouterRef, number: int) -> datetime | None: ...
+
+    async def mark_failed(self, router: RouterRef, number: int, error: str) -> None: ...
+
+    async def mark_undeployed(self, router: RouterRef) -> None: ...
+
+
+class Manager(Protocol):
+    """A configured experiment manager of a running plugin (`plugin_host.ManagerClient`)."""
+
+    async def validate_experiment_config(self, config: Any) -> None: ...
+
+    async def get_experiment_runner_config(self, config: Any) -> bytes: ...
+
+
+class Engine(Protocol):
+    """One configured engine (`engines.registry.EngineHandle`)."""
+
+    config: EngineConfig
+    binary_sha256: str | None
+    secrets: frozenset[str]
 
     @property
-    def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = _ROUTERS.unpack("status", self.packed_status)
-        return status
+    def name(self) -> str: ...
 
     @property
-    def identity(self) -> RouterIdentity:
-        return RouterIdentity(namespace=self.namespace, name=self.name, uid=self.uid)
+    def last_error(self) -> str | None: ...
 
-    @property
-    def ref(self) -> RouterRef:
-        return RouterRef(namespace=self.namespace, name=self.name, uid=self.uid)
+    def is_running(self) -> bool: ...
+
+    async def manager(self) -> Any: ...
+
+
+class Engines(Protocol):
+    """The configured engines (`engines.registry.EngineRegistry`)."""
+
+    def get(self, name: str) -> Any: ...
+
+    def names(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -167,33 +147,8 @@ class Stop:
     requeue: float | None
 
 
-def _revision(resource_version: str) -> int | None:
-    """A resourceVersion as a number, to tell an older body from a newer one.
-
-    Kubernetes calls resourceVersions opaque; the API server hands out etcd's revision,
-    a number that only grows. Where it is not a number, nothing is assumed.
-    """
-    return int(resource_version) if resource_version.isdigit() else None
-
-
 def _number(record: VersionRecord | None) -> int | None:
     return record.number if record is not None else None
-
-
-def _object_key(body: Mapping[str, Any]) -> ObjectKey:
-    meta = body["metadata"]
-    return (body["kind"], meta["namespace"], meta["name"])
-
-
-def _sooner(first: float | None, second: float | None) -> float | None:
-    """The earlier of two delays, where None means no delay is due."""
-    if first is None or second is None:
-        return first if second is None else second
-    return min(first, second)
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -205,24 +160,22 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(spec_error_messages(error))
 
 
-def previous_status(raw: Mapping[str, Any]) -> RouterStatus:
-    """The status as last written; an unreadable one (edited by hand) counts as empty."""
-    try:
-        return RouterStatus.model_validate(raw)
-    except ValidationError:
-        return RouterStatus()
-
-
 class Reconciler:
-    """Everything one pass needs, created once at startup."""
+    """Everything one pass needs, created once at startup.
+
+    It reads what it knows of a Router from `cache` (the one door: previous status,
+    version record, children plan, owned objects), writes owned objects through
+    `writer`, and statuses and Events through its publisher.
+    """
 
     def __init__(
         self,
         *,
-        kube: Kube,
-        store: VersionStore,
-        engines: EngineRegistry,
-        cache: ChildCache,
+        api: RouterApi,
+        store: Versions,
+        engines: Engines,
+        cache: RouterCache,
+        writer: ChildWriter,
         build: BuildSettings,
         post_event: EventSink,
         retry_seconds: float,
@@ -230,65 +183,38 @@ class Reconciler:
         mirror: VersionMirror | None = None,
         monotonic: Clock = time.monotonic,
     ) -> None:
-        self.kube = kube
+        self.api = api
         self.store = store
         self.engines = engines
         self.cache = cache
+        self.writer = writer
         self.build = build
-        self.post_event = post_event
         self.retry_seconds = retry_seconds
-        self.clock = clock
         self.mirror = mirror
         """Writes the RouterVersion objects after each pass (None: no mirror)."""
-        # uid → (resourceVersion of our last status write, the status written). A pass woken
-        # before the watch delivers that write still holds an older body; it must build on
-        # what was written, or it would write again and repeat the transition Events.
-        self._written: dict[str, tuple[int, RouterStatus]] = {}
+        self.publisher = Publisher(api, cache, post_event, clock=clock, monotonic=monotonic)
         self.phases: dict[str, metrics.RouterStanding] = {}
         """uid → where the Router stood after its last pass (the per-Router and by-phase
         metrics)."""
-        # uid → the version whose rows this process last settled (mark_deployed): a
-        # Router whose spec moved to another version, or that this process has not
-        # settled yet (a restart), is settled again so replaced pending rows are marked.
-        self._settled: dict[str, int] = {}
-        # uid → the version this process last found for the Router's spec, with the status
-        # it wrote since: a pass over an unchanged spec reads nothing from the database,
-        # so a database outage leaves Routers nobody changes as they are. Kept compact
-        # (`kept_record`): its documents are read only when objects are built again.
-        self._records: dict[str, VersionRecord] = {}
-        self._desired = DesiredMemo()
-        """uid → the child objects last built for the Router (reused while its version stays)."""
-        # uid → child key → (resourceVersion, what it was built from) of each child last
-        # found in sync: an object unchanged since, compared with the same desired object,
-        # is in sync still, so most passes skip the comparison (and parsing the cached body).
-        self._in_sync = InSyncMemo()
-        self._first_made: set[str] = set()
-        """uids of Routers whose version 1 this process created and whose record has been
-        that version since: their only version (the mirror need not read the rows)."""
-        self._progress = Spacing(PROGRESS_WRITE_SECONDS, monotonic)
-        """uid → when its status was last written (progress-only changes wait for it)."""
-        self._rolling = Grace(MIRROR_PENDING_GRACE_SECONDS, monotonic)
-        """uid → since when its current version has been rolling out (mirrored later)."""
-        self._held: Holding[Event] = Holding(EVENT_HOLD_SECONDS, monotonic)
-        """uid → Normal Events of a rollout in progress, posted with its end."""
+
+    @property
+    def post_event(self) -> EventSink:
+        return self.publisher.post_event
 
     # --- the pass ---
 
     async def reconcile(self, router: RouterObject) -> float | None:
         """One pass. Returns seconds until the next pass is due (None: on change or resync)."""
-        previous = self._previous(router)
+        previous = self.cache.previous(router)
         with pass_timings() as timings:
             verdict, requeue = await self._decide(router, previous)
-            changed, deferred = await self._publish(router, previous, verdict)
-            requeue = _sooner(requeue, deferred)
-            held = self._mirror_held(router.uid, verdict)
-            requeue = _sooner(requeue, held)
+            changed, deferred = await self.publisher.publish(router, previous, verdict)
+            requeue = sooner(requeue, deferred)
+            current = self.cache.record(router.uid)
+            held = self.publisher.mirror_wait(router.uid, verdict, current)
+            requeue = sooner(requeue, held)
             if self.mirror is not None and not held:
-                await self.mirror.sync(
-                    router.identity,
-                    self._records.get(router.uid),
-                    sole=router.uid in self._first_made,
-                )
+                await self.mirror.sync(router.identity, current, sole=self.cache.sole(router.uid))
         self.phases[router.uid] = metrics.RouterStanding(
             router.namespace, router.name, str(verdict.phase), verdict.ready.status is True
         )
@@ -306,6 +232,11 @@ class Reconciler:
             )
         return requeue
 
+    def own_write(self, router: RouterObject) -> bool:
+        """True when `router` is the body this process's last status write made: the
+        watch event of that write, which tells the Router's loop nothing new."""
+        return self.cache.own_write(router)
+
     async def _decide(
         self, router: RouterObject, previous: RouterStatus
     ) -> tuple[Verdict, float | None]:
@@ -322,7 +253,7 @@ class Reconciler:
         if spec.suspend:
             return await self._suspend(router, previous)
 
-        engine: EngineHandle | None = None
+        engine: Engine | None = None
         if spec.experiment_engine.type != NOP_ENGINE:
             engine = self.engines.get(spec.experiment_engine.type)
             if engine is None:
@@ -350,7 +281,7 @@ class Reconciler:
         )
         events: list[Event] = []
         try:
-            record = self._records.get(router.uid)
+            record = self.cache.record(router.uid)
             # A Router that never had a version has none to find (but one that a pass which
             # crashed recorded: `store.record` returns that one rather than a second).
             fresh = record is None and previous.current_version is None
@@ -376,18 +307,16 @@ class Reconciler:
                     events.append(
                         Event("Normal", "VersionCreated", f"version {record.number} recorded")
                     )
-                    if record.number == 1:
-                        self._first_made.add(router.uid)
-            if record.number != 1:
-                self._first_made.discard(router.uid)
-            self._records[router.uid] = kept_record(record)
+                self.cache.keep_record(router.uid, record, created=created)
+            else:
+                self.cache.keep_record(router.uid, record)
             return await self._deploy(router, previous, spec, engine, record, events)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
 
     async def _ask_engine(
-        self, engine: EngineHandle | None, spec: RouterSpec, previous: RouterStatus
+        self, engine: Engine | None, spec: RouterSpec, previous: RouterStatus
     ) -> JsonValue | Stop:
         """The runner config for this spec's experiment, or why the pass stops here."""
         if engine is None:
@@ -395,7 +324,7 @@ class Reconciler:
         config = spec.experiment_engine.config
         try:
             with measure("plugin"):
-                manager = await engine.manager()
+                manager: Manager = await engine.manager()
                 await manager.validate_experiment_config(cast(Any, config))
                 raw = await manager.get_experiment_runner_config(cast(Any, config))
         except RemoteError as error:
@@ -429,7 +358,7 @@ class Reconciler:
         router: RouterObject,
         previous: RouterStatus,
         spec: RouterSpec,
-        engine: EngineHandle | None,
+        engine: Engine | None,
         record: VersionRecord,
         events: list[Event],
     ) -> tuple[Verdict, float | None]:
@@ -448,8 +377,8 @@ class Reconciler:
                 record.number, reason, _number(restored), previous, endpoint, engine_state
             ), None
 
-        if self._settled.get(router.uid, record.number) != record.number:
-            del self._settled[router.uid]  # the spec moved on: settle again once complete
+        if self.cache.settled(router.uid) not in (None, record.number):
+            self.cache.unsettle(router.uid)  # the spec moved on: settle again once complete
         try:
             deployment, template_hash = await self._ensure(router, record)
         except KubeError as error:
@@ -460,7 +389,7 @@ class Reconciler:
         if reads_pods(state, deployment, template_hash):
             # One small read: the new pods say at once when they can never start.
             try:
-                pods = await self.kube.list_pods(
+                pods = await self.api.list_pods(
                     router.namespace,
                     f"{VERSION_LABEL}={record.number},{ROUTER_LABEL}={router.name}",
                 )
@@ -471,21 +400,23 @@ class Reconciler:
                 pods = []
             state = with_pods(state, pods, template_hash)
         if state.phase == RolloutPhase.COMPLETE:
-            if record.status != VersionStatus.DEPLOYED or self._settled.get(router.uid) != (
-                record.number
+            if (
+                record.status != VersionStatus.DEPLOYED
+                or self.cache.settled(router.uid) != record.number
             ):
                 with measure("db"):
                     stamped = await self.store.mark_deployed(router.ref, record.number)
-                self._settled[router.uid] = record.number
+                self.cache.settle(router.uid, record.number)
                 # With the row's own updated_at: the mirror shows it, and an operator
                 # started later reads it from the row (a differing one is rewritten).
-                self._records[router.uid] = kept_record(
+                self.cache.keep_record(
+                    router.uid,
                     dataclasses.replace(
                         record,
                         status=VersionStatus.DEPLOYED,
                         error=None,
                         updated_at=stamped or record.updated_at,
-                    )
+                    ),
                 )
             if record.status != VersionStatus.DEPLOYED:
                 events.append(
@@ -498,8 +429,9 @@ class Reconciler:
         if state.phase == RolloutPhase.FAILED:
             with measure("db"):
                 await self.store.mark_failed(router.ref, record.number, state.message)
-            self._records[router.uid] = kept_record(
-                dataclasses.replace(record, status=VersionStatus.FAILED, error=state.message)
+            self.cache.keep_record(
+                router.uid,
+                dataclasses.replace(record, status=VersionStatus.FAILED, error=state.message),
             )
             restored = await self._restore_deployed(router, exclude=record.number)
             return verdicts.rollout_failed(
@@ -535,108 +467,27 @@ class Reconciler:
 
     # --- applying objects ---
 
-    def _objects_of(self, router: RouterObject, record: VersionRecord) -> DesiredObjects:
-        settings = dataclasses.replace(self.build, router_image=record.router_image)
-        return self._desired.objects(
-            router.identity,
-            record.number,
-            record.config_hash,
-            lambda: (record.spec, record.experiment_engine),
-            settings,
-            scaling_of(router.spec),  # the scale is the Router's now, not the version's
-        )
-
     async def _ensure(
         self, router: RouterObject, record: VersionRecord
     ) -> tuple[dict[str, Any] | None, str]:
         """Apply each object that is missing or drifted. Returns the Deployment as last
         seen and the config hash its pod template must carry for this version."""
-        # The objects are built from the Router's identity and this version's row alone
-        # (and settings fixed for the process's lifetime), at the Router's current scale.
-        source = (
-            f"{router.uid}/{record.number}/{record.config_hash}/{record.router_image}"
-            f"/{scaling_key(scaling_of(router.spec))}"
-        )
-        settled = self._in_sync.settled(router.uid, source, lambda key: self.cache.intent(*key))
-        if settled is not None:
-            return self.cache.get(*settled.deployment), settled.config_hash
-        self._in_sync.unsettle(router.uid)
-        objects = self._objects_of(router, record)
-        wanted = [objects.configmap, objects.service, objects.deployment]  # ConfigMap first:
-        if objects.hpa is not None:  # pods of the new template mount it
-            wanted.append(objects.hpa)
-        applied = [await self._apply_if_drifted(router.uid, desired, source) for desired in wanted]
-        absent: tuple[ObjectKey, ...] = ()
-        if objects.hpa is None:
-            hpa = ("HorizontalPodAutoscaler", router.namespace, builders.hpa_name(router.name))
-            absent = (hpa,)
-            applied.append(await self._delete_if_present("autoscaling/v2", *hpa))
-        deployment = _object_key(objects.deployment)
-        if not any(applied):
-            # All found as wanted: the next passes need not build the objects while none
-            # of them changes what it asks for.
-            present = tuple((key, self.cache.intent(*key)) for key in map(_object_key, wanted))
-            if all(intent is not None for _, intent in present):
-                self._in_sync.settle(
-                    router.uid,
-                    Settled(
-                        source=source,
-                        present=cast(tuple[tuple[ObjectKey, int], ...], present),
-                        absent=absent,
-                        config_hash=objects.config_hash,
-                        deployment=deployment,
-                    ),
-                )
-        return self.cache.get(*deployment), objects.config_hash
-
-    async def _apply_if_drifted(self, uid: str, desired: dict[str, Any], source: str) -> bool:
-        """Apply `desired` if the cached object is missing or differs; True when applied."""
-        meta = desired["metadata"]
-        key = _object_key(desired)
-        intent = self.cache.intent(*key)
-        if self._in_sync.known(uid, key, intent, source):
-            return False
-        actual = self.cache.get(*key)
-        if not differs(desired, actual):
-            self._in_sync.found(uid, key, intent, source)
-            return False
-        try:
-            applied = await self.kube.apply(desired)
-        except KubeError as error:
-            if desired["kind"] != "Service" or error.status != 422:
-                raise
-            # A hand-edited Service port cannot be applied back: the port number is part
-            # of the list's merge key, so the API server sees two ports named http.
-            # Services are cheap to replace; Deployments are never replaced this way.
-            await self._delete("v1", "Service", meta["namespace"], meta["name"])
-            applied = await self.kube.apply(desired)
-        self.cache.remember(applied)
-        log.info(
-            "applied",
-            extra={"kind": desired["kind"], "namespace": meta["namespace"], "object": meta["name"]},
-        )
-        return True
-
-    async def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
-        await self.kube.delete(ObjectRef(api_version, kind, namespace, name))
-        self.cache.forget(kind, namespace, name)
-
-    async def _delete_if_present(
-        self, api_version: str, kind: str, namespace: str, name: str
-    ) -> bool:
-        """Delete an object the cache knows of; no API call for one that is already gone."""
-        if self.cache.get(kind, namespace, name) is None:
-            return False
-        await self._delete(api_version, kind, namespace, name)
-        return True
+        plan = self.cache.plan(router, record)
+        for desired in plan.apply:
+            await self.writer.apply(desired)
+        for ref in plan.delete:
+            await self.writer.delete(ref)
+        return self.cache.get(*plan.deployment), plan.config_hash
 
     async def _collect_configmaps(self, router: RouterObject, keep: set[int]) -> None:
         """Delete ConfigMaps of versions no pod uses any more (rows keep their content)."""
-        for body in self.cache.owned_by("ConfigMap", router.namespace, router.name):
+        for body in self.cache.owned("ConfigMap", router.namespace, router.name):
             labels = body.get("metadata", {}).get("labels") or {}
             version = labels.get(VERSION_LABEL)
             if version is not None and version.isdigit() and int(version) not in keep:
-                await self._delete("v1", "ConfigMap", router.namespace, body["metadata"]["name"])
+                await self.writer.delete(
+                    ObjectRef("v1", "ConfigMap", router.namespace, body["metadata"]["name"])
+                )
 
     # --- suspend ---
 
@@ -646,23 +497,20 @@ class Reconciler:
         namespace, name = router.namespace, router.name
         try:
             # Passes of a Router that stays suspended find nothing left and write nothing.
-            await self._delete_if_present(
-                "apps/v1", "Deployment", namespace, builders.deployment_name(name)
-            )
-            await self._delete_if_present("v1", "Service", namespace, builders.service_name(name))
-            await self._delete_if_present(
-                "autoscaling/v2", "HorizontalPodAutoscaler", namespace, builders.hpa_name(name)
-            )
+            for ref in (
+                ObjectRef("apps/v1", "Deployment", namespace, builders.deployment_name(name)),
+                ObjectRef("v1", "Service", namespace, builders.service_name(name)),
+                ObjectRef(
+                    "autoscaling/v2", "HorizontalPodAutoscaler", namespace, builders.hpa_name(name)
+                ),
+            ):
+                await self.writer.delete_if_present(ref)
             await self._collect_configmaps(router, keep=set())
             if previous.phase != Phase.UNDEPLOYED:
                 with measure("db"):
                     await self.store.mark_undeployed(router.ref)
             # Its versions are undeployed now: the next deployment settles them again.
-            self._settled.pop(router.uid, None)
-            self._records.pop(router.uid, None)
-            self._desired.forget(router.uid)
-            self._in_sync.forget(router.uid)
-            self._first_made.discard(router.uid)
+            self.cache.suspend(router.uid)
         except StoreUnavailableError as error:
             metrics.DATABASE_ERRORS.inc()
             return verdicts.database_down(previous, str(error)), self.retry_seconds
@@ -672,88 +520,16 @@ class Reconciler:
             ), self.retry_seconds
         return verdicts.suspended(previous), None
 
-    def _engine_check(self, engine: EngineHandle | None) -> Check:
+    def _engine_check(self, engine: Engine | None) -> Check:
         if engine is None:
             return verdicts.engine_check(None, True, None)
         return verdicts.engine_check(engine.name, engine.is_running(), engine.last_error)
 
-    # --- status and Events ---
-
-    def own_write(self, router: RouterObject) -> bool:
-        """True when `router` is the body this process's last status write made: the
-        watch event of that write, which tells the Router's loop nothing new."""
-        written = self._written.get(router.uid)
-        return written is not None and _revision(router.resource_version) == written[0]
-
-    def _previous(self, router: RouterObject) -> RouterStatus:
-        written = self._written.get(router.uid)
-        if written is not None:
-            seen = _revision(router.resource_version)
-            if seen is not None and seen < written[0]:
-                return written[1]  # the body predates our last write
-            del self._written[router.uid]
-        return previous_status(router.status)
-
-    async def _publish(
-        self, router: RouterObject, previous: RouterStatus, verdict: Verdict
-    ) -> tuple[bool, float | None]:
-        """Write the status if it changed and post Events.
-
-        Returns whether the status was written, and when what waits (a progress-only
-        change, a rollout's held Events) is due (None: nothing waits).
-        """
-        new = build_status(previous, verdict, router.generation, self.clock())
-        changed = not same_status(previous, new)
-        deferred: float | None = None
-        if changed and not verdict.events and progress_only(previous, new):
-            deferred = self._progress.wait(router.uid) or None
-            changed = deferred is None  # a progress step that waits has no Event either
-        if changed:
-            # Raises RouterGone for a Router deleted (or made again) since it was seen: the
-            # loop then ends and the deletion path runs (loops.py).
-            stored = await self.kube.patch_router_status(
-                router.namespace, router.name, router.uid, status_body(new)
-            )
-            self._progress.wrote(router.uid)
-            revision = _revision(str(stored.get("metadata", {}).get("resourceVersion", "")))
-            if revision is not None:
-                self._written[router.uid] = (revision, new)
-        events = [*verdict.events, *transition_events(previous, new)]
-        if verdict.phase == Phase.DEPLOYING and all(e.type == "Normal" for e in events):
-            wait = self._held.hold(router.uid, events)
-            if wait > 0:
-                return changed, _sooner(deferred, wait)
-            events = []  # held, and due now: released below with the rest
-        for event in pass_events(latest_transitions([*self._held.release(router.uid), *events])):
-            self.post_event(router, event)
-        return changed, deferred
-
-    def _mirror_held(self, uid: str, verdict: Verdict) -> float | None:
-        """Seconds the mirror of a version still rolling out waits (None: mirror now)."""
-        record = self._records.get(uid)
-        if (
-            verdict.phase != Phase.DEPLOYING
-            or record is None
-            or record.status != VersionStatus.PENDING
-        ):
-            self._rolling.forget(uid)
-            return None
-        return self._rolling.remaining(uid, record.number) or None
-
     # --- deletion and the orphan sweep ---
 
     def _forget(self, uid: str) -> None:
-        self._written.pop(uid, None)
-        self._progress.forget(uid)
-        self._rolling.forget(uid)
-        self._held.forget(uid)
-        self._settled.pop(uid, None)
-        self._records.pop(uid, None)
-        self._desired.forget(uid)
-        self._in_sync.forget(uid)
-        self._first_made.discard(uid)
-        if self.mirror is not None:
-            self.mirror.forget(uid)
+        self.cache.forget(uid)
+        self.publisher.forget(uid)
 
     async def finalize(self, router: RouterObject) -> None:
         """The Router is gone: its versions stop being deployed (children go by GC)."""

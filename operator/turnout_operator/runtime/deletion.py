@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from turnout_operator.reconcile.reconciler import Reconciler, RouterObject
+from turnout_operator.cache import RouterObject
+from turnout_operator.reconcile.reconciler import Reconciler
 from turnout_operator.reconcile.status import Event
 from turnout_operator.runtime.loops import RouterLoops
 from turnout_operator.store import StoreUnavailableError

@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import aiohttp
 
+from turnout_operator.cache import RouterObject
 from turnout_operator.kube.client import Kube, KubeError, WatchExpired
-from turnout_operator.reconcile.reconciler import RouterObject
 from turnout_operator.runtime.backoff import Backoff
 from turnout_operator.runtime.loops import RouterLoops
 

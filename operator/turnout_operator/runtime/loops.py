@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from turnout_operator.reconcile.reconciler import RouterObject
+from turnout_operator.cache import RouterObject
 from turnout_operator.runtime.backoff import Backoff
 from turnout_operator.runtime.wakers import Wakers
 

@@ -22,13 +22,13 @@ from turnout_operator.api import GROUP, VERSION
 from turnout_operator.api.engine_config import EngineConfig, parse_engines
 from turnout_operator.builders import BuildSettings
 from turnout_operator.builders.names import MANAGED_BY, MANAGED_BY_LABEL
-from turnout_operator.cache.children import ChildCache
+from turnout_operator.cache import ChildWriter, RouterCache, RouterObject
 from turnout_operator.engines.objects import EngineObjects, run_engine_objects
 from turnout_operator.engines.registry import EngineRegistry
 from turnout_operator.kube.client import Kube, RouterGone
 from turnout_operator.kube.event_poster import EventPoster
 from turnout_operator.reconcile.mirror import VersionMirror
-from turnout_operator.reconcile.reconciler import EventSink, Reconciler, RouterObject
+from turnout_operator.reconcile.reconciler import EventSink, Reconciler
 from turnout_operator.reconcile.status import Event
 from turnout_operator.runtime.backoff import Backoff
 from turnout_operator.runtime.deletion import Vanished, router_deleted, router_gone
@@ -83,22 +83,26 @@ class Runtime:
         self.engines = engines
         self.store = store
         self.kube = kube
-        self.cache = ChildCache()
+        build = build_settings(settings)
+        self.cache = RouterCache(build)
+        """What the operator knows of each Router and the objects it owns (the one door)."""
         self.wakers = Wakers()
         self.passes = PassLimit(settings.max_concurrent_passes)
         """Held by each reconcile pass (see OperatorSettings.max_concurrent_passes)."""
         self.progress = Progress()
         """The passes due and running, for /healthz."""
         self._background: list[asyncio.Task[None]] = []
+        writer = ChildWriter(kube, self.cache.children)
         self.reconciler = Reconciler(
-            kube=kube,
+            api=kube,
             store=store,
             engines=engines,
             cache=self.cache,
-            build=build_settings(settings),
+            writer=writer,
+            build=build,
             post_event=post_event,
             retry_seconds=settings.retry_seconds,
-            mirror=VersionMirror(kube, store, self.cache, settings.version_mirror_limit),
+            mirror=VersionMirror(store, self.cache, writer, settings.version_mirror_limit),
         )
         self.loops = RouterLoops(
             self.run_pass,
