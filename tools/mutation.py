@@ -108,7 +108,7 @@ def configure(workdir: Path, modules: list[str], source_paths: list[str]) -> Non
     # What the tests import besides the mutated packages (mutmut adds tests/ itself).
     also_copy = [
         p
-        for p in ("plugin_host", "src", "devenv", "examples", "manifests")
+        for p in ("plugin_host", "src", "devenv", "examples", "manifests", "crds")
         if p not in source_paths
     ]
     pyproject.write_text(
