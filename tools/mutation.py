@@ -106,11 +106,13 @@ def configure(workdir: Path, modules: list[str], source_paths: list[str]) -> Non
     if "tool" in tomllib.loads(text) and "mutmut" in tomllib.loads(text)["tool"]:
         raise SystemExit("pyproject.toml already has a [tool.mutmut] table; this script owns it")
     # What the tests import besides the mutated packages (mutmut adds tests/ itself).
-    also_copy = [
-        p
-        for p in ("plugin_host", "src", "devenv", "examples", "manifests", "crds")
-        if p not in source_paths
-    ]
+    # Everything at the top of the scratch copy: some unit tests read the chart, the CRDs,
+    # the docs or the tool modules' pins.
+    also_copy = sorted(
+        entry.name
+        for entry in workdir.iterdir()
+        if entry.name not in (*source_paths, "tests", "mutants", "pyproject.toml")
+    )
     pyproject.write_text(
         text
         + "\n[tool.mutmut]\n"

@@ -9,6 +9,7 @@ this tier makes each decision fast to test and to break on purpose (`make mutati
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import pytest
@@ -21,7 +22,13 @@ from tests.reconcile.world import (
     SECRET,
     World,
     recorded,
+    version_row,
 )
+from turnout_operator.builders import desired as builders_desired
+from turnout_operator.builders import drift
+from turnout_operator.cache import RouterObject
+from turnout_operator.cache import desired as cache_desired
+from turnout_operator.cache import routers as cache_routers
 from turnout_operator.kube.client import KubeError, RouterGone
 from turnout_operator.store import VersionStatus
 
@@ -190,12 +197,15 @@ async def test_an_idle_deployed_router_costs_no_write_and_no_query() -> None:
 
 async def test_a_second_pass_before_the_status_watch_event_repeats_nothing() -> None:
     world = World()
-    older = copy.deepcopy(world.api.router)  # the body the loop holds until the echo
+    before = copy.deepcopy(world.api.router)  # the body the loop holds until the echo
     await world.run()
-    world.api.router = {**world.api.router, "metadata": older["metadata"]}
-    await world.run()
+    assert STATUS in world.api.writes
+    await world.run(seen=before)
     assert STATUS not in world.api.writes
     assert world.events == []
+    # Once the watch delivers the write, its echo is known as the operator's own.
+    assert world.reconciler.own_write(world.router)
+    assert not world.reconciler.own_write(RouterObject.from_body(before))
 
 
 async def test_a_hand_edited_deployment_is_applied_back() -> None:
@@ -253,6 +263,7 @@ async def test_objects_the_api_server_refuses_fail_the_pass_and_retry() -> None:
     world = World()
     world.api.refuse["Deployment"] = KubeError(403, "deployments is forbidden: exceeded quota")
     assert await world.run() == RETRY_SECONDS
+    assert world.status["endpoint"].startswith(f"http://{ROUTER_NAME}-router.{NAMESPACE}.svc")
     assert world.status["phase"] == "Failed"
     assert world.condition("Progressing")["reason"] == "ApplyFailed"
     assert "exceeded quota" in world.status["message"]
@@ -404,3 +415,253 @@ async def test_the_sweep_undeploys_routers_missing_from_the_list_only() -> None:
     swept = await world.reconciler.sweep([other], set(), [NAMESPACE])
     assert swept == 1
     assert world.store.rows[router.uid][0].status == VersionStatus.UNDEPLOYED
+
+
+# --- what a pass tells: messages, metrics, log lines ---
+
+
+async def test_messages_carry_what_failed_in_its_own_words() -> None:
+    world = World()
+    world.engine.answer = "down"
+    await world.run()
+    assert "plugin exited with status 3" in world.status["message"]
+    assert "'hardcoded'" in world.condition("EngineAvailable")["message"]
+    world = World()
+    world.engine.answer = "reject"
+    await world.run()
+    assert "engine 'hardcoded' rejected it" in world.condition("ConfigValid")["message"]
+    world = World()
+    world.store.down = True
+    await world.run()
+    assert "connection refused" in world.status["message"]
+
+
+async def test_the_plugin_is_asked_about_the_specs_own_experiment_config() -> None:
+    world = World()
+    await world.run()
+    assert world.engine.configs == [world.api.router["spec"]["experimentEngine"]["config"]]
+    row = world.store.rows[world.router.uid][0]
+    assert row.router_image == "registry.example/turnout:0.1.0"
+    assert row.experiment_engine["pluginSha256"] == PLUGIN_SHA256
+
+
+async def test_a_deployed_router_shows_its_endpoint_and_standing() -> None:
+    world = await deployed_world()
+    assert (
+        world.status["endpoint"]
+        == f"http://{ROUTER_NAME}-router.{NAMESPACE}.svc.cluster.local/v1/predict"
+    )
+    standing = world.reconciler.phases[world.router.uid]
+    assert (standing.namespace, standing.name, standing.phase, standing.ready) == (
+        NAMESPACE,
+        ROUTER_NAME,
+        "Deployed",
+        True,
+    )
+
+
+async def test_a_pass_that_changed_something_logs_one_line_with_its_timings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = World()
+    with caplog.at_level(logging.INFO, logger="turnout_operator.reconcile.reconciler"):
+        await world.run()
+    [line] = [r for r in caplog.records if r.getMessage() == "reconciled"]
+    fields = line.__dict__
+    assert (fields["namespace"], fields["router"], fields["generation"]) == (
+        NAMESPACE,
+        ROUTER_NAME,
+        world.router.generation,
+    )
+    assert (fields["phase"], fields["version"]) == ("Deploying", 1)
+    assert {"plugin_ms", "db_ms", "total_ms"} <= set(fields)
+    caplog.clear()
+    world.deliver(*world.api.objects.values())
+    with caplog.at_level(logging.INFO, logger="turnout_operator.reconcile.reconciler"):
+        await world.run()  # nothing changed: nothing logged
+    assert [r for r in caplog.records if r.getMessage() == "reconciled"] == []
+
+
+async def test_a_router_with_the_nop_engine_asks_no_plugin() -> None:
+    world = World(router_with(experimentEngine={"type": "nop"}, routeNamePath=None))
+    world.deliver(*world.api.objects.values())
+    await world.run()
+    assert world.engine.asked == 0
+    assert world.api.writes[:3] == CHILDREN
+    assert world.condition("EngineAvailable")["reason"] == "Builtin"
+    assert "pluginSha256" not in world.store.rows[world.router.uid][0].experiment_engine
+
+
+async def test_a_status_edited_by_hand_is_written_back() -> None:
+    world = await deployed_world()
+    world.api.router["status"] = {}
+    world.api.router["metadata"]["resourceVersion"] = str(next(world.api._revisions))
+    await world.run()
+    assert world.api.writes == [STATUS]
+    assert world.status["phase"] == "Deployed"
+
+
+async def test_routers_side_by_side_keep_apart() -> None:
+    world = await deployed_world()
+    other = world.add_router("other", routeNamePath="model")
+    world.api.main = "other"
+    await world.run()
+    assert ("apply", "Deployment", "other-router") in world.api.writes
+    assert world.status["currentVersion"] == 1
+    world.api.main = ROUTER_NAME
+    world.deliver(*world.api.objects.values())
+    # The first Router's memos are its own: still nothing to do for it.
+    assert await world.run() is None
+    assert world.api.writes == [] and world.store.calls == []
+    assert world.cache.record(other["metadata"]["uid"]) is not None
+    assert world.cache.record(world.router.uid) != world.cache.record(other["metadata"]["uid"])
+    await world.reconciler.finalize(RouterObject.from_body(other))
+    assert world.cache.record(world.router.uid) is not None
+    await world.run()
+    assert world.api.writes == []
+
+
+async def test_a_third_failing_version_restores_the_one_that_served() -> None:
+    world = await version_2_failed()
+    world.change_spec(resources={"requests": {"cpu": "6000"}})
+    await world.run()
+    world.deliver(*world.api.objects.values())
+    world.deliver(world.api.roll("failed"))
+    await world.run()
+    assert world.status["currentVersion"] == 3
+    assert world.status["deployedVersion"] == 1
+    template = world.deployment()["spec"]["template"]
+    assert template["metadata"]["labels"]["turnout.dev/version"] == "1"
+    assert world.store.rows[world.router.uid][2].error  # why it failed is kept
+
+
+async def test_suspend_with_the_database_down_retries_and_keeps_what_it_knew() -> None:
+    world = await deployed_world()
+    world.store.down = True
+    world.change_spec(suspend=True)
+    assert await world.run() == RETRY_SECONDS
+    assert world.condition("Progressing")["reason"] == "DatabaseUnavailable"
+    assert "connection refused" in world.status["message"]
+
+
+async def test_suspend_refused_by_the_api_server_retries() -> None:
+    world = await deployed_world()
+    world.api.refuse["Deployment"] = KubeError(403, "deployments is forbidden")
+    world.change_spec(suspend=True)
+    assert await world.run() == RETRY_SECONDS
+    assert world.condition("Progressing")["reason"] == "ApplyFailed"
+    assert "deployments is forbidden" in world.status["message"]
+
+
+async def test_suspend_deletes_an_hpa_too() -> None:
+    world = await deployed_world()
+    world.change_spec(autoscaling={"minReplicas": 1, "maxReplicas": 3})
+    await world.run()
+    world.deliver(*world.api.objects.values())
+    world.change_spec(suspend=True)
+    await world.run()
+    assert ("delete", "HorizontalPodAutoscaler", f"{ROUTER_NAME}-router") in world.api.writes
+    assert ("HorizontalPodAutoscaler", NAMESPACE, f"{ROUTER_NAME}-router") not in world.api.objects
+
+
+async def test_a_failed_rollout_records_why() -> None:
+    world = await version_2_failed()
+    row = world.store.rows[world.router.uid][1]
+    assert row.error is not None and "progress" in row.error
+
+
+# --- what waits, and what is not done again ---
+
+
+async def test_an_idle_router_builds_and_compares_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = await deployed_world()
+    built: list[int] = []
+    compared: list[str] = []
+    build = builders_desired.desired_objects
+    compare = drift.differs
+
+    def counted_build(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return build(*args, **kwargs)
+
+    def counted_compare(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
+        compared.append(desired["kind"])
+        return compare(desired, actual)
+
+    # Where the cache looks them up (the names its modules imported).
+    monkeypatch.setattr(cache_desired, "desired_objects", counted_build)
+    monkeypatch.setattr(cache_routers, "differs", counted_compare)
+    await world.run()
+    assert (built, compared) == ([], [])
+    # A watch event that changes only the Deployment's status costs no comparison either.
+    world.deliver(world.api.roll("complete"))
+    await world.run()
+    assert (built, compared) == ([], [])
+    # A hand edit of one object compares that object again (the objects built for this
+    # version are kept: nothing is built).
+    world.deliver(
+        world.api.edit("Service", f"{ROUTER_NAME}-router", {"metadata": {"labels": {"x": "y"}}})
+    )
+    await world.run()
+    assert (built, compared) == ([], ["Service"])
+
+
+async def test_a_first_version_made_here_is_mirrored_without_reading_the_rows() -> None:
+    world = World()
+    await world.run()
+    world.deliver(*world.api.objects.values())
+    world.deliver(world.api.roll("complete"))
+    await world.run()
+    assert MIRROR_V1 in world.api.writes
+    assert "list_versions" not in world.store.calls
+
+
+async def test_a_deleted_routerversion_comes_back_without_a_database_read() -> None:
+    world = await deployed_world()
+    mirror = world.api.objects.pop(("RouterVersion", NAMESPACE, f"{ROUTER_NAME}-v1"))
+    world.deliver(mirror, event="DELETED")
+    await world.run()
+    assert world.api.writes == [MIRROR_V1]
+    assert world.store.calls == []
+
+
+async def test_a_progress_only_change_waits_and_is_written_when_due() -> None:
+    world = World()
+    await world.run()
+    world.deliver(*world.api.objects.values())
+    world.deliver(world.api.roll("progressing"))
+    requeue = await world.run()
+    assert STATUS not in world.api.writes  # the same phase and conditions: it can wait
+    assert requeue is not None and 0 < requeue <= 30.0
+    world.now += 31.0
+    await world.run()
+    assert STATUS in world.api.writes
+
+
+async def test_the_mirror_of_a_version_rolling_out_waits_for_its_end() -> None:
+    world = World()
+    requeue = await world.run()
+    assert MIRROR_V1 not in world.api.writes
+    assert requeue is not None and requeue <= 60.0
+    world.now += 61.0
+    world.deliver(*world.api.objects.values())
+    await world.run()
+    assert MIRROR_V1 in world.api.writes
+
+
+async def test_the_engine_condition_names_the_running_engine() -> None:
+    world = await deployed_world()
+    assert world.condition("EngineAvailable")["reason"] == "PluginRunning"
+    assert "'hardcoded'" in world.condition("EngineAvailable")["message"]
+
+
+async def test_the_sweep_goes_on_past_live_routers() -> None:
+    world = await deployed_world()
+    live = world.router
+    gone = world.add_router("gone")
+    gone_ref = RouterObject.from_body(gone).ref
+    world.store.rows[gone_ref.uid] = [version_row(1, VersionStatus.DEPLOYED)]
+    swept = await world.reconciler.sweep([live.ref, gone_ref], {live.uid}, [NAMESPACE])
+    assert swept == 1
+    assert world.store.rows[gone_ref.uid][0].status == VersionStatus.UNDEPLOYED
+    assert world.store.rows[live.uid][0].status == VersionStatus.DEPLOYED

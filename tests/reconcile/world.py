@@ -146,7 +146,9 @@ class RecordedApi:
     """The API server's side of a pass, answering as the recorded server did."""
 
     def __init__(self, router: dict[str, Any]) -> None:
-        self.router = router
+        self.routers: dict[str, dict[str, Any]] = {router["metadata"]["name"]: router}
+        """Every Router of the namespace by name (the first is the test's)."""
+        self.main = router["metadata"]["name"]
         self.objects: dict[Key, dict[str, Any]] = {}
         self.writes: list[tuple[str, str, str]] = []
         """(verb, kind, name) of every write, in order."""
@@ -158,6 +160,14 @@ class RecordedApi:
         self.pod_reads = 0
         self.gone = False
         self._revisions = itertools.count(int(router["metadata"]["resourceVersion"]) + 1)
+
+    @property
+    def router(self) -> dict[str, Any]:
+        return self.routers[self.main]
+
+    @router.setter
+    def router(self, body: dict[str, Any]) -> None:
+        self.routers[self.main] = body
 
     def _stamp(self, body: dict[str, Any], previous: dict[str, Any] | None) -> None:
         meta = body["metadata"]
@@ -217,22 +227,33 @@ class RecordedApi:
     async def delete(self, ref: ObjectRef) -> bool:
         if ref.kind in self.refuse:
             raise self.refuse[ref.kind]
+        held = self.objects.get((ref.kind, ref.namespace, ref.name))
+        if held is not None and held["apiVersion"] != ref.api_version:
+            # The URL is built from the apiVersion: another one names no such resource.
+            raise KubeError(404, "the server could not find the requested resource")
         self.writes.append(("delete", ref.kind, ref.name))
         return self.objects.pop((ref.kind, ref.namespace, ref.name), None) is not None
 
     async def patch_router_status(
         self, namespace: str, name: str, uid: str, status: Mapping[str, Any]
     ) -> dict[str, Any]:
-        if self.gone or uid != self.router["metadata"]["uid"]:
+        router = self.routers.get(name)
+        if self.gone or router is None or uid != router["metadata"]["uid"]:
             raise RouterGone(404, f'routers.turnout.dev "{name}" not found')
         self.writes.append(("status", "Router", name))
-        self.router["status"] = copy.deepcopy(dict(status))
-        self.router["metadata"]["resourceVersion"] = str(next(self._revisions))
-        return copy.deepcopy(self.router)
+        router["status"] = copy.deepcopy(dict(status))
+        router["metadata"]["resourceVersion"] = str(next(self._revisions))
+        return copy.deepcopy(router)
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The pods whose labels match `selector` (equality terms joined by commas)."""
         self.pod_reads += 1
-        return copy.deepcopy(self.pods)
+        wanted = dict(term.split("=", 1) for term in selector.split(","))
+        return [
+            copy.deepcopy(pod)
+            for pod in self.pods
+            if all(pod["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+        ]
 
 
 def _merge(target: dict[str, Any], change: Mapping[str, Any]) -> None:
@@ -334,6 +355,8 @@ class ScriptedEngine:
         self.answer: str = "ok"
         """ok, reject (the plugin refuses the config, quoting the passkey), down, not-json."""
         self.asked = 0
+        self.configs: list[Any] = []
+        """Each experiment config the plugin was asked to validate."""
         self._last_error: str | None = None
 
     @property
@@ -356,6 +379,7 @@ class ScriptedEngine:
 
     async def validate_experiment_config(self, config: Any) -> None:
         self.asked += 1
+        self.configs.append(config)
         if self.answer == "reject":
             raise RemoteError(
                 "ValidateExperimentConfig", f"unknown experiment (client passkey {SECRET})"
@@ -421,13 +445,23 @@ class World:
         for body in bodies:
             self.cache.observe(event, body)
 
-    async def run(self) -> float | None:
-        """One pass over the Router as last seen; the writes it made are in `api.writes`."""
+    def add_router(self, name: str, **spec: Any) -> dict[str, Any]:
+        """Another Router in the namespace, as the API server would return it."""
+        body: dict[str, Any] = copy.deepcopy(recorded("router.json"))
+        body["metadata"].update(name=name, uid=f"uid-router-{name}")
+        body["spec"] = {**body["spec"], **spec}
+        self.api.routers[name] = body
+        return body
+
+    async def run(self, seen: dict[str, Any] | None = None) -> float | None:
+        """One pass over the Router as its loop last saw it (`seen`: an older body); the
+        writes it made are in `api.writes`."""
         self.api.writes.clear()
         self.api.pod_reads = 0
         self.store.calls.clear()
         self.events.clear()
-        return await self.reconciler.reconcile(self.router)
+        router = RouterObject.from_body(seen) if seen is not None else self.router
+        return await self.reconciler.reconcile(router)
 
     @property
     def status(self) -> dict[str, Any]:

@@ -117,8 +117,8 @@ _API_VERSIONS = {
 
 
 class RouterCache:
-    def __init__(self, build: BuildSettings, children: ChildCache | None = None) -> None:
-        self.children = children if children is not None else ChildCache()
+    def __init__(self, build: BuildSettings) -> None:
+        self.children = ChildCache()
         """Every owned object as last seen (fed by the watches: `observe`)."""
         self._build = build
         self._version_scope: list[_PerRouter] = []
