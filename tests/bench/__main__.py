@@ -40,6 +40,8 @@ if __name__ == "__main__":
     names = sys.argv[1:2] or list(BENCHMARKS)
     if names[0] == "scale":
         scale.main(sys.argv[2:])
+    elif names[0] == "memory_per_router":
+        memory_per_router.main(sys.argv[2:])
     else:
         for name in sys.argv[1:] or list(BENCHMARKS):
             BENCHMARKS[name]()

@@ -110,6 +110,8 @@ async def test_a_plugin_not_started_yet_and_down_waits_and_retries() -> None:
     assert world.status["phase"] == "Pending"
     assert world.condition("EngineAvailable")["reason"] == "PluginDown"
     assert world.condition("Progressing")["reason"] == "EngineUnavailable"
+    assert "plugin exited with status 3" in world.status["message"]
+    assert "'hardcoded'" in world.status["message"]
     assert no_version_asked(world) and world.api.writes == [STATUS]
 
 
@@ -439,8 +441,11 @@ async def test_messages_carry_what_failed_in_its_own_words() -> None:
 async def test_the_plugin_is_asked_about_the_specs_own_experiment_config() -> None:
     world = World()
     await world.run()
-    assert world.engine.configs == [world.api.router["spec"]["experimentEngine"]["config"]]
+    config = world.api.router["spec"]["experimentEngine"]["config"]
+    assert world.engine.configs == [config, config]  # validated, then its runner config
     row = world.store.rows[world.router.uid][0]
+    assert row.experiment_engine["config"] == config
+    assert row.experiment_engine["runnerConfig"] == {"engine": "hardcoded", "experiments": ["exp_1"]}
     assert row.router_image == "registry.example/turnout:0.1.0"
     assert row.experiment_engine["pluginSha256"] == PLUGIN_SHA256
 

@@ -386,6 +386,7 @@ class ScriptedEngine:
             )
 
     async def get_experiment_runner_config(self, config: Any) -> bytes:
+        self.configs.append(config)
         if self.answer == "not-json":
             return b"{not json"
         return json.dumps(RUNNER_CONFIG).encode()
