@@ -445,7 +445,10 @@ async def test_the_plugin_is_asked_about_the_specs_own_experiment_config() -> No
     assert world.engine.configs == [config, config]  # validated, then its runner config
     row = world.store.rows[world.router.uid][0]
     assert row.experiment_engine["config"] == config
-    assert row.experiment_engine["runnerConfig"] == {"engine": "hardcoded", "experiments": ["exp_1"]}
+    assert row.experiment_engine["runnerConfig"] == {
+        "engine": "hardcoded",
+        "experiments": ["exp_1"],
+    }
     assert row.router_image == "registry.example/turnout:0.1.0"
     assert row.experiment_engine["pluginSha256"] == PLUGIN_SHA256
 
