@@ -36,7 +36,7 @@ trap 'rm -rf "$wheels"' EXIT
 build=$wheels/src
 mkdir "$build"
 cp -R "$source/pyproject.toml" "$source/README.md" "$source/operator" "$source/router" \
-  "$source/plugin_host" "$build/"
+  "$source/kubectl" "$source/plugin_host" "$build/"
 "$prefix/bin/python" -m pip install --quiet --disable-pip-version-check "setuptools>=69" wheel
 "$prefix/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps \
   --no-build-isolation -w "$wheels" "$build"
@@ -47,4 +47,5 @@ cp -R "$source/pyproject.toml" "$source/README.md" "$source/operator" "$source/r
 # Both entrypoints must start from the installed package.
 "$prefix/bin/python" -m turnout_operator --help >/dev/null
 "$prefix/bin/python" -m turnout_router --help >/dev/null
+"$prefix/bin/kubectl-turnout" --help >/dev/null
 echo "installed turnout into $prefix"

@@ -83,7 +83,7 @@ def test_install_script_installs_both_entrypoints_into_a_fresh_prefix(
     for name in ("pyproject.toml", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO_ROOT / name, source / name)
-    for name in ("operator", "router", "plugin_host", "packaging"):
+    for name in ("operator", "router", "kubectl", "plugin_host", "packaging"):
         shutil.copytree(REPO_ROOT / name, source / name, ignore=ignore)
     before = snapshot(source)
     prefix = tmp_path / "opt" / "turnout"
