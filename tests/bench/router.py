@@ -174,6 +174,39 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def post_script(scratch: Path) -> Path:
+    """wrk's script: POST the benchmark's body as JSON."""
+    script = scratch / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = '{BODY}'\n"
+    )
+    return script
+
+
+def start_upstream(scratch: Path, processes: list[subprocess.Popen[bytes]]) -> int:
+    """nginx answering every POST with a fixed prediction (added to `processes`); its port
+    (the model's URL is `upstream_url(port)`)."""
+    port = free_port()
+    directory = scratch / "upstream"
+    directory.mkdir()
+    (directory / "nginx.conf").write_text(nginx_conf(directory, f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ default_type application/json; return 200 '{{"prediction": 0.5}}'; }}
+    }}"""))  # fmt: skip
+    processes.append(
+        start(["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf")], LOAD_CPU)
+    )
+    wait_http(upstream_url(port), "POST", BODY.encode())
+    return port
+
+
+def upstream_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/predict"
+
+
 def main() -> None:
     missing = [tool for tool in ("wrk", "nginx", "taskset") if shutil.which(tool) is None]
     if missing:
@@ -186,30 +219,14 @@ def main() -> None:
     peers = locate()
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        script = scratch / "post.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = '{BODY}'\n"
-        )
+        script = post_script(scratch)
         python_plugin = scratch / "hardcoded"
         build_hardcoded_plugin(python_plugin)
 
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            up_port = free_port()
-            up_dir = scratch / "upstream"
-            up_dir.mkdir()
-            (up_dir / "nginx.conf").write_text(nginx_conf(up_dir, f"""
-    server {{
-        listen 127.0.0.1:{up_port};
-        location / {{ default_type application/json; return 200 '{{"prediction": 0.5}}'; }}
-    }}"""))  # fmt: skip
-            processes.append(
-                start(["nginx", "-p", str(up_dir), "-c", str(up_dir / "nginx.conf")], LOAD_CPU)
-            )
-            upstream = f"http://127.0.0.1:{up_port}/predict"
-            wait_http(upstream, "POST", BODY.encode())
+            up_port = start_upstream(scratch, processes)
+            upstream = upstream_url(up_port)
 
             rows: list[Row] = []
 

@@ -42,9 +42,12 @@ from tests.bench.router import (
     cpu_seconds,
     descendants,
     nginx_conf,
+    post_script,
     runner_config,
     start,
+    start_upstream,
     stop,
+    upstream_url,
     wait_http,
     wrk,
 )
@@ -100,27 +103,11 @@ def main() -> None:
     rows: list[Cell] = []
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        script = scratch / "post.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = '{BODY}'\n"
-        )
+        script = post_script(scratch)
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            up_port = free_port()
-            up_dir = scratch / "upstream"
-            up_dir.mkdir()
-            (up_dir / "nginx.conf").write_text(nginx_conf(up_dir, f"""
-    server {{
-        listen 127.0.0.1:{up_port};
-        location / {{ default_type application/json; return 200 '{{"prediction": 0.5}}'; }}
-    }}"""))  # fmt: skip
-            processes.append(
-                start(["nginx", "-p", str(up_dir), "-c", str(up_dir / "nginx.conf")], LOAD_CPU)
-            )
-            upstream = f"http://127.0.0.1:{up_port}/predict"
-            wait_http(upstream, "POST", BODY.encode())
+            up_port = start_upstream(scratch, processes)
+            upstream = upstream_url(up_port)
 
             for workers in (1, 2):
                 port = free_port()

@@ -27,6 +27,7 @@ from tests.substrate.router_process import (
     RouterProcess,
     Upstream,
     closed_port_url,
+    until_ready,
 )
 
 pytestmark = pytest.mark.interop
@@ -103,15 +104,6 @@ async def start_router(
     if wait_ready:
         await until_ready(router)
     return router
-
-
-async def until_ready(router: RouterProcess) -> None:
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"{router.url}/v1/internal/ready") as response:
-                if response.status == 200:
-                    return
-            await asyncio.sleep(0.05)
 
 
 async def post(

@@ -25,7 +25,7 @@ import pytest
 
 from devenv.binaries import REPO_ROOT as ROOT
 from tests.cases.treatments import reference_variant, runner_config
-from tests.substrate.router_process import RouterProcess, Upstream
+from tests.substrate.router_process import RouterProcess, Upstream, until_ready
 
 pytestmark = pytest.mark.interop
 
@@ -75,15 +75,6 @@ async def start(
     await asyncio.to_thread(router.start)
     await until_ready(router)
     return router
-
-
-async def until_ready(router: RouterProcess) -> None:
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"{router.url}/v1/internal/ready") as response:
-                if response.status == 200:
-                    return
-            await asyncio.sleep(0.05)
 
 
 async def post_fresh(router: RouterProcess, unit: int) -> tuple[int, str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 
@@ -247,3 +248,13 @@ def _children(pid: int) -> list[int]:
         ]
     except OSError:
         return []
+
+
+async def until_ready(router: RouterProcess) -> None:
+    """Wait until the router answers its readiness probe (the test's timeout bounds it)."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"{router.url}/v1/internal/ready") as response:
+                if response.status == 200:
+                    return
+            await asyncio.sleep(0.05)

@@ -108,14 +108,6 @@ def _object_key(body: Mapping[str, Any]) -> ObjectKey:
     return (body["kind"], meta["namespace"], meta["name"])
 
 
-_API_VERSIONS = {
-    "ConfigMap": "v1",
-    "Service": "v1",
-    "Deployment": "apps/v1",
-    "HorizontalPodAutoscaler": "autoscaling/v2",
-}
-
-
 class RouterCache:
     def __init__(self, build: BuildSettings) -> None:
         self.children = ChildCache()
@@ -242,7 +234,7 @@ class RouterCache:
             hpa = ("HorizontalPodAutoscaler", router.namespace, hpa_name(router.name))
             absent = (hpa,)
             if self.children.get(*hpa) is not None:
-                delete = (ObjectRef(_API_VERSIONS[hpa[0]], *hpa),)
+                delete = (ObjectRef("autoscaling/v2", *hpa),)
         deployment = _object_key(objects.deployment)
         if not apply and not delete:
             # All found as wanted: the next passes need not build the objects while none
