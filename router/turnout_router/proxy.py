@@ -17,7 +17,9 @@ Response headers the router adds (also on its own errors, where they apply):
 * `Turnout-Route`: the route that answered (or was tried);
 * `Turnout-Route-Reason`: `treatment`, or why the fallback route was used;
 * `Turnout-Traffic-Rule`: the traffic rule that applied (`default`, `none`);
-* `Turnout-Experiment`, `Turnout-Treatment`: the treatment, when one was assigned.
+* `Turnout-Experiment`, `Turnout-Treatment`: the treatment, when one was assigned;
+* `Turnout-Router-Version`: the Router version whose config this router runs (which
+  version served a request, through a rollout).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ H_REASON: Final = b"Turnout-Route-Reason"
 H_RULE: Final = b"Turnout-Traffic-Rule"
 H_EXPERIMENT: Final = b"Turnout-Experiment"
 H_TREATMENT: Final = b"Turnout-Treatment"
+H_VERSION: Final = b"Turnout-Router-Version"
 
 _OK_LIVE: Final = http11.response(200, (JSON_CONTENT,), b'{"status":"live"}')
 
@@ -127,6 +130,7 @@ class Router:
         self._names: dict[str, bytes] = {}
         self._throttle = _Throttle()
         self._clock = time.monotonic
+        self._version_header = (H_VERSION, str(config.version).encode())
 
     # -- dispatch
 
@@ -285,6 +289,7 @@ class Router:
             route.header,
             (H_REASON, choice.reason.encode()),
             (H_RULE, rule.name.encode()),
+            self._version_header,
         ]
         if experiment or treatment:
             extra.append((H_EXPERIMENT, self._name_header(experiment)))

@@ -309,12 +309,14 @@ async def test_traffic_rules_on_header_and_payload(
         ],
         defaultTrafficRule={"routes": ["control", "route-a"]},
     )
+    config["version"] = 7
     router = await start_router(routers, tmp_path, config)
     unit = next(u for u in range(1, 100) if reference_variant(u) == "treatment-1")
     # The header rule allows treatment-1: the treatment's route is taken.
     status, headers, body = await post(http, router, {"client": {"id": unit}}, {"x-country": "ID"})
     assert status == 200
     assert (body["route"], headers["Turnout-Traffic-Rule"]) == ("treatment-1", "country")
+    assert headers["Turnout-Router-Version"] == "7"  # the version whose config answered
     # The payload rule does not allow treatment-1: fallback.
     _, headers, body = await post(
         http, router, {"client": {"id": unit}, "customer": {"tier": "gold"}}
