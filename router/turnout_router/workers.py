@@ -18,13 +18,18 @@ What the parent keeps for the whole pod:
 * replacement: a worker that exits while the pod is not stopping is started
   again, with a backoff when it keeps dying young;
 * SIGTERM (and SIGINT): forwarded to every worker, each of which drains as a
-  single router does; the parent exits once they all have, 0 if all did cleanly.
+  single router does; the parent exits once they all have, 0 if all did cleanly;
+* orphans: a worker killed outright takes its plugin with it (the kernel's death
+  signal), and that plugin is re-parented to the nearest subreaper: PID 1 in a
+  container, which is this parent. The parent declares itself a subreaper (so it is
+  the same outside a container) and reaps every child that is not a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -48,6 +53,9 @@ LISTENING_LINE: Final = b"listening\n"
 _YOUNG_SECONDS: Final = 10.0
 """A worker that dies sooner than this after its start counts toward the restart backoff."""
 _MAX_BACKOFF_SECONDS: Final = 5.0
+_REAP_INTERVAL_SECONDS: Final = 1.0
+"""How often the parent looks for orphans that died (a worker's death also triggers a look)."""
+_PR_SET_CHILD_SUBREAPER: Final = 36
 _KILL_AFTER_GRACE_SECONDS: Final = 30.0
 """Past the drain grace, how long the parent waits for a worker before SIGKILL. Generous:
 a worker's drain may include more than the grace (waiting for endpoints to drop the pod
@@ -130,6 +138,42 @@ def default_workers() -> int:
     return workers_for(limit, len(os.sched_getaffinity(0)))
 
 
+# ----- orphans
+
+
+def become_subreaper() -> bool:
+    """Ask the kernel to re-parent orphaned descendants to this process (Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return bool(prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def child_pids(proc: Path = Path("/proc/self")) -> set[int]:
+    """Pids of this process's children, whichever of its threads they belong to."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in (proc / "task").iterdir():
+            text = _read(task / "children") or ""
+            found.update(int(pid) for pid in text.split())
+    return found
+
+
+def reap_orphans(workers: set[int]) -> list[int]:
+    """Reap every child that has exited and is not one of `workers` (whose exit codes
+    belong to the parent's own waits); the pids reaped."""
+    reaped: list[int] = []
+    for pid in child_pids() - workers:
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == pid:
+            reaped.append(pid)
+    return reaped
+
+
 # ----- the parent
 
 
@@ -166,6 +210,8 @@ class WorkerParent:
         self._stopping = False
         self._reserved: socket.socket | None = None
         self._listening: dict[int, asyncio.Event] = {i: asyncio.Event() for i in range(workers)}
+        self._spawning = 0
+        self._orphans_wake = asyncio.Event()
         self.restarts = 0
 
     def _reserve_port(self) -> int:
@@ -192,6 +238,8 @@ class WorkerParent:
             )
             self.close()
             return 1
+        subreaper = become_subreaper()
+        reaper = asyncio.create_task(self._reap_orphans())
         tasks = [asyncio.create_task(self._keep(slot)) for slot in self._slots]
         listening: asyncio.Future[Any] = asyncio.gather(
             *(event.wait() for event in self._listening.values())
@@ -217,8 +265,13 @@ class WorkerParent:
             self._signal_all(signal.SIGKILL)
             await asyncio.gather(*tasks, return_exceptions=True)
         clean = all(slot.exit_codes[-1:] == [0] for slot in self._slots)
+        reaper.cancel()
+        self._reap_now()
         self.close()
-        log.info("router stopped", extra={"clean": clean, "worker_restarts": self.restarts})
+        log.info(
+            "router stopped",
+            extra={"clean": clean, "worker_restarts": self.restarts, "subreaper": subreaper},
+        )
         return 0 if clean else 1
 
     def _signal_all(self, signum: int) -> None:
@@ -227,6 +280,21 @@ class WorkerParent:
             if process is not None and process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signum)
+
+    async def _reap_orphans(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_REAP_INTERVAL_SECONDS):
+                    await self._orphans_wake.wait()
+            self._orphans_wake.clear()
+            self._reap_now()
+
+    def _reap_now(self) -> None:
+        if self._spawning:
+            return  # a child being started is not yet known as a worker; look again later
+        workers = {slot.process.pid for slot in self._slots if slot.process is not None}
+        for pid in reap_orphans(workers):
+            log.info("reaped an orphaned process", extra={"pid": pid})
 
     def stopping(self) -> bool:
         """True once SIGTERM (or SIGINT) arrived: workers that exit are not replaced."""
@@ -245,15 +313,19 @@ class WorkerParent:
     async def _keep(self, slot: _Slot) -> None:
         """Run the worker of `slot` until the pod stops, replacing it when it dies."""
         while not self.stopping():
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "turnout_router",
-                env=self._worker_environment(slot.index),
-                stdout=asyncio.subprocess.PIPE,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-            slot.process, slot.started = process, time.monotonic()
+            self._spawning += 1
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "turnout_router",
+                    env=self._worker_environment(slot.index),
+                    stdout=asyncio.subprocess.PIPE,
+                    stdin=asyncio.subprocess.DEVNULL,
+                )
+                slot.process, slot.started = process, time.monotonic()
+            finally:
+                self._spawning -= 1
             if self.stopping():  # SIGTERM arrived while it was being started
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGTERM)
@@ -263,6 +335,7 @@ class WorkerParent:
                 self._listening[slot.index].set()
             code = await process.wait()
             slot.exit_codes.append(code)
+            self._orphans_wake.set()  # its plugin dies with it, re-parented here
             if self.stopping():
                 return
             self.pod.set(slot.index, False, f"worker {slot.index} exited with code {code}")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -165,6 +166,52 @@ async def test_a_killed_worker_is_replaced_and_counters_carry_on(
     for pid in victim_plugins:
         while alive(int(pid)):
             await asyncio.sleep(0.05)
+
+
+async def test_as_pid_1_the_parent_reaps_a_killed_workers_plugin(
+    python_plugin: Path,
+    upstreams: dict[str, Upstream],
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    """In a container the parent is PID 1: a dead worker's plugin is re-parented to it and
+    must be reaped there, or it stays a zombie for the pod's life. `unshare` gives the
+    router a PID namespace (and a /proc) of its own, as a container runtime does."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs unshare and root for a PID namespace")
+    directory = tmp_path / "router-pid1"
+    directory.mkdir()
+    router = RouterProcess(
+        config(upstreams, python_plugin),
+        directory,
+        prefix=("unshare", "--pid", "--fork", "--mount-proc", "--kill-child"),
+    )
+    routers.append(router)
+    await asyncio.to_thread(router.start)
+    await until_ready(router)
+    assert router.process is not None
+    (parent,) = children(router.process.pid)  # the namespace's PID 1
+    (worker,) = children(parent)
+    (plugin,) = children(worker)
+    os.kill(worker, signal.SIGKILL)
+    for _ in range(600):  # 30 s: reaping takes at most about a second
+        if not Path(f"/proc/{plugin}").exists():
+            break
+        await asyncio.sleep(0.05)
+    state = Path(f"/proc/{plugin}/stat").read_text() if Path(f"/proc/{plugin}").exists() else ""
+    assert state == "", f"the dead worker's plugin was not reaped: {state}"
+    assert any(line.get("message") == "reaped an orphaned process" for line in router.lines)
+    while sum(line.get("message") == "worker listening" for line in router.lines) < 2:
+        await asyncio.sleep(0.05)
+    await until_ready(router)  # the replacement serves, with a plugin of its own
+    assert (await post_fresh(router, 5)) == (200, reference_variant(5))
+    os.kill(parent, signal.SIGTERM)  # unshare itself ignores SIGTERM; PID 1 drains
+    assert await asyncio.to_thread(router.wait) == 0
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
 
 
 def alive(pid: int) -> bool:
