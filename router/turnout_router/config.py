@@ -32,6 +32,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 CONFIG_FILE_NAME: Final = "router.yaml"
+
+PLUGIN_MOVED_EXIT_CODE: Final = 3
+"""The router's exit code when the plugin binary it finds is not the one whose digest its
+config names (the plugin image moved): the operator reads it from the container's
+terminated state to name the image in the Router's condition."""
 """The key of the router config in its ConfigMap, and the file name in the pod."""
 
 NOP_ENGINE: Final = "nop"
@@ -420,7 +425,8 @@ class EngineRuntime(Model):
         pattern=r"^[0-9a-f]{64}$",
         description=(
             "SHA-256 (hex) of the plugin binary the operator validated this version with. The "
-            "router starts only a binary with this digest; another keeps the pod unready. "
+            "router starts only a binary with this digest; with another it exits with "
+            "PLUGIN_MOVED_EXIT_CODE, naming both digests, and the pod never becomes ready. "
             "Omitted from the file when unknown (versions recorded before it existed)."
         ),
     )

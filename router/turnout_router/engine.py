@@ -92,6 +92,9 @@ class Engine:
                 # A plugin without metrics still routes; Turing's host does the same.
                 log.info("plugin reports no metrics", extra={"error": str(exc)})
         self._client, self._runner = client, runner
+        # A plugin that dies must be started again even when no request comes: an unready
+        # pod gets no traffic, so waiting for a call to notice would leave it unready.
+        client.process.on_exit(lambda _code: self._plugin_exited(client))
         self.starts += 1
         if self._on_serving is not None:
             self._on_serving(self.starts)
@@ -104,6 +107,12 @@ class Engine:
     def serving(self) -> bool:
         client = self._client
         return self._runner is not None and client is not None and client.failure is None
+
+    def _plugin_exited(self, client: PluginClient) -> None:
+        if self._closed or self._client is not client:
+            return
+        self.last_error = client.failure
+        self._recover()
 
     def status(self) -> str:
         """One line for readiness: serving, or why not."""

@@ -1,8 +1,9 @@
 """The router process: a parent that keeps N workers; each worker runs `worker.serve`.
 
 `python -m turnout_router` starts as the parent (`workers.WorkerParent`): it
-reads and checks the config (a bad one fails the pod at once, exit 2), picks
-the number of workers, and runs them. Each worker is the same command with
+reads and checks the config (a bad one fails the pod at once, exit 2), checks
+that the plugin binary is the one the version was validated with (else exit 3,
+`integrity`), picks the number of workers, and runs them. Each worker is the same command with
 ROUTER_WORKER_INDEX set. The parent imports only what it needs (settings, the
 config models, `workers`): it lives as long as the pod, and the event loop,
 plugin host, HTTP server and metrics of a worker would only be memory to it.
@@ -16,8 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-from turnout_router.config import RouterConfig
+from turnout_router.config import PLUGIN_MOVED_EXIT_CODE, RouterConfig
 from turnout_router.configfile import ConfigFileError, parse_router_config
+from turnout_router.integrity import moved_plugin, write_termination_message
 from turnout_router.logs import configure_logging
 from turnout_router.settings import RouterSettings, load_settings
 from turnout_router.workers import WorkerParent, default_workers
@@ -50,6 +52,13 @@ def main() -> int:
         print(f"turnout_router: {exc}", file=sys.stderr)
         return 2
     if settings.worker_index is None:
+        moved = moved_plugin(config.experiment_engine)
+        if moved is not None:
+            log.error(
+                "plugin binary is not the validated one; not starting", extra={"error": moved}
+            )
+            write_termination_message(settings.termination_log, moved)
+            return PLUGIN_MOVED_EXIT_CODE
         parent = WorkerParent(
             workers=worker_count(settings),
             host=settings.host,

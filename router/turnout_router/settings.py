@@ -114,6 +114,13 @@ class RouterSettings(BaseSettings):
         default=None,
         description="Set by the router's parent process for each worker; not for users.",
     )
+    termination_log: Path = Field(
+        default=Path("/dev/termination-log"),
+        description=(
+            "Where a router that cannot start writes why (Kubernetes' terminationMessagePath; "
+            "the kubelet puts it in the container's terminated state). Skipped when absent."
+        ),
+    )
 
 
 def load_settings() -> RouterSettings:

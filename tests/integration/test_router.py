@@ -410,6 +410,30 @@ async def test_plugin_killed_under_load_every_request_is_answered(
     assert "turnout_router_plugin_restarts_total 1.0" in text
 
 
+async def test_a_plugin_killed_with_no_traffic_is_started_again_and_readiness_returns(
+    gopeers: GoPeers,
+    upstreams: dict[str, Upstream],
+    http: aiohttp.ClientSession,
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    """An unready pod gets no traffic: the router must not wait for a request (or for its
+    next health check, here an hour away) to start a dead plugin again."""
+    engine = go_engine(gopeers, livenessPeriodSeconds=3600)
+    router = await start_router(routers, tmp_path, router_config(upstreams, engine))
+    [first_plugin] = router.plugin_pids()
+    os.kill(first_plugin, signal.SIGKILL)
+    details: list[str] = []
+    while True:
+        async with http.get(f"{router.url}/v1/internal/ready") as response:
+            details.append((await response.json())["detail"])
+            if response.status == 200 and router.plugin_pids() not in ([], [first_plugin]):
+                break
+        await asyncio.sleep(0.02)
+    # While it was down, readiness said why: the plugin's exit, not "starting".
+    assert all("starting" not in detail for detail in details), details
+
+
 async def test_readiness_reports_a_plugin_that_cannot_start(
     upstreams: dict[str, Upstream],
     http: aiohttp.ClientSession,

@@ -27,6 +27,7 @@ import pytest
 from devenv.binaries import REPO_ROOT as ROOT
 from tests.cases.treatments import reference_variant, runner_config
 from tests.substrate.router_process import RouterProcess, Upstream, until_ready
+from turnout_router.config import PLUGIN_MOVED_EXIT_CODE
 
 pytestmark = pytest.mark.interop
 
@@ -410,7 +411,7 @@ async def test_the_validated_binary_serves(
     assert await post_fresh(router, 7) == (200, reference_variant(7))
 
 
-async def test_another_binary_keeps_the_pod_unready_naming_both_digests(
+async def test_another_binary_stops_the_router_at_once_naming_both_digests(
     python_plugin: Path,
     upstreams: dict[str, Upstream],
     routers: list[RouterProcess],
@@ -420,16 +421,45 @@ async def test_another_binary_keeps_the_pod_unready_naming_both_digests(
     validated = hashlib.sha256(b"the binary the operator validated").hexdigest()
     directory = tmp_path / "router-moved"
     directory.mkdir()
+    termination_log = directory / "termination-log"
+    termination_log.write_text("")  # the kubelet's file, as in a container
     router = RouterProcess(
-        engine_with_digest(upstreams, python_plugin, validated), directory, env={}
+        engine_with_digest(upstreams, python_plugin, validated),
+        directory,
+        env={"ROUTER_TERMINATION_LOG": str(termination_log)},
     )
     routers.append(router)
-    await asyncio.to_thread(router.start)
+    with pytest.raises(RuntimeError, match="router did not start"):
+        await asyncio.to_thread(router.start)
+    assert router.wait() == PLUGIN_MOVED_EXIT_CODE == 3
+    words = termination_log.read_text()
+    assert actual in words and validated in words and str(python_plugin) in words
+    (line,) = [entry for entry in router.lines if entry.get("level") == "error"]
+    assert line["message"] == "plugin binary is not the validated one; not starting"
+    assert router.plugin_pids() == []  # never started
+
+
+async def test_a_binary_changed_after_the_start_is_never_started_and_keeps_it_unready(
+    python_plugin: Path,
+    upstreams: dict[str, Upstream],
+    routers: list[RouterProcess],
+    tmp_path: Path,
+) -> None:
+    """The second line: plugin_host checks the digest before every start of the plugin, so
+    a binary replaced under a running router is not started when the plugin restarts."""
+    plugin = tmp_path / "hardcoded"
+    shutil.copy2(python_plugin, plugin)
+    validated = hashlib.sha256(plugin.read_bytes()).hexdigest()
+    router = await start(routers, tmp_path, engine_with_digest(upstreams, plugin, validated))
+    (first,) = router.plugin_pids()
+    plugin.write_bytes(plugin.read_bytes() + b"\n# another build\n")
+    actual = hashlib.sha256(plugin.read_bytes()).hexdigest()
+    os.kill(first, signal.SIGKILL)
     async with aiohttp.ClientSession() as session:
         while True:
             async with session.get(f"{router.url}/v1/internal/ready") as response:
                 body = await response.json()
-                if "SHA-256" in body["detail"] or response.status == 200:
+                if "SHA-256" in body["detail"]:
                     break
             await asyncio.sleep(0.05)
         assert response.status == 503 and body["ready"] is False
@@ -443,7 +473,7 @@ async def test_another_binary_keeps_the_pod_unready_naming_both_digests(
         assert answer.status == 200
         assert answer.headers["Turnout-Route"] == "control"
         assert answer.headers["Turnout-Route-Reason"] == "engine-unavailable"
-    assert router.plugin_pids() == []  # never started
+    assert router.plugin_pids() == []  # not started again
 
 
 async def test_a_port_in_use_fails_the_start_with_a_clear_message(

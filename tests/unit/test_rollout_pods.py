@@ -215,3 +215,37 @@ def test_pods_are_read_only_while_this_versions_pods_are_awaited() -> None:
     assert not reads_pods(rollout_state(None, NEW), None, NEW)
     complete = RolloutState(RolloutPhase.COMPLETE, "", 1)
     assert not reads_pods(complete, waiting_on_pods, NEW)
+
+
+def with_plugin_image(body: dict[str, Any], image: str) -> dict[str, Any]:
+    body["spec"] = {
+        "initContainers": [{"name": "hardcoded-plugin", "image": image}],
+        "containers": [{"name": "router", "image": "turnout:1"}],
+    }
+    return body
+
+
+def test_a_router_that_found_a_moved_plugin_fails_the_rollout_at_once_naming_the_image() -> None:
+    words = "plugin hardcoded at /app/plugins/hardcoded: its SHA-256 is 11…, validated with 22…"
+    first_exit = {
+        "name": "router",
+        "ready": False,
+        "restartCount": 0,  # its first exit: a restart would copy the same binary again
+        "state": {"terminated": {"exitCode": 3, "reason": "Error", "message": words}},
+        "lastState": {},
+    }
+    pods = [with_plugin_image(pod("r-1", init=[INIT_DONE], containers=[first_exit]), "eng:1.2")]
+    state = with_pods(PROGRESSING, pods, NEW)
+    assert state.phase == RolloutPhase.FAILED
+    assert state.message == (
+        "the new pods cannot start: pod r-1: container router: the plugin image eng:1.2 moved "
+        f"(not the binary that validated this version): {words}"
+    )
+
+
+def test_exit_code_3_of_an_init_container_is_only_an_exit_code() -> None:
+    failed = crash_looping("hardcoded-plugin", 0, "cp: cannot stat", code=3)
+    pods = [with_plugin_image(pod("r-1", init=[failed]), "eng:1.2")]
+    (trouble,) = pod_troubles(pods, NEW)
+    assert "moved" not in trouble.detail and not trouble.permanent
+    assert trouble.detail == "Error (exit code 3): cp: cannot stat"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from turnout_router.config import PLUGIN_MOVED_EXIT_CODE
+
 CONFIG_HASH_ANNOTATION: Final = "turnout.dev/config-hash"
 
 
@@ -156,7 +158,18 @@ def _terminated_detail(terminated: Mapping[str, Any]) -> str:
     return f"{head}: {_shorten(message)}" if message else head
 
 
-def _container_trouble(pod: str, status: Mapping[str, Any], init: bool) -> PodTrouble | None:
+def _plugin_images(pod: Mapping[str, Any]) -> list[str]:
+    """The images of the pod's plugin initContainers (`<engine>-plugin`)."""
+    return [
+        str(container.get("image"))
+        for container in _field(pod, "spec", "initContainers") or []
+        if str(container.get("name", "")).endswith("-plugin")
+    ]
+
+
+def _container_trouble(
+    pod: str, status: Mapping[str, Any], init: bool, plugin_images: Sequence[str] = ()
+) -> PodTrouble | None:
     name = str(status.get("name", "?"))
     if status.get("ready"):
         return None
@@ -166,6 +179,13 @@ def _container_trouble(pod: str, status: Mapping[str, Any], init: bool) -> PodTr
     waiting = state.get("waiting") or {}
     restarts = int(status.get("restartCount") or 0)
     failed = current if current.get("exitCode") not in (None, 0) else last
+    if not init and failed.get("exitCode") == PLUGIN_MOVED_EXIT_CODE and plugin_images:
+        # The router found another plugin binary than the one that validated this version:
+        # the image's tag moved. A restart copies the same binary again, so it is final.
+        message = _shorten(str(failed.get("message") or "").strip())
+        images = ", ".join(plugin_images)
+        detail = f"the plugin image {images} moved (not the binary that validated this version)"
+        return PodTrouble(pod, name, init, f"{detail}: {message}" if message else detail, True)
     if failed.get("exitCode") not in (None, 0):
         return PodTrouble(
             pod, name, init, _terminated_detail(failed), restarts >= RESTARTS_BEFORE_FAILED
@@ -189,9 +209,10 @@ def pod_troubles(pods: Sequence[Mapping[str, Any]], config_hash: str) -> list[Po
         if _field(pod, "metadata", "deletionTimestamp") is not None:
             continue
         name = str(_field(pod, "metadata", "name") or "?")
+        images = _plugin_images(pod)
         for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
             for status in _field(pod, "status", key) or []:
-                trouble = _container_trouble(name, status, init)
+                trouble = _container_trouble(name, status, init, images)
                 if trouble is not None:
                     found.append(trouble)
     return found
