@@ -262,7 +262,10 @@ class Session(asyncio.Protocol):
         self._accept_queue: asyncio.Queue[Stream | None] = asyncio.Queue()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._connected = asyncio.get_running_loop().create_future()
+        # Kept: in Python 3.11 each get_running_loop() is a getpid() system call, and
+        # _write schedules a flush on almost every turn.
+        self._loop = asyncio.get_running_loop()
+        self._connected = self._loop.create_future()
         self._closed = asyncio.Event()
         self._close_reason: BaseException | None = None
         self._remote_go_away = False
@@ -416,7 +419,7 @@ class Session(asyncio.Protocol):
         self._outgoing.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

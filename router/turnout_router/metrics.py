@@ -19,10 +19,18 @@ minimum over live workers (1 only when every worker's plugin serves); a
 plugin's own gauges are reported per worker (label `pid`, the worker's index).
 The file of a worker is named by its index, not its pid, so a replacement
 worker continues its predecessor's counters and the pod's never go backwards.
+
+The per-request metrics are tallied in plain Python numbers and written to the
+Prometheus values by `flush()`: the worker flushes every quarter second and before
+it answers a scrape. A request's three updates took about 6 µs written through
+(each value update takes a lock and, in multiprocess mode, writes its file), about
+1 µs tallied. A scrape that reaches one worker sees the others' requests of the
+last quarter second at the next scrape.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import os
@@ -48,6 +56,52 @@ _LATENCY_BUCKETS: Final = (
 _ENGINE_BUCKETS: Final = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )  # fmt: skip
+
+
+class _CounterTally:
+    """Increments of one counter child not yet written."""
+
+    __slots__ = ("child", "count")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.count = 0
+
+    def flush(self) -> None:
+        if self.count:
+            self.child.inc(self.count)
+            self.count = 0
+
+
+class _HistogramTally:
+    """Observations of one histogram child not yet written: their sum and, per bucket,
+    how many fell in it (the child keeps per-bucket counts too, and sums them when read)."""
+
+    __slots__ = ("bounds", "buckets", "child", "count", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds: list[float] = list(child._upper_bounds)
+        self.buckets = [0] * len(self.bounds)
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, amount: float) -> None:
+        # The first bound at or above the amount: Histogram.observe's `amount <= bound`.
+        self.buckets[bisect.bisect_left(self.bounds, amount)] += 1
+        self.total += amount
+        self.count += 1
+
+    def flush(self) -> None:
+        if not self.count:
+            return
+        self.child._sum.inc(self.total)
+        for index, count in enumerate(self.buckets):
+            if count:
+                self.child._buckets[index].inc(count)
+                self.buckets[index] = 0
+        self.count = 0
+        self.total = 0.0
 
 
 class RouterMetrics:
@@ -131,27 +185,43 @@ class RouterMetrics:
             ["status"],
             registry=r,
         )
-        self._request_children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
-        self._choice_children: dict[tuple[str, str], Any] = {}
+        self._request_tallies: dict[
+            tuple[str, int, str], tuple[_CounterTally, _HistogramTally]
+        ] = {}
+        self._choice_tallies: dict[tuple[str, str], _CounterTally] = {}
+        self._engine_tally = _HistogramTally(self.engine_latency)
         self._failure_children: dict[str, Any] = {}
         self._rejected_children: dict[int, Any] = {}
-        self.observe_engine = self.engine_latency.observe
+        self.observe_engine = self._engine_tally.observe
 
     def request(self, route: str, status: int, rule: str, seconds: float) -> None:
         key = (route, status, rule)
-        children = self._request_children.get(key)
-        if children is None:
+        tallies = self._request_tallies.get(key)
+        if tallies is None:
             labels = (route, str(status), rule)
-            children = (self.requests.labels(*labels), self.latency.labels(*labels))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            tallies = (
+                _CounterTally(self.requests.labels(*labels)),
+                _HistogramTally(self.latency.labels(*labels)),
+            )
+            self._request_tallies[key] = tallies
+        tallies[0].count += 1
+        tallies[1].observe(seconds)
 
     def choice(self, route: str, reason: str) -> None:
-        child = self._choice_children.get((route, reason))
-        if child is None:
-            child = self._choice_children[(route, reason)] = self.choices.labels(route, reason)
-        child.inc()
+        tally = self._choice_tallies.get((route, reason))
+        if tally is None:
+            tally = _CounterTally(self.choices.labels(route, reason))
+            self._choice_tallies[(route, reason)] = tally
+        tally.count += 1
+
+    def flush(self) -> None:
+        """Write what the requests since the last flush tallied into the Prometheus values."""
+        for counter, histogram in self._request_tallies.values():
+            counter.flush()
+            histogram.flush()
+        for tally in self._choice_tallies.values():
+            tally.flush()
+        self._engine_tally.flush()
 
     def engine_failure(self, kind: str) -> None:
         child = self._failure_children.get(kind)

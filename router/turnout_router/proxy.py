@@ -151,6 +151,7 @@ class Router:
             if path == READY_PATH:
                 return self._ready()
             if path == METRICS_PATH:
+                self.metrics.flush()  # this worker's requests up to now
                 if self.engine is not None:
                     # Read at scrape time: a death is noticed by calls, not announced.
                     self.metrics.plugin_up.set(1 if self.engine.serving else 0)

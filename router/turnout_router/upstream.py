@@ -180,6 +180,7 @@ class Pool:
             (ssl_context or ssl.create_default_context()) if endpoint.scheme == "https" else None
         )
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def release(self, connection: _Connection) -> None:
         if self._closed or len(self._idle) >= MAX_IDLE_PER_ENDPOINT:
@@ -206,7 +207,10 @@ class Pool:
 
         Raises UpstreamTimeout past the deadline and UpstreamError on any other failure.
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            # Kept: in Python 3.11 each get_running_loop() is a getpid() system call.
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         for attempt in (0, 1):
             connection: _Connection | None = None

@@ -42,6 +42,30 @@ ROOT = Path(__file__).resolve().parents[2]
 DURATION = os.environ.get("BENCH_DURATION", "5s")
 BODY = '{"client": {"id": 4}, "features": [0.1, 0.2, 0.3]}'
 PROXY_CPU, LOAD_CPU = "0", "1"
+ROUTER_PYTHON = os.environ.get("BENCH_ROUTER_PYTHON", sys.executable)
+"""The interpreter the Python proxies run on. Images run a CPython built with profile-guided
+and link-time optimization (the official python:3.11-slim, Debian's python3); a
+development interpreter built without them (pyenv's default) runs the same code slower.
+Point this at a virtualenv of the image's kind of interpreter with the project installed
+to measure what a pod runs (docs/router.md, "Numbers")."""
+
+
+def interpreter_line(python: str = ROUTER_PYTHON) -> str:
+    """Which interpreter the proxies ran on, and how fast it runs plain Python code (the
+    build options that matter, PGO and LTO, are not reliably recorded in the binary)."""
+    probe = (
+        "import sys, timeit; t = min(timeit.repeat('sum(range(50))', number=100000, repeat=5));"
+        "print(sys.version.split()[0], f'{t * 1e4:.0f}')"
+    )
+    described = subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, check=False
+    ).stdout.split()
+    if len(described) != 2:
+        return f"proxies on {python}"
+    version, nanoseconds = described
+    return f"proxies on {python} (Python {version}; sum(range(50)) in {nanoseconds} ns)"
+
+
 CONNECTIONS = (1, 32)
 
 SAMPLE_OPTIONS = json.loads(
@@ -280,7 +304,7 @@ def main() -> None:
             naive_port = free_port()
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             naive = start(
-                [sys.executable, "-m", "tests.bench.naive_proxy", str(naive_port), upstream],
+                [ROUTER_PYTHON, "-m", "tests.bench.naive_proxy", str(naive_port), upstream],
                 PROXY_CPU,
                 env,
             )
@@ -319,11 +343,11 @@ def main() -> None:
                     "ROUTER_PORT": str(port),
                     "ROUTER_LOG_LEVEL": "WARNING",
                     "ROUTER_WORKERS": "1",  # one core; tests.bench.router_workers scales
-                    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+                    "PATH": os.pathsep.join([str(Path(ROUTER_PYTHON).parent), os.environ["PATH"]]),
                     **extra_env,
                 }
                 router = start(
-                    [sys.executable, "-m", "turnout_router"],
+                    [ROUTER_PYTHON, "-m", "turnout_router"],
                     PROXY_CPU,
                     router_env,
                     scratch / "router.log",
@@ -347,7 +371,8 @@ def print_table(rows: list[Row]) -> None:
     nginx = by_name["nginx reverse proxy"]
     naive = by_name["naive aiohttp+uvloop proxy, no engine"]
     print(f"\nRouter data plane: wrk JSON POST over loopback, {DURATION} per cell, "
-          f"proxy pinned to CPU {PROXY_CPU}, wrk and upstream to CPU {LOAD_CPU}")  # fmt: skip
+          f"proxy pinned to CPU {PROXY_CPU}, wrk and upstream to CPU {LOAD_CPU}; "
+          f"{interpreter_line()}")  # fmt: skip
     print(
         f"{'case':40} {'p50@1':>6} {'+p50@1':>7} {'+p99@1':>7} {'p50@32':>7} {'+p50@32':>8} "
         f"{'+p99@32':>8} {'req/s@32':>9} {'ratio':>13} {'CPU µs/req':>10} {'req/s/core':>10} "

@@ -40,10 +40,12 @@ from tests.bench.router import (
     LOAD_CPU,
     PROXY_CPU,
     ROOT,
+    ROUTER_PYTHON,
     Run,
     _seconds,
     cpu_seconds,
     descendants,
+    interpreter_line,
     nginx_conf,
     post_script,
     runner_config,
@@ -154,7 +156,7 @@ def main() -> None:
             ) -> tuple[subprocess.Popen[bytes], str, int]:
                 port = free_port()
                 process = start(
-                    [sys.executable, "-m", "turnout_router"],
+                    [ROUTER_PYTHON, "-m", "turnout_router"],
                     cpus,
                     {
                         **env,
@@ -211,7 +213,7 @@ def main() -> None:
                 stop(each)
 
     print(f"\nRouter workers: wrk -c32 JSON POST, {DURATION} per cell; proxy on CPUs "
-          f"{PROXY_CPUS}, wrk and upstream on CPU {LOAD_CPU}")  # fmt: skip
+          f"{PROXY_CPUS}, wrk and upstream on CPU {LOAD_CPU}; {interpreter_line()}")  # fmt: skip
     print(f"{'case':36} {'req/s':>8} {'p50 µs':>7} {'p99 µs':>8} {'proxy CPU µs/req':>17} "
           f"{'wrk CPU µs/req':>15} {'RSS MiB':>8}  split (parent + worker + plugin ...)")  # fmt: skip
     for cell in [*rows, alone, with_slow]:

@@ -130,7 +130,10 @@ async def test_two_workers_each_with_a_plugin_and_one_scrape_counts_the_whole_po
         await asyncio.sleep(0.05)
     served_by = [line["worker"] for line in router.lines if line.get("message") == "request"]
     assert set(served_by) == {0, 1}
-    # Every scrape, whichever worker answers it, counts all 200 requests.
+    # Each worker writes its tallies every quarter second: once a scrape counts all 200,
+    # every scrape does, whichever worker answers it.
+    while requests_total(await metrics(router)) < 200.0:
+        await asyncio.sleep(0.05)
     for _ in range(6):
         assert requests_total(await metrics(router)) == 200.0
     text = await metrics(router)
@@ -146,6 +149,10 @@ async def test_a_killed_worker_is_replaced_and_counters_carry_on(
     router = await start(routers, tmp_path, config(upstreams, python_plugin), ROUTER_WORKERS="2")
     for unit in range(1, 41):
         assert (await post_fresh(router, unit))[0] == 200
+    # Counted (each worker writes its tallies every quarter second) before the kill: a
+    # worker killed outright loses what it had not written yet, as it loses its requests.
+    while requests_total(await metrics(router)) < 40.0:
+        await asyncio.sleep(0.05)
     victim, survivor = router.worker_pids()
     victim_plugins = Path(f"/proc/{victim}/task/{victim}/children").read_text().split()
     assert len(victim_plugins) == 1
@@ -161,7 +168,10 @@ async def test_a_killed_worker_is_replaced_and_counters_carry_on(
     assert any(line.get("message") == "worker exited; starting another" for line in router.lines)
     for unit in range(41, 81):
         assert await post_fresh(router, unit) == (200, reference_variant(unit))
-    # The replacement continued the dead worker's counters: nothing was lost.
+    # The replacement continued the dead worker's counters: nothing was lost (the last
+    # requests show once their worker has written its tallies).
+    while requests_total(await metrics(router)) < 80.0:
+        await asyncio.sleep(0.05)
     assert requests_total(await metrics(router)) == 80.0
     # The dead worker's plugin did not outlive it (the kernel kills it: PR_SET_PDEATHSIG).
     for pid in victim_plugins:
