@@ -650,6 +650,14 @@ class _Reader:
         return self.raw(self.uint()).decode("utf-8", "surrogateescape")
 
 
+_FieldPlan = tuple[str, str | None, int, "GoType | None", int]
+"""A wire field's name, the local field's Python name (None: not here, skipped), the
+wire type id, the local type, and the scalar kind decoded inline (0: by `_decode`)."""
+
+_FAST_KINDS: Final = frozenset({1, 2, 3, 5, 6})
+"""bool, int, uint, []byte and string: the scalars a struct field decodes inline."""
+
+
 class _Incomplete(Exception):
     """A value continues in a message that has not arrived yet."""
 
@@ -673,6 +681,7 @@ class Decoder:
         # given back if the value turns out to continue in a message not yet here.
         self._frames: list[bytes] = []
         self._new_types: list[int] = []
+        self._plans: dict[tuple[int, int], tuple[WireType, Struct, list[_FieldPlan]]] = {}
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -908,7 +917,93 @@ class Decoder:
         self, reader: _Reader, wire: WireType, expected: GoType | None, depth: int
     ) -> Any:
         local = expected if isinstance(expected, Struct) else None
-        by_name = local.by_name if local is not None else None
+        if local is None:
+            return self._decode_struct_generically(reader, wire, depth)
+        plan = self._plan(wire, local)
+        values: dict[str, Any] = {}
+        field_number = -1
+        fields = len(plan)
+        data, end = reader.data, reader.end
+        while True:
+            pos = reader.pos
+            if pos < end and data[pos] < 128:  # a one-byte delta, as nearly every one is
+                delta = data[pos]
+                reader.pos = pos + 1
+            else:
+                delta = reader.uint()
+            if delta == 0:
+                break
+            field_number += delta
+            if field_number >= fields:
+                raise GobError(f"field number {field_number} out of range in struct {wire.name}")
+            name, py_name, field_type, local_type, fast = plan[field_number]
+            if py_name is None:
+                self._decode(reader, field_type, None, depth + 1)  # unknown here: skip
+                continue
+            try:
+                if fast:
+                    # A scalar the local field expects: what _decode and _decode_basic
+                    # would do, without their calls and checks of kind (the plan did).
+                    if depth >= self.limits.max_depth:
+                        raise GobError(f"value nested deeper than {self.limits.max_depth}")
+                    self._values_left -= 1
+                    if self._values_left < 0:
+                        raise GobError(f"more than {self.limits.max_values} values in one message")
+                    if fast == 6:
+                        pos = reader.pos
+                        if pos < end and data[pos] < 128:  # a string under 128 bytes
+                            stop = pos + 1 + data[pos]
+                            if stop <= end:
+                                values[py_name] = data[pos + 1 : stop].decode(
+                                    "utf-8", "surrogateescape"
+                                )
+                                reader.pos = stop
+                                continue
+                        values[py_name] = reader.string()
+                    elif fast == 3:
+                        values[py_name] = reader.uint()
+                    elif fast == 2:
+                        values[py_name] = reader.int()
+                    elif fast == 5:
+                        values[py_name] = reader.raw(reader.uint())
+                    else:
+                        values[py_name] = reader.uint() != 0
+                    continue
+                values[py_name] = self._decode(reader, field_type, local_type, depth + 1)
+            except GobError as exc:
+                raise GobError(f"{wire.name or 'struct'}.{name}: {exc}") from None
+        if local.factory is None:
+            return values
+        try:
+            return local.factory(**values)
+        except (TypeError, ValueError) as exc:
+            raise GobError(f"cannot build {local.name}: {exc}") from exc
+
+    def _plan(self, wire: WireType, local: Struct) -> list[_FieldPlan]:
+        """How each field of `wire` decodes into `local`, worked out once per pair."""
+        key = (id(wire), id(local))
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is wire and cached[1] is local:
+            return cached[2]
+        plan: list[_FieldPlan] = []
+        for name, field_type in wire.fields:
+            local_field = local.by_name.get(name)
+            if local_field is None:
+                plan.append((name, None, field_type, None, 0))
+                continue
+            local_type = local_field.type
+            fast = (
+                field_type
+                if field_type in _FAST_KINDS
+                and isinstance(local_type, Basic)
+                and local_type.kind == field_type
+                else 0
+            )
+            plan.append((name, local_field.py_name, field_type, local_type, fast))
+        self._plans[key] = (wire, local, plan)
+        return plan
+
+    def _decode_struct_generically(self, reader: _Reader, wire: WireType, depth: int) -> Any:
         values: dict[str, Any] = {}
         field_number = -1
         wire_fields = wire.fields
@@ -920,25 +1015,8 @@ class Decoder:
             if field_number >= len(wire_fields):
                 raise GobError(f"field number {field_number} out of range in struct {wire.name}")
             name, field_type = wire_fields[field_number]
-            if by_name is None:
-                values[name] = self._decode(reader, field_type, None, depth + 1)
-                continue
-            local_field = by_name.get(name)
-            if local_field is None:
-                self._decode(reader, field_type, None, depth + 1)  # unknown here: skip
-                continue
-            try:
-                values[local_field.py_name] = self._decode(
-                    reader, field_type, local_field.type, depth + 1
-                )
-            except GobError as exc:
-                raise GobError(f"{wire.name or 'struct'}.{name}: {exc}") from None
-        if local is None or local.factory is None:
-            return values
-        try:
-            return local.factory(**values)
-        except (TypeError, ValueError) as exc:
-            raise GobError(f"cannot build {local.name}: {exc}") from exc
+            values[name] = self._decode(reader, field_type, None, depth + 1)
+        return values
 
     def _decode_sequence(
         self, reader: _Reader, wire: WireType, expected: GoType | None, depth: int

@@ -466,6 +466,44 @@ def test_struct_field_depths_are_inclusive() -> None:
         assert error(data, local, gob.Limits(max_depth=1)) == f"{path}value nested deeper than 1"
 
 
+@pytest.mark.parametrize(
+    ("field_type", "value"),
+    [(gob.STRING, "x"), (gob.INT, -3), (gob.UINT, 7), (gob.BYTES, b"\x00b"), (gob.BOOL, True)],
+)
+def test_scalar_fields_of_a_local_struct_keep_the_limits(field_type: gob.Basic, value: Any) -> None:
+    """Scalar fields of a struct known here decode inline: at the same depth and value
+    counts, with the same words, as every other value."""
+    inner = gob.Struct("In", (gob.Field("A", field_type), gob.Field("B", field_type)))
+    outer = gob.Struct("Out", (gob.Field("I", inner),))  # A and B at depth 2
+    data = encoded(outer, {"I": {"A": value, "B": value}})
+    assert decode(data, outer, gob.Limits(max_depth=2)) == {"I": {"A": value, "B": value}}
+    assert decode(data, None, gob.Limits(max_depth=2)) == {"I": {"A": value, "B": value}}
+    expected = "Out.I: In.A: value nested deeper than 1"
+    assert error(data, outer, gob.Limits(max_depth=1)) == expected
+    # Out, I, A, B: four values.
+    assert decode(data, outer, gob.Limits(max_values=4)) == {"I": {"A": value, "B": value}}
+    expected = "Out.I: In.B: more than 3 values in one message"
+    assert error(data, outer, gob.Limits(max_values=3)) == expected
+    assert error(data, None, gob.Limits(max_values=3)) == "more than 3 values in one message"
+
+
+def test_a_string_field_longer_than_its_message_is_refused_in_its_words() -> None:
+    local = gob.Struct("S", (gob.Field("A", gob.STRING),))
+    data = bytearray(encoded(local, {"A": "abc"}))
+    assert data.endswith(b"\x01\x03abc\x00")  # field 0, length 3, the bytes, end of struct
+    data[-5] = 5  # the 3 bytes, the end marker, and one byte more than the message holds
+    for expected in (local, None):
+        assert error(bytes(data), expected).endswith("length 5 runs past the end of the message")
+    assert error(bytes(data), local) == "S.A: length 5 runs past the end of the message"
+
+
+def test_a_scalar_field_of_another_kind_here_is_refused_in_its_words() -> None:
+    sender = gob.Struct("S", (gob.Field("A", gob.STRING),))
+    local = gob.Struct("S", (gob.Field("A", gob.INT),))
+    data = encoded(sender, {"A": "x"})
+    assert error(data, local) == "S.A: type mismatch: string on the wire, int locally"
+
+
 def test_map_key_depth_is_counted() -> None:
     by_array = gob.Map(gob.Array(gob.INT, 1), gob.INT)  # the key's int at depth 2
     data = encoded(by_array, {(5,): 1})
