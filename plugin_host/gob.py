@@ -579,12 +579,20 @@ def _encode_basic(out: bytearray, kind: int, value: Any) -> None:
 
 def _encode_string(out: bytearray, value: str) -> None:
     raw = value.encode("utf-8", "surrogateescape")
-    encode_uint(out, len(raw))
+    length = len(raw)
+    if length < 128:  # the usual case, without encode_uint's call (a router sends ~8 a request)
+        out.append(length)
+    else:
+        encode_uint(out, length)
     out += raw
 
 
 def _encode_bytes(out: bytearray, value: bytes) -> None:
-    encode_uint(out, len(value))
+    length = len(value)
+    if length < 128:
+        out.append(length)
+    else:
+        encode_uint(out, length)
     out += value
 
 

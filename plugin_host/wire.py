@@ -235,7 +235,10 @@ def _encode_get_treatment_request_fields(out: bytearray, value: GetTreatmentRequ
         for key, values in header.items():
             gob.encode_string(out, key)
             items = values or ()  # as the generic encoder treats a nil slice
-            gob.encode_uint(out, len(items))
+            if len(items) == 1:
+                out.append(1)  # nearly every header has one value
+            else:
+                gob.encode_uint(out, len(items))
             for item in items:
                 gob.encode_string(out, item)
         last = 0

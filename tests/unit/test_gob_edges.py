@@ -570,3 +570,19 @@ def test_a_nameless_gob_encoder_type_is_named_empty() -> None:
     assert error(encoded(nameless, 0), gob.STRING) == (
         "type mismatch: GobEncoder  on the wire, string locally"
     )
+
+
+@pytest.mark.parametrize(
+    ("length", "prefix"),
+    [(0, b"\x00"), (127, b"\x7f"), (128, b"\xff\x80"), (255, b"\xff\xff"), (256, b"\xfe\x01\x00")],
+)
+def test_string_and_bytes_lengths_on_both_sides_of_one_byte(length: int, prefix: bytes) -> None:
+    """The gob spec's uint: under 128 one byte, else the byte count negated and the value
+    big-endian (written out here by hand, not by the encoder)."""
+    for encode, value in (
+        (gob.encode_string, "a" * length),
+        (gob.encode_bytes, b"a" * length),
+    ):
+        out = bytearray()
+        encode(out, value)  # type: ignore[operator]
+        assert bytes(out) == prefix + b"a" * length
