@@ -243,6 +243,22 @@ def test_a_router_that_found_a_moved_plugin_fails_the_rollout_at_once_naming_the
     )
 
 
+def test_a_moved_plugin_without_last_words_is_still_named() -> None:
+    silent = {
+        "name": "router",
+        "ready": False,
+        "restartCount": 1,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}},
+    }
+    pods = [with_plugin_image(pod("r-1", init=[INIT_DONE], containers=[silent]), "eng:1.2")]
+    (trouble,) = pod_troubles(pods, NEW)
+    assert trouble.permanent and not trouble.init
+    assert trouble.detail == (
+        "the plugin image eng:1.2 moved (not the binary that validated this version)"
+    )
+
+
 def test_exit_code_3_of_an_init_container_is_only_an_exit_code() -> None:
     failed = crash_looping("hardcoded-plugin", 0, "cp: cannot stat", code=3)
     pods = [with_plugin_image(pod("r-1", init=[failed]), "eng:1.2")]

@@ -183,9 +183,9 @@ def _container_trouble(
         # The router found another plugin binary than the one that validated this version:
         # the image's tag moved. A restart copies the same binary again, so it is final.
         message = _shorten(str(failed.get("message") or "").strip())
-        images = ", ".join(plugin_images)
-        detail = f"the plugin image {images} moved (not the binary that validated this version)"
-        return PodTrouble(pod, name, init, f"{detail}: {message}" if message else detail, True)
+        # One engine per Router: one plugin initContainer.
+        detail = f"the plugin image {plugin_images[0]} moved (not the binary that validated this version)"
+        return PodTrouble(pod, name, False, f"{detail}: {message}" if message else detail, True)
     if failed.get("exitCode") not in (None, 0):
         return PodTrouble(
             pod, name, init, _terminated_detail(failed), restarts >= RESTARTS_BEFORE_FAILED
