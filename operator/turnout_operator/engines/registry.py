@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from plugin_host import (
 from turnout_operator.api.engine_config import EngineConfig
 from turnout_operator.engines.catalogue import option_secrets
 from turnout_operator.telemetry.metrics import MeasuredRpc
+from turnout_router.integrity import file_sha256  # what router pods check it against
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class EngineHandle:
         return started is not None and started.client.failure is None
 
     async def _configure(self, client: PluginClient) -> None:
-        self.binary_sha256 = await asyncio.to_thread(_sha256_of, self.binary)
+        self.binary_sha256 = await asyncio.to_thread(file_sha256, self.binary)
         manager = await client.manager()
         manager.rpc = cast(Any, MeasuredRpc(manager.rpc, self.name))
         await manager.configure(cast(Any, self.config.options.reveal()))
@@ -121,14 +121,6 @@ class EngineHandle:
 
     async def close(self) -> None:
         await self.supervisor.close()
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as binary:
-        for block in iter(lambda: binary.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class EngineRegistry:
