@@ -95,6 +95,7 @@ class Engine:
         # A plugin that dies must be started again even when no request comes: an unready
         # pod gets no traffic, so waiting for a call to notice would leave it unready.
         client.process.on_exit(lambda _code: self._plugin_exited(client))
+        self.last_error = None  # serving: an earlier failure is no reason any more
         self.starts += 1
         if self._on_serving is not None:
             self._on_serving(self.starts)
@@ -118,7 +119,11 @@ class Engine:
         """One line for readiness: serving, or why not."""
         if self.serving:
             return "serving"
-        return f"not serving: {self.last_error or 'starting'}"
+        # The client's own failure until the exit callback has recorded it (the process
+        # may be seen gone a moment before its callbacks run).
+        client = self._client
+        failure = client.failure if client is not None else None
+        return f"not serving: {self.last_error or failure or 'starting'}"
 
     async def start(self) -> None:
         """Start the plugin in the background; requests take the fallback until it serves."""
