@@ -42,6 +42,7 @@ CHILDREN = [
 MIRROR_V1 = ("apply", "RouterVersion", f"{ROUTER_NAME}-v1")
 STATUS = ("status", "Router", ROUTER_NAME)
 PODS_POLL_SECONDS = 5.0  # docs/operator.md: a rollout waiting on its new pods
+PROGRESS_WRITE_SECONDS = 30.0  # a progress-only status change waits this long (publish.py)
 ROLLOUT_POLL_SECONDS = 30.0
 
 
@@ -349,6 +350,16 @@ async def test_new_pods_that_can_never_start_are_read_while_the_rollout_waits() 
     assert world.api.pod_reads == 1
     assert world.status["phase"] == "Deploying"
     assert "rolling out version 2" in world.status["message"]
+    # A progress-only change waits for its turn; then the recorded pod speaks, in the
+    # scheduler's own words, and the rollout is left to its progress deadline.
+    world.now += PROGRESS_WRITE_SECONDS + 1
+    assert await world.run() == PODS_POLL_SECONDS
+    assert world.status["phase"] == "Deploying"
+    message = world.status["message"]
+    assert (
+        "pod demo-router-7b984ff44-kxn62: not scheduled: 0/2 nodes are available: 2 Insufficient cpu."
+        in message
+    )
 
 
 async def test_a_rollout_not_started_yet_waits_for_the_deployment_not_the_pods() -> None:

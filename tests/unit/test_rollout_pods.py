@@ -180,6 +180,64 @@ def test_pods_are_taken_in_name_order_and_the_first_permanent_trouble_is_named()
     )
 
 
+SCHEDULER_SAYS = (
+    "0/3 nodes are available: 1 node(s) had untolerated taint {turnout.dev/real-node: }, "
+    "2 Insufficient cpu. no new claims to deallocate, preemption: 0/3 nodes are available: "
+    "3 Preemption is not helpful for scheduling."
+)
+
+
+def unschedulable(name: str, message: str = SCHEDULER_SAYS) -> dict[str, Any]:
+    """A pending pod as the scheduler leaves it: no container statuses, PodScheduled False."""
+    new = pod(name)
+    new["status"] = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
+        ],
+    }
+    return new
+
+
+def test_a_pod_with_no_node_is_named_in_the_schedulers_words_and_left_to_the_deadline() -> None:
+    (trouble,) = pod_troubles([unschedulable("r-1")], NEW)
+    assert (trouble.pod, trouble.container, trouble.permanent) == ("r-1", None, False)
+    assert trouble.detail == SCHEDULER_SAYS
+    state = with_pods(PROGRESSING, [unschedulable("r-1")], NEW)
+    assert state.phase == RolloutPhase.PROGRESSING
+    assert state.message == f"0 of 1 new pods available; pod r-1: not scheduled: {SCHEDULER_SAYS}"
+
+
+def test_a_long_scheduler_message_keeps_its_start() -> None:
+    long = "0/1000 nodes are available: 1000 Insufficient cpu. " + "preemption: more. " * 50
+    (trouble,) = pod_troubles([unschedulable("r-1", long)], NEW)
+    assert len(trouble.detail) == MESSAGE_LIMIT and trouble.detail.endswith("…")
+    assert trouble.detail.startswith("0/1000 nodes are available: 1000 Insufficient cpu.")
+
+
+def test_scheduled_gated_and_old_pods_are_no_scheduling_trouble() -> None:
+    scheduled = pod("r-1")
+    scheduled["status"] = {"conditions": [{"type": "PodScheduled", "status": "True"}]}
+    gated = unschedulable("r-2")
+    gated["status"]["conditions"][0]["reason"] = "SchedulingGated"
+    old = unschedulable("r-3")
+    old["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] = OLD
+    assert pod_troubles([scheduled, gated, old], NEW) == []
+
+
+def test_a_crash_elsewhere_still_fails_the_rollout_beside_a_pod_with_no_node() -> None:
+    pods = [unschedulable("r-a"), pod("r-b", containers=[crash_looping("router", 1, "boom")])]
+    assert [t.pod for t in pod_troubles(pods, NEW)] == ["r-a", "r-b"]
+    state = with_pods(PROGRESSING, pods, NEW)
+    assert state.phase == RolloutPhase.FAILED
+    assert state.message.endswith("pod r-b: container router: Error (exit code 1): boom")
+
+
 def test_other_phases_are_left_as_they_are() -> None:
     done = RolloutState(RolloutPhase.COMPLETE, "1 of 1 pods available", 1)
     pods = [pod("r-1", containers=[crash_looping("router", 4, "x")])]

@@ -131,23 +131,37 @@ a traceback's or a shell's last words are the informative ones)."""
 
 @dataclass(frozen=True)
 class PodTrouble:
-    """Why one container of one new pod is not running."""
+    """Why one container of one new pod is not running, or why the pod has no node."""
 
     pod: str
-    container: str
+    container: str | None
+    """None: the trouble is the pod's own (the scheduler found no node for it)."""
     init: bool
     detail: str
-    """The container's own message, or its reason and exit code."""
+    """The container's own message, or its reason and exit code; the scheduler's message."""
     permanent: bool
 
     def describe(self) -> str:
+        if self.container is None:
+            return f"pod {self.pod}: not scheduled: {self.detail}"
         kind = "initContainer" if self.init else "container"
         return f"pod {self.pod}: {kind} {self.container}: {self.detail}"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
 def _shorten(text: str) -> str:
-    text = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    text = _one_line(text)
     return text if len(text) <= MESSAGE_LIMIT else "…" + text[-(MESSAGE_LIMIT - 1) :]
+
+
+def _shorten_head(text: str) -> str:
+    """Like `_shorten`, keeping the start: the scheduler says what is missing first
+    ("0/3 nodes are available: 3 Insufficient cpu.") and adds preemption's notes after."""
+    text = _one_line(text)
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _terminated_detail(terminated: Mapping[str, Any]) -> str:
@@ -198,9 +212,25 @@ def _container_trouble(
     return None
 
 
+def _scheduling_trouble(name: str, pod: Mapping[str, Any]) -> PodTrouble | None:
+    """A pod the scheduler has no node for (PodScheduled False, Unschedulable), in the
+    scheduler's words. Not permanent: a node may be added or another pod may go (the
+    cluster autoscaler adds nodes for exactly such pods), so the progress deadline decides."""
+    for condition in _field(pod, "status", "conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            detail = _shorten_head(str(condition.get("message") or "")) or "Unschedulable"
+            return PodTrouble(name, None, False, detail, permanent=False)
+    return None
+
+
 def pod_troubles(pods: Sequence[Mapping[str, Any]], config_hash: str) -> list[PodTrouble]:
     """What keeps the new version's pods (those whose template carries `config_hash`) from
-    running, one entry per failing container, pods in name order, initContainers first."""
+    running, one entry per failing container (or per pod with no node), pods in name
+    order, a pod's scheduling first, then initContainers, then containers."""
     found: list[PodTrouble] = []
     for pod in sorted(pods, key=lambda p: str(_field(p, "metadata", "name") or "")):
         annotations = _field(pod, "metadata", "annotations") or {}
@@ -210,6 +240,9 @@ def pod_troubles(pods: Sequence[Mapping[str, Any]], config_hash: str) -> list[Po
             continue
         name = str(_field(pod, "metadata", "name") or "?")
         images = _plugin_images(pod)
+        unscheduled = _scheduling_trouble(name, pod)
+        if unscheduled is not None:
+            found.append(unscheduled)
         for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
             for status in _field(pod, "status", key) or []:
                 trouble = _container_trouble(name, status, init, images)
