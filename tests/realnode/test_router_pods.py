@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -174,11 +175,16 @@ def test_no_request_is_lost_through_a_config_change_a_scale_and_a_rollback(
     try:
         changed = copy.deepcopy(EXPERIMENT_CONFIG)
         changed["experiments"].append({"id": "002", "name": "exp_2"})
+        wait_for(load.versions, 60, "the load to be answered", h.operator)
+        change_at = time.monotonic()
         h.patch_spec("demo", {"experimentEngine": {"config": changed}})
         h.wait_deployed("demo", 2)
         wait_for(lambda: only_pods_of(h, "demo", 2, 1), 120, "version 1's pods gone", h.operator)
+        v2_only_at = time.monotonic()
+        wait_for(lambda: load.versions_since(v2_only_at), 60, "answers from version 2", h.operator)
         h.patch_spec("demo", {"replicas": 2})
         wait_for(lambda: only_pods_of(h, "demo", 2, 2), 120, "two pods of version 2", h.operator)
+        rollback_at = time.monotonic()
         rollback = subprocess.run(
             [
                 str(KUBECTL_TURNOUT),
@@ -196,10 +202,21 @@ def test_no_request_is_lost_through_a_config_change_a_scale_and_a_rollback(
         assert rollback.returncode == 0, rollback.stderr
         h.wait_deployed("demo", 1)
         wait_for(lambda: only_pods_of(h, "demo", 1, 2), 120, "version 1's pods only", h.operator)
+        v1_again_at = time.monotonic()
+        wait_for(lambda: load.versions_since(v1_again_at), 60, "answers from version 1", h.operator)
     finally:
         load.stop()
     assert load.sent > 200
     assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:10]}"
+    # Every answer names version 1 or 2, and they came in order: only version 1 before
+    # the change, only version 2 once version 1's pods were gone (until the rollback),
+    # only version 1 once the rollback's pods were all there was. The windows are cut by
+    # the test's own marks, after each state was observed: an order, not a duration.
+    seen = load.versions()
+    assert set(seen) <= {"1", "2"} and seen["1"] and seen["2"], seen
+    assert set(load.versions_since(0, change_at)) == {"1"}, load.versions_since(0, change_at)
+    assert set(load.versions_since(v2_only_at, rollback_at)) == {"2"}
+    assert set(load.versions_since(v1_again_at)) == {"1"}, load.versions_since(v1_again_at)
 
 
 def only_pods_of(h: OperatorHarness, router: str, version: int, count: int) -> bool:
