@@ -214,6 +214,8 @@ class Images:
     python_plugin: str
     go_plugin: str
     turing_style_plugin: str
+    crashing_router: str
+    """Turnout's image with a router setting it refuses: its router exits at start."""
     archives: tuple[Path, ...]
 
 
@@ -331,6 +333,26 @@ def plugin_image(podman: Podman, repository: str, plugin: Path, turing_style: bo
     return name
 
 
+CRASHING_ROUTER_DOCKERFILE: Final = """\
+# Turnout's image whose router refuses to start: a setting no router accepts, so that
+# `python -m turnout_router` exits non-zero at once, saying which setting and why.
+FROM {base}
+ENV ROUTER_EVENT_LOOP=no-such-loop
+"""
+
+
+def crashing_router_image(podman: Podman, turnout: str) -> str:
+    """A router image that crashes at start, for rollouts of a version that cannot start."""
+    dockerfile = CRASHING_ROUTER_DOCKERFILE.format(base=turnout)
+    name = f"turnout.local/crashing-router:{_hash([dockerfile.encode()])}"
+    if not podman.exists(name):
+        with tempfile.TemporaryDirectory() as scratch:
+            context = Path(scratch)
+            (context / "Dockerfile").write_text(dockerfile)
+            _build(podman, name, context, context / "Dockerfile")
+    return name
+
+
 def build_images(go_plugin: Path) -> Images:
     """Build (or reuse) every image; returns their names and saved archives."""
     cache_root().mkdir(parents=True, exist_ok=True)
@@ -345,12 +367,14 @@ def build_images(go_plugin: Path) -> Images:
         python_plugin = plugin_image(podman, "hardcoded-plugin", zipapp)
     go = plugin_image(podman, "go-hardcoded-plugin", go_plugin)
     turing = plugin_image(podman, "turing-hardcoded-plugin", go_plugin, turing_style=True)
-    names = (PAUSE_IMAGE, turnout, python_plugin, go, turing)
+    crashing = crashing_router_image(podman, turnout)
+    names = (PAUSE_IMAGE, turnout, python_plugin, go, turing, crashing)
     return Images(
         turnout=turnout,
         python_plugin=python_plugin,
         go_plugin=go,
         turing_style_plugin=turing,
+        crashing_router=crashing,
         archives=tuple(_save(podman, name) for name in names),
     )
 

@@ -161,6 +161,61 @@ def test_a_plugin_image_whose_copy_fails_fails_fast_in_its_own_words_and_v1_keep
         assert post(url, unit, f"r{unit}")[1]["Turnout-Route"] == reference_variant(unit)
 
 
+def test_a_router_image_that_crashes_fails_fast_in_its_own_words_and_v1_keeps_serving(
+    operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
+) -> None:
+    """An operator upgraded to a router image that cannot start (the image is part of a
+    version's identity, so the Router gets version 2): under a steady load, not one
+    request fails, every answer comes from version 1, and the Router says that version 2
+    failed in the router's own words, as soon as its pod crashed twice (not after the
+    Deployment's 10-minute progress deadline)."""
+    h = operators
+    start_operator(h, realnode_images, realnode_images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "version 1 to answer")
+
+    load = Load(url).start()
+    try:
+        wait_for(load.versions, 60, "the load to be answered", h.operator)
+        h.operator.stop()
+        engine = Engine(
+            name="hardcoded",
+            binary=h.go_plugin,
+            options=ENGINE_OPTIONS,
+            image=realnode_images.go_plugin,
+        )
+        h.start(engine, env={"TURNOUT_ROUTER_IMAGE": realnode_images.crashing_router})
+        status = h.wait_status(
+            "demo",
+            lambda s: s.get("currentVersion") == 2 and s.get("phase") != "Deploying",
+            "version 2 to be judged",
+            180,
+        )
+        judged_at = time.monotonic()
+        wait_for(lambda: load.versions_since(judged_at), 60, "answers after the verdict")
+    finally:
+        load.stop()
+    assert status.get("deployedVersion") == 1, status
+    conditions = {c["type"]: c for c in status.get("conditions", [])}
+    failed = [c for c in conditions.values() if c.get("reason") == "RolloutFailed"]
+    assert failed, status
+    message = failed[0]["message"]
+    assert "the new pods cannot start" in message, message
+    assert "container router" in message, message
+    # The router's own last words (its log, by FallbackToLogsOnError): the setting it refused.
+    assert "event_loop" in message and "no-such-loop" in message, message
+    assert "no progress" not in message, message  # judged by the pod, not the deadline
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:10]}"
+    assert set(load.versions()) == {"1"}, load.versions()
+    new_pods = h.kubectl_json("get", "pods", "-l", "turnout.dev/router=demo,turnout.dev/version=2")
+    restarts = [
+        c["restartCount"] for p in new_pods["items"] for c in p["status"]["containerStatuses"]
+    ]
+    assert restarts and min(restarts) >= 1, new_pods  # it did crash, and was restarted
+
+
 def test_no_request_is_lost_through_a_config_change_a_scale_and_a_rollback(
     operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
 ) -> None:
