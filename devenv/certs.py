@@ -26,12 +26,18 @@ class Pki:
     """File paths of the session's certificates and keys (all PEM)."""
 
     ca_cert: Path
+    ca_key: Path
+    """Kept (0600, in the session's scratch directory) to sign a real node's kubelet
+    serving certificate when one starts (`issue_serving_cert`)."""
     serving_cert: Path
     serving_key: Path
     admin_cert: Path
     admin_key: Path
     service_account_key: Path
     service_account_pub: Path
+    kubelet_client_cert: Path
+    """The API server's client identity towards kubelets (logs, exec, port-forward)."""
+    kubelet_client_key: Path
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -109,7 +115,8 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def make_pki(directory: Path) -> Pki:
-    """Write a CA, a localhost serving cert, an admin client cert and a service-account key pair."""
+    """Write a CA, a localhost serving cert, an admin client cert, the API server's client
+    cert towards kubelets and a service-account key pair."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca_name = _name("turnout-test-ca")
@@ -150,18 +157,29 @@ def make_pki(directory: Path) -> Pki:
     admin_cert, admin_key = _leaf(
         ca_key, ca_name, _name("turnout-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH
     )
+    # The API server's identity when it calls a kubelet (kubectl logs, exec): the
+    # kubelet authenticates it by this CA and authorizes every caller it authenticated.
+    kubelet_client_cert, kubelet_client_key = _leaf(
+        ca_key, ca_name, _name("kube-apiserver-kubelet-client"), ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     sa_key = _key()
 
     pki = Pki(
         ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
         serving_cert=directory / "serving.crt",
         serving_key=directory / "serving.key",
         admin_cert=directory / "admin.crt",
         admin_key=directory / "admin.key",
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
+        kubelet_client_cert=directory / "kubelet-client.crt",
+        kubelet_client_key=directory / "kubelet-client.key",
     )
     _write_cert(pki.ca_cert, ca_cert)
+    _write_key(pki.ca_key, ca_key)
+    _write_cert(pki.kubelet_client_cert, kubelet_client_cert)
+    _write_key(pki.kubelet_client_key, kubelet_client_key)
     _write_cert(pki.serving_cert, serving_cert)
     _write_key(pki.serving_key, serving_key)
     _write_cert(pki.admin_cert, admin_cert)
@@ -173,6 +191,36 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def _sans(hosts: list[str]) -> list[x509.GeneralName]:
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    return sans
+
+
+def issue_serving_cert(
+    pki: Pki, cert_path: Path, key_path: Path, common_name: str, hosts: list[str]
+) -> None:
+    """A server certificate for `hosts` signed by the session's CA (a real node's kubelet:
+    the API server checks it against that CA before it sends a `kubectl exec` there)."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    cert, key = _leaf(
+        ca_key,
+        ca_cert.subject,
+        _name(common_name),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        sans=_sans(hosts),
+    )
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_cert(cert_path, cert)
+    _write_key(key_path, key)
 
 
 @dataclass(frozen=True)
@@ -194,14 +242,8 @@ def make_serving_cert(directory: Path, common_name: str, hosts: list[str]) -> Se
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
     cert, key = _leaf(
-        ca_key, ca_name, _name(common_name), ExtendedKeyUsageOID.SERVER_AUTH, sans=sans
+        ca_key, ca_name, _name(common_name), ExtendedKeyUsageOID.SERVER_AUTH, sans=_sans(hosts)
     )
     files = ServingCert(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     _write_cert(files.ca_cert, ca_cert)

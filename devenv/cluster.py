@@ -353,6 +353,14 @@ def start_apiserver(
             # rejects 127.0.0.0/8) and no pod here could reach it anyway.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            # kubectl logs/exec/port-forward reach a real node's kubelet (devenv.realnode):
+            # the API server shows the session CA's client cert and checks the kubelet's
+            # serving cert against the same CA, at the node's InternalIP (its Hostname
+            # resolves nowhere here). kwok's nodes are never called this way.
+            f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+            f"--kubelet-client-key={pki.kubelet_client_key}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             *(extra_flags or []),
         ],
         workdir / "logs" / "kube-apiserver.log",

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import yaml
 
+from devenv.certs import issue_serving_cert
 from devenv.cluster import Cluster, start_component
 from devenv.procs import Process, ProcessRegistry, SubstrateError, free_port, wait_until
 from devenv.realnode.images import PAUSE_IMAGE, say
@@ -196,8 +197,14 @@ def kubelet_config(root: Path, cluster: Cluster, socket: Path) -> dict[str, Any]
         "failCgroupV1": False,
         "failSwapOn": False,
         "oomScoreAdj": 0,
-        "address": "127.0.0.1",
+        # The API server calls the kubelet (kubectl logs, exec) at the node's InternalIP,
+        # the bridge's gateway: an address of this machine that only it and its pods
+        # reach. A loopback address would do only if the node's Hostname resolved to it.
+        "address": GATEWAY,
         "port": free_port(),
+        # Signed by the cluster's CA for that address: the API server checks it.
+        "tlsCertFile": str(root / "kubelet-serving" / "kubelet.crt"),
+        "tlsPrivateKeyFile": str(root / "kubelet-serving" / "kubelet.key"),
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": free_port(),
         "readOnlyPort": 0,
@@ -213,6 +220,11 @@ def kubelet_config(root: Path, cluster: Cluster, socket: Path) -> dict[str, Any]
             "imagefs.available": "1%",
             "nodefs.inodesFree": "1%",
         },
+        # Callers must show a client cert of the cluster's CA (only the admin's and the
+        # API server's exist; pods have none, and tokens are not accepted); each one so
+        # authenticated may do anything. Webhook authorization (a SubjectAccessReview per
+        # call, through the API server) would check the same two identities for nothing
+        # on a node that only this machine reaches.
         "authentication": {
             "x509": {"clientCAFile": str(cluster.pki.ca_cert)},
             "webhook": {"enabled": False},
@@ -505,6 +517,13 @@ def start_real_node(
         )
         node.import_images(archives)
 
+        issue_serving_cert(
+            cluster.pki,
+            root / "kubelet-serving" / "kubelet.crt",
+            root / "kubelet-serving" / "kubelet.key",
+            NODE_NAME,
+            [NODE_NAME, GATEWAY],
+        )
         (root / "kubelet.yaml").write_text(
             yaml.safe_dump(kubelet_config(root, cluster, node.socket))
         )

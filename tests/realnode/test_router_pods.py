@@ -10,8 +10,7 @@ tests/cases/treatments.py (FNV-1a and the traffic shares, recomputed by hand).
 from __future__ import annotations
 
 import copy
-import os
-import signal
+import json
 import subprocess
 import sys
 import time
@@ -333,24 +332,57 @@ def test_a_deleted_router_leaves_nothing_of_it_on_the_node(
     )
 
 
-def plugin_pids(pod_uid: str) -> list[int]:
-    """Pids of the plugin process in a pod's router container, read from /proc on the node.
-
-    The pod's processes are the node's processes: the one whose cgroup names the pod
-    and whose command is the copied plugin (under /app/plugins) is the plugin.
-    """
-    found: list[int] = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+PLUGIN_PIDS = """
+import os, signal, sys
+# The pod's router container sees its own processes only: the plugin is the one whose
+# command is the copied binary (under PLUGINS_DIR). With "kill", each is SIGKILLed.
+plugins = os.environ["PLUGINS_DIR"]
+found = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit():
         try:
-            cgroup = (proc / "cgroup").read_text()
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().split(b"\\0")[0].decode()
         except OSError:
             continue
-        if f"pod{pod_uid}" in cgroup and "/app/plugins/hardcoded" in command:
-            found.append(int(proc.name))
-    return found
+        if command.startswith(plugins + "/"):
+            found.append(int(entry))
+for pid in found:
+    if sys.argv[1:] == ["kill"]:
+        os.kill(pid, signal.SIGKILL)
+print(" ".join(map(str, sorted(found))))
+"""
+
+
+def plugin_pids(h: OperatorHarness, pod: str, *, kill: bool = False) -> list[int]:
+    """The plugin processes in a router pod (pids as the pod sees them), read, and killed
+    if asked, from inside the pod with `kubectl exec` (the image has python, no `kill`)."""
+    done = h.cluster.kubectl(
+        "exec",
+        pod,
+        "-n",
+        h.namespace,
+        "-c",
+        "router",
+        "--",
+        "python",
+        "-c",
+        PLUGIN_PIDS,
+        *(["kill"] if kill else []),
+    )
+    return [int(pid) for pid in done.stdout.split()]
+
+
+def startup_lines(h: OperatorHarness, pod: str) -> list[dict[str, Any]]:
+    """The router container's JSON log lines, read with `kubectl logs`."""
+    done = h.cluster.kubectl("logs", pod, "-n", h.namespace, "-c", "router")
+    lines: list[dict[str, Any]] = []
+    for line in done.stdout.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
 
 
 def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_restart(
@@ -363,11 +395,14 @@ def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_rest
     url = service_url(h.cluster, h.namespace, "demo-router")
     wait_routed(url, "the Router to answer")
     pod = pod_of(h, "demo")
-    # One plugin per router worker (as many as the pod's CPUs): all of them killed.
-    killed = plugin_pids(pod["metadata"]["uid"])
-    assert killed, "no plugin process found in the pod"
-    for plugin in killed:
-        os.kill(plugin, signal.SIGKILL)
+    name = pod["metadata"]["name"]
+    # The API server reaches the kubelet: the router's own startup line, through kubectl logs.
+    listening = [r for r in startup_lines(h, name) if r.get("message") == "router listening"]
+    assert listening and listening[0]["workers"] >= 1, startup_lines(h, name)
+    # One plugin per router worker (as many as the pod's CPUs): all of them killed, from
+    # inside the pod (kubectl exec), as a user debugging it would.
+    killed = plugin_pids(h, name, kill=True)
+    assert len(killed) == listening[0]["workers"], killed
 
     reasons: list[str] = []
 
@@ -379,7 +414,7 @@ def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_rest
         return reasons[-1] == "treatment" and any(r != "treatment" for r in reasons)
 
     wait_for(treated_again, 120, "fallback, then treatments again", h.operator, interval=0.05)
-    again_pids = plugin_pids(pod["metadata"]["uid"])
+    again_pids = plugin_pids(h, name)
     assert again_pids and not set(again_pids) & set(killed)  # new plugin processes
     again = pod_of(h, "demo")
     assert again["metadata"]["uid"] == pod["metadata"]["uid"]
