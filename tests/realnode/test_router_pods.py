@@ -189,8 +189,8 @@ def test_a_router_image_that_crashes_fails_fast_in_its_own_words_and_v1_keeps_se
         status = h.wait_status(
             "demo",
             lambda s: s.get("currentVersion") == 2 and s.get("phase") != "Deploying",
-            "version 2 to be judged",
-            180,
+            "version 2 to be judged by its crashing pod (its progress deadline is 600 s)",
+            120,
         )
         judged_at = time.monotonic()
         wait_for(lambda: load.versions_since(judged_at), 60, "answers after the verdict")
