@@ -324,6 +324,14 @@ class Result:
     requests_by_resource: Counter[str] = field(default_factory=Counter)
     cpu_by_process: Counter[str] = field(default_factory=Counter)
     """CPU seconds of every process on the machine while the objects were applied."""
+    change_requests_by_resource: Counter[str] = field(default_factory=Counter)
+    """The operator's requests while one Router's config change rolled out."""
+    idle_requests_by_resource: Counter[str] = field(default_factory=Counter)
+
+
+POD_LISTS = "list pods"
+"""The operator lists a version's new pods while its rollout waits on them (every
+PODS_POLL_SECONDS, 5 s, reconcile/reconciler.py): the key of those requests by resource."""
 
 
 def available_deployments(
@@ -530,13 +538,21 @@ def measure_operator(
     )
 
     result.solo_change_seconds = solo_change
+    change_start = size(audit)
     result.change_seconds = change_one(custom, namespace, f"r{count // 2}", count // 2)
     time.sleep(5)  # the change's own status writes settle before the idle window opens
+    if audit:
+        result.change_requests_by_resource = operator_requests(
+            audit, change_start, size(audit), by_resource=True
+        )
 
     audit_idle, log_idle = size(audit), size(operator.log_path)
     time.sleep(idle_seconds)
     if audit:
         result.idle_requests = operator_requests(audit, audit_idle, size(audit))
+        result.idle_requests_by_resource = operator_requests(
+            audit, audit_idle, size(audit), by_resource=True
+        )
         result.idle_lease_requests = operator_requests(audit, audit_idle, size(audit), leases=True)
         result.idle_writes = sum(
             n for verb, n in result.idle_requests.items() if verb in WRITE_VERBS
@@ -737,6 +753,13 @@ def report(routers: int, idle_seconds: float, results: list[Result]) -> None:
             f"{key} {n / routers:.2f}" for key, n in result.requests_by_resource.most_common()
         )
         print(f"{result.label}: API requests per Router while applying, by resource: {per_router}")
+        print(
+            f"{result.label}: pod lists (new pods read while a rollout waits on them): "
+            f"{result.requests_by_resource[POD_LISTS]} while applying "
+            f"({result.requests_by_resource[POD_LISTS] / routers:.2f} per Router), "
+            f"{result.change_requests_by_resource[POD_LISTS]} for the one config change, "
+            f"{result.idle_requests_by_resource[POD_LISTS]} while idle"
+        )
         print(
             f"{result.label}: idle {idle_seconds:.0f} s: API requests {verbs(result.idle_requests)}, "
             f"writes {result.idle_writes} ({per_router_minute:.4f} per Router per minute), "
