@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from devenv.cluster import Cluster
-from devenv.procs import ProcessRegistry
+from devenv.procs import ProcessRegistry, SubstrateError, wait_until
 from devenv.realnode.images import Images
 from devenv.realnode.node import HOST_ADDRESS, RealNode
 from tests.example_values import example_values_files
@@ -59,6 +59,66 @@ def overrides(values: dict[str, Any], images: Images) -> dict[str, Any]:
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "experimentEngines": engines,
     }
+
+
+HELM_WAIT_SECONDS = 180
+"""helm install --wait's limit: well inside the test's own (300 s), so that a release that
+never becomes ready fails with helm's words and the operator pods' state, not a timeout."""
+KOPF_STARTED = "Activity 'startup' succeeded"
+LOG_WAIT_SECONDS = 120.0
+
+
+def operator_log(cluster: Cluster, pod: str) -> str:
+    done = cluster.kubectl(
+        "logs", pod, "-n", RELEASE_NAMESPACE, "-c", "operator", "--tail=-1", check=False
+    )
+    return done.stdout if done.returncode == 0 else f"(kubectl logs failed: {done.stderr})"
+
+
+def operator_pods(cluster: Cluster) -> str:
+    """Each operator pod's container states and the end of its last crashed container's log
+    (kubectl logs --previous), for a failure message."""
+    listing = cluster.kubectl(
+        "get",
+        "pods",
+        "-n",
+        RELEASE_NAMESPACE,
+        "-l",
+        "app.kubernetes.io/component=operator",
+        "-o",
+        "json",
+        check=False,
+    )
+    if listing.returncode != 0:
+        return f"\n(no operator pods: {listing.stderr})"
+    lines: list[str] = []
+    for pod in json.loads(listing.stdout)["items"]:
+        name = pod["metadata"]["name"]
+        for status in pod["status"].get("containerStatuses", []):
+            lines.append(f"{name}: restarts {status['restartCount']}, {status.get('state')}")
+        previous = cluster.kubectl(
+            "logs", name, "-n", RELEASE_NAMESPACE, "-c", "operator", "--previous", check=False
+        )
+        lines += [f"  {line}" for line in previous.stdout.splitlines()[-5:]]
+    return "\n" + "\n".join(lines)
+
+
+def wait_for_log(cluster: Cluster, pods: list[str], text: str, what: str) -> str:
+    """The first of `pods` whose operator container logged `text`; fails with their
+    logs' ends if none has within LOG_WAIT_SECONDS."""
+    logs: dict[str, str] = {}
+
+    def found() -> bool:
+        for pod in pods:
+            logs[pod] = operator_log(cluster, pod)
+        return any(text in log for log in logs.values())
+
+    try:
+        wait_until(what, found, timeout=LOG_WAIT_SECONDS, interval=1.0)
+    except SubstrateError:
+        ends = {name: log.splitlines()[-8:] for name, log in logs.items()}
+        pytest.fail(f"no operator pod logged {text!r}: {json.dumps(ends, indent=1)}")
+    return next(name for name, log in logs.items() if text in log)
 
 
 @pytest.mark.parametrize(
@@ -102,11 +162,11 @@ def test_helm_install_with_the_built_images_and_the_example_values(
             "database.existingSecret.name=turnout-db",
             "--wait",
             "--timeout",
-            "300s",
+            f"{HELM_WAIT_SECONDS}s",
             check=False,
-            timeout=400,
+            timeout=HELM_WAIT_SECONDS + 100,
         )
-        assert result.returncode == 0, result.stderr + result.stdout
+        assert result.returncode == 0, result.stderr + result.stdout + operator_pods(cluster)
         pods = json.loads(
             cluster.kubectl(
                 "get",
@@ -128,6 +188,12 @@ def test_helm_install_with_the_built_images_and_the_example_values(
                 assert state["exitCode"] == 0, state  # the plugin was copied
             assert all(s["ready"] for s in pod["status"]["containerStatuses"])
             assert all(s["restartCount"] == 0 for s in pod["status"]["containerStatuses"])
+        # Ready says little: a standby is Ready while it waits for the Lease. The one that
+        # takes it starts kopf, which is what failed as uid 65532 with no passwd entry: its
+        # log (kubectl logs, through the kubelet) must say kopf started.
+        names = [p["metadata"]["name"] for p in pods]
+        leader = wait_for_log(cluster, names, KOPF_STARTED, "an operator pod to start kopf")
+        assert leader in names
 
         # The webhook, served by the operator pod through its Service, answers with the
         # plugin's own words (examples set failurePolicy Ignore: a webhook that could not
