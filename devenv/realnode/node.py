@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,8 +112,28 @@ def _cgroups() -> set[str]:
     return found
 
 
+SCRATCH_PREFIX: Final = "turnout-realnode-"
+"""The scratch tree's name starts so; every process of a node names it (the shims
+their containerd's socket in it)."""
+
+
+def node_processes() -> dict[int, str]:
+    """Processes whose command line names a node's scratch tree, by pid."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"/{SCRATCH_PREFIX}" in command:
+            found[int(entry.name)] = command.strip()
+    return found
+
+
 def host_state() -> dict[str, set[str]]:
-    """What a node adds to the host and must take away: mounts, cgroups, links,
+    """What a node adds to the host and must take away: processes, mounts, cgroups, links,
     addresses, routes, iptables chains, network namespaces, the unmovable directories."""
     mounts = {
         " ".join(line.split()[3:5])
@@ -120,6 +141,7 @@ def host_state() -> dict[str, set[str]]:
     }
     netns = Path("/run/netns")
     return {
+        "processes": {f"{pid} {command}" for pid, command in node_processes().items()},
         "mounts": mounts,
         "cgroups": _cgroups(),
         "links": {line.split()[0] for line in _lines("ip", "-br", "link")},
@@ -333,6 +355,7 @@ class RealNode:
             ("delete pods", self._delete_pods),
             ("stop processes", self._stop_processes),
             ("containers", self._remove_containers),
+            ("shims", self._stop_shims),
             ("mounts", self._unmount),
             ("cgroups", self._remove_cgroups),
             ("network", self._remove_network),
@@ -385,6 +408,22 @@ class RealNode:
         ):
             self._unmount_under(shim_dir)
             shutil.rmtree(shim_dir, ignore_errors=True)
+
+    def _stop_shims(self) -> None:
+        """containerd's shims are daemons of their own (re-parented to init): they outlive
+        containerd and each names this node's socket. Stopped by pid, SIGKILL past 5 s."""
+        address = str(self.socket)
+        shims = [pid for pid, command in node_processes().items() if address in command]
+        for pid in shims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(pid) for pid in shims):
+            time.sleep(0.1)
+        for pid in shims:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def _unmount_under(self, top: Path) -> None:
         mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
@@ -453,6 +492,15 @@ class RealNode:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for init to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _wait_node_ready(cluster: Cluster, processes: list[Process]) -> None:
     def ready() -> bool:
         done = cluster.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
@@ -482,7 +530,7 @@ def start_real_node(
         raise SubstrateError(reason)
     started = time.monotonic()
     before = host_state()
-    root = Path(tempfile.mkdtemp(prefix="turnout-realnode-"))
+    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     made = [p for p in UNMOVABLE if not p.exists()]
     bins = node_binaries_dir()
     logs = cluster.workdir / "logs"

@@ -1,6 +1,6 @@
 """The real node starts, runs a pod behind a Service, and its stop leaves the host as it
-found it: no container, mount, cgroup, bridge, veth, address, route, iptables chain or
-network namespace of its own remains.
+found it: no process (containerd's shims included), container, mount, cgroup, bridge,
+veth, address, route, iptables chain or network namespace of its own remains.
 
 It starts and stops a node of its own, so it runs before the session's node exists
 (this file sorts first in tests/realnode: keep its name first); with a node already running it is reported as
@@ -78,6 +78,8 @@ def test_a_stopped_node_leaves_nothing_behind(
         during = host_state()
         assert during["links"] - before["links"], "no bridge or veth was made"
         assert during["chains"] - before["chains"], "kube-proxy made no chain"
+        shims = [p for p in during["processes"] - before["processes"] if "containerd-shim" in p]
+        assert shims, "no containerd shim seen: the process check would see nothing"
     finally:
         node.stop()
         registry.stop_all()
