@@ -70,7 +70,7 @@ def apply(h: OperatorHarness, manifest: dict[str, Any]) -> subprocess.CompletedP
 
 def start_with_webhook(h: OperatorHarness, hook: Webhook, policy: str) -> None:
     h.start(h.go_engine("hardcoded"), env=hook.operator_env())
-    hook.wait_serving()
+    hook.wait_serving(leader=h.operator)
     hook.configure(policy)
 
 
@@ -145,7 +145,7 @@ def test_plugin_down_or_slow_allows_with_a_warning(
     # The Go plugin hangs in ValidateExperimentConfig from its first call.
     options = {**HARDCODED_MANAGER_CONFIG, "fault": "hang@manager.ValidateExperimentConfig"}
     operators.start(Engine("hardcoded", operators.go_plugin, options), env=webhook.operator_env())
-    webhook.wait_serving()
+    webhook.wait_serving(leader=operators.operator)
     webhook.configure("Fail")
     slow = apply(operators, router_manifest("slow", config=NO_EXPERIMENTS))
     assert slow.returncode == 0, slow.stderr
@@ -193,7 +193,7 @@ def test_a_rotated_certificate_is_served_without_a_restart(
         "TURNOUT_WEBHOOK_KEY_FILE": str(mount / "tls.key"),
     }
     operators.start(operators.go_engine("hardcoded"), env=env)
-    webhook.wait_serving()
+    webhook.wait_serving(leader=operators.operator)
     webhook.configure("Fail")
     assert apply(operators, router_manifest("before")).returncode == 0
 
@@ -221,7 +221,7 @@ def test_a_secret_the_plugin_echoes_is_hidden_from_kubectl_and_the_router(
         "fault": f"error=upstream said bad token {token}@manager.ValidateExperimentConfig",
     }
     operators.start(Engine("hardcoded", operators.go_plugin, options), env=webhook.operator_env())
-    webhook.wait_serving()
+    webhook.wait_serving(leader=operators.operator)
     webhook.configure("Fail")
     refused = apply(operators, router_manifest("leaky"))
     assert refused.returncode != 0

@@ -30,7 +30,7 @@ import pytest
 from devenv.binaries import REPO_ROOT
 from devenv.certs import ServingCert, make_serving_cert
 from devenv.cluster import Cluster
-from devenv.procs import free_port
+from devenv.procs import Process, free_port
 
 ENGINE_CRD_FILE = REPO_ROOT / "crds" / "experimentengines.turnout.dev.yaml"
 ENGINE_CRD_NAME = "experimentengines.turnout.dev"
@@ -112,10 +112,21 @@ class Webhook:
         }
         self.cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
 
-    def wait_serving(self, timeout: float = 120) -> None:
-        """Until the operator's webhook port answers TLS with the test's certificate."""
+    def wait_serving(self, timeout: float = 120, leader: Process | None = None) -> None:
+        """Until the operator's webhook port answers TLS with the test's certificate.
+
+        With `leader`, until that operator's own (kopf's) server answers: a replica serves
+        a standby webhook until it wins the Lease, then closes it and kopf opens the port
+        again a moment later; a check that reached the standby could be followed by a
+        request that finds the port closed in between.
+        """
         context = ssl.create_default_context(cafile=str(self.cert.ca_cert))
         deadline = time.monotonic() + timeout
+        if leader is not None:
+            while '"admission webhook on"' not in leader.log_path.read_text(errors="replace"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the leader's webhook did not start:\n{leader.log_tail()}")
+                time.sleep(0.2)
         while True:
             try:
                 with (
