@@ -24,6 +24,8 @@ from devenv.realnode.node import (
     start_real_node,
     unsupported_reason,
 )
+from tests.realnode.support import start_upstream
+from tests.substrate.operator_fixtures import OperatorHarness
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +59,15 @@ def on_real_node(cluster: Cluster, real_node: RealNode) -> Iterator[RealNode]:
         cluster.kubectl("taint", "node", NODE_NAME, f"{REAL_NODE_TAINT}:NoSchedule", check=False)
         for name in FAKE_NODE_NAMES:
             cluster.kubectl("uncordon", name, check=False)
+
+
+@pytest.fixture
+def upstreams(
+    operators: OperatorHarness, realnode_images: Images, on_real_node: RealNode
+) -> dict[str, str]:
+    """Two upstream pods (routes control and treatment-1) behind ClusterIP Services on the
+    real node; their URLs by route."""
+    return {
+        name: start_upstream(operators.cluster, operators.namespace, name, realnode_images.turnout)
+        for name in ("control", "treatment-1")
+    }

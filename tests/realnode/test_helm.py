@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,9 @@ def operator_log(cluster: Cluster, pod: str) -> str:
     return done.stdout if done.returncode == 0 else f"(kubectl logs failed: {done.stderr})"
 
 
-def operator_pods(cluster: Cluster) -> str:
-    """Each operator pod's container states and the end of its last crashed container's log
-    (kubectl logs --previous), for a failure message."""
-    listing = cluster.kubectl(
+def list_operator_pods(cluster: Cluster, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`kubectl get pods -o json` of the release's operator pods."""
+    return cluster.kubectl(
         "get",
         "pods",
         "-n",
@@ -87,8 +87,14 @@ def operator_pods(cluster: Cluster) -> str:
         "app.kubernetes.io/component=operator",
         "-o",
         "json",
-        check=False,
+        check=check,
     )
+
+
+def operator_pods(cluster: Cluster) -> str:
+    """Each operator pod's container states and the end of its last crashed container's log
+    (kubectl logs --previous), for a failure message."""
+    listing = list_operator_pods(cluster, check=False)
     if listing.returncode != 0:
         return f"\n(no operator pods: {listing.stderr})"
     lines: list[str] = []
@@ -167,18 +173,7 @@ def test_helm_install_with_the_built_images_and_the_example_values(
             timeout=HELM_WAIT_SECONDS + 100,
         )
         assert result.returncode == 0, result.stderr + result.stdout + operator_pods(cluster)
-        pods = json.loads(
-            cluster.kubectl(
-                "get",
-                "pods",
-                "-n",
-                RELEASE_NAMESPACE,
-                "-l",
-                "app.kubernetes.io/component=operator",
-                "-o",
-                "json",
-            ).stdout
-        )["items"]
+        pods = json.loads(list_operator_pods(cluster).stdout)["items"]
         assert pods
         for pod in pods:
             assert pod["spec"]["nodeName"] == "turnout-real-node"

@@ -15,7 +15,6 @@ import pytest
 
 from devenv.operator import Engine
 from devenv.realnode.images import Images
-from devenv.realnode.node import RealNode
 from tests.cases.treatments import reference_variant
 from tests.realnode.load import Load
 from tests.realnode.support import (
@@ -23,22 +22,11 @@ from tests.realnode.support import (
     post,
     router_manifest,
     service_url,
-    start_upstream,
     wait_routed,
 )
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
 
 pytestmark = pytest.mark.realnode
-
-
-@pytest.fixture
-def upstreams(
-    operators: OperatorHarness, realnode_images: Images, on_real_node: RealNode
-) -> dict[str, str]:
-    return {
-        name: start_upstream(operators.cluster, operators.namespace, name, realnode_images.turnout)
-        for name in ("control", "treatment-1")
-    }
 
 
 def test_a_moved_plugin_image_fails_the_new_version_naming_the_image_and_v1_keeps_serving(

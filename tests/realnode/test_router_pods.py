@@ -31,7 +31,6 @@ from tests.realnode.support import (
     post,
     router_manifest,
     service_url,
-    start_upstream,
     wait_routed,
 )
 from tests.substrate.operator_fixtures import ENGINE_OPTIONS, OperatorHarness
@@ -42,22 +41,23 @@ UNITS = range(1, 201)
 KUBECTL_TURNOUT = Path(sys.executable).parent / "kubectl-turnout"
 
 
-@pytest.fixture
-def upstreams(
-    operators: OperatorHarness, realnode_images: Images, on_real_node: RealNode
-) -> dict[str, str]:
-    return {
-        name: start_upstream(operators.cluster, operators.namespace, name, realnode_images.turnout)
-        for name in ("control", "treatment-1")
-    }
-
-
 def start_operator(h: OperatorHarness, images: Images, plugin_image: str) -> None:
     # The operator validates with the very binary the image carries (router pods check
     # its SHA-256 before starting it): the zipapp for the Python image, else Go's.
     binary = h.python_plugin if plugin_image == images.python_plugin else h.go_plugin
     engine = Engine(name="hardcoded", binary=binary, options=ENGINE_OPTIONS, image=plugin_image)
     h.start(engine, env={"TURNOUT_ROUTER_IMAGE": images.turnout})
+
+
+def serving_version_1(h: OperatorHarness, images: Images, upstreams: dict[str, str]) -> str:
+    """An operator with the Go plugin's image, Router `demo` Deployed at version 1 and
+    answering through its Service: that Service's URL."""
+    start_operator(h, images, images.go_plugin)
+    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
+    h.wait_deployed("demo", 1)
+    url = service_url(h.cluster, h.namespace, "demo-router")
+    wait_routed(url, "version 1 to answer")
+    return url
 
 
 def pod_of(h: OperatorHarness, router: str) -> dict[str, Any]:
@@ -169,11 +169,7 @@ def test_a_router_image_that_crashes_fails_fast_in_its_own_words_and_v1_keeps_se
     failed in the router's own words, as soon as its pod crashed twice (not after the
     Deployment's 10-minute progress deadline)."""
     h = operators
-    start_operator(h, realnode_images, realnode_images.go_plugin)
-    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
-    h.wait_deployed("demo", 1)
-    url = service_url(h.cluster, h.namespace, "demo-router")
-    wait_routed(url, "version 1 to answer")
+    url = serving_version_1(h, realnode_images, upstreams)
 
     load = Load(url).start()
     try:
@@ -219,11 +215,7 @@ def test_no_request_is_lost_through_a_config_change_a_scale_and_a_rollback(
     operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
 ) -> None:
     h = operators
-    start_operator(h, realnode_images, realnode_images.go_plugin)
-    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
-    h.wait_deployed("demo", 1)
-    url = service_url(h.cluster, h.namespace, "demo-router")
-    wait_routed(url, "version 1 to answer")
+    url = serving_version_1(h, realnode_images, upstreams)
 
     load = Load(url).start()
     try:
@@ -389,11 +381,7 @@ def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_rest
     operators: OperatorHarness, realnode_images: Images, upstreams: dict[str, str]
 ) -> None:
     h = operators
-    start_operator(h, realnode_images, realnode_images.go_plugin)
-    apply(h.cluster, h.namespace, router_manifest("demo", upstreams))
-    h.wait_deployed("demo", 1)
-    url = service_url(h.cluster, h.namespace, "demo-router")
-    wait_routed(url, "the Router to answer")
+    url = serving_version_1(h, realnode_images, upstreams)
     pod = pod_of(h, "demo")
     name = pod["metadata"]["name"]
     # The API server reaches the kubelet: the router's own startup line, through kubectl logs.
