@@ -153,7 +153,7 @@ class Router:
             if path == METRICS_PATH:
                 self.metrics.flush()  # this worker's requests up to now
                 if self.engine is not None:
-                    # Read at scrape time: a death is noticed by calls, not announced.
+                    # Read at scrape time, whichever worker answers the scrape.
                     self.metrics.plugin_up.set(1 if self.engine.serving else 0)
                 return http11.response(
                     200,

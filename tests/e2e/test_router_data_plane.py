@@ -24,7 +24,7 @@ import yaml
 from tests.cases.treatments import reference_variant
 from tests.integration.test_operator import router_manifest
 from tests.substrate.operator_fixtures import OperatorHarness
-from tests.substrate.router_process import RouterProcess, Upstream
+from tests.substrate.router_process import RouterProcess, Upstream, until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +52,8 @@ async def test_requests_reach_the_routes_the_treatments_name(
         }
         router = RouterProcess(local, tmp_path)
         await asyncio.to_thread(router.start)
+        await until_ready(router)
         async with aiohttp.ClientSession() as http:
-            while True:
-                async with http.get(f"{router.url}/v1/internal/ready") as response:
-                    if response.status == 200:
-                        break
-                await asyncio.sleep(0.05)
             for unit in range(1, 301):
                 async with http.post(
                     f"{router.url}/v1/predict", json={"client": {"id": unit}}
