@@ -200,8 +200,8 @@ def _decode_time(data: bytes) -> dt.datetime:
     try:
         zone = dt.timezone(dt.timedelta(minutes=offset_minutes, seconds=offset_seconds))
         return utc.astimezone(zone)
-    except (ValueError, OverflowError) as exc:
-        raise GobError("time.Time: bad zone offset") from exc
+    except (ValueError, OverflowError) as bad_zone:
+        raise GobError("time.Time: bad zone offset") from bad_zone
 
 
 def _time_is_zero(value: Any) -> bool:
@@ -984,8 +984,9 @@ class Decoder:
             return values
         try:
             return local.factory(**values)
-        except (TypeError, ValueError) as exc:
-            raise GobError(f"cannot build {local.name}: {exc}") from exc
+        except (TypeError, ValueError) as refused:
+            # Its own name: compiled code types `exc` by its first use (GobError) above.
+            raise GobError(f"cannot build {local.name}: {refused}") from refused
 
     def _plan(self, wire: WireType, local: Struct) -> list[_FieldPlan]:
         """How each field of `wire` decodes into `local`, worked out once per pair."""

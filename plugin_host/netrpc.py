@@ -116,9 +116,12 @@ class RpcClient:
         except (CallTimeoutError, RemoteError, ProtocolError):
             raise
         except TransportError as exc:
-            if self._error is None:
+            # Read again, not narrowed: the connection may have failed while awaiting
+            # (compiled code checks the narrowed type at run time).
+            failure = self._failure()
+            if failure is None:
                 raise TransportError(f"{method}: {exc}") from exc
-            raise TransportError(f"{method}: {self._error}") from exc
+            raise TransportError(f"{method}: {failure}") from exc
         finally:
             if timer is not None:
                 timer.cancel()
@@ -172,6 +175,9 @@ class RpcClient:
         self._stream.close()
         self._fail(TransportError(f"rpc client {self.name!r} closed"))
 
+    def _failure(self) -> PluginError | None:
+        return self._error
+
     def _fail(self, error: PluginError) -> None:
         if self._error is None:
             self._error = error
@@ -208,10 +214,10 @@ class RpcClient:
                 expected = entry[1] if entry is not None and not error else None
                 try:
                     body = decoder.next_value(expected)
-                except gob.GobValueError as exc:
+                except gob.GobValueError as refused:
                     # Like Go's client: that call fails, the connection stays in step.
                     self._header = _UNSET
-                    self._reject(entry, exc)
+                    self._reject(entry, refused)
                     continue
                 if body is gob.Decoder.NEED_MORE:
                     return
@@ -377,9 +383,9 @@ class _ServerConnection:
                 log.debug("rpc method failed", exc_info=True, extra={"method": name})
             await self._write(name, seq, message, INVALID_REQUEST, {})
             return
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt: answer, then go on failing
+        except BaseException as fatal:  # SystemExit, KeyboardInterrupt: answer, then go on failing
             await self._write(
-                name, seq, f"{name} failed: {type(exc).__name__}", INVALID_REQUEST, {}
+                name, seq, f"{name} failed: {type(fatal).__name__}", INVALID_REQUEST, {}
             )
             raise
         await self._write(name, seq, "", method.reply_type, reply)

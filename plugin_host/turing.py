@@ -403,7 +403,7 @@ def runner_methods(runner: ExperimentRunner, broker: MuxBroker) -> dict[str, Met
 
     async def get_treatment(request: GetTreatmentRequest) -> Treatment:
         return await runner.get_treatment_for_request(
-            request.header or {}, request.payload, request.options
+            request.header or {}, request.payload, request.options or GetTreatmentOptions()
         )
 
     async def register(ids: Any) -> None:

@@ -94,7 +94,8 @@ class GetTreatmentOptions:
 class GetTreatmentRequest:
     header: dict[str, list[str]] | None = None
     payload: bytes = b""
-    options: GetTreatmentOptions = field(default_factory=GetTreatmentOptions)
+    # None encodes as absent, like header: the codec accepts both (compiled code checks).
+    options: GetTreatmentOptions | None = field(default_factory=GetTreatmentOptions)
 
 
 @dataclass(slots=True)

@@ -22,21 +22,20 @@ the build, never copied into an image.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from devenv.content import PACKAGE_SOURCES, REPO_ROOT, content_key, tree_bytes
 from devenv.zipapp import build_hardcoded_plugin
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 RECIPE: Final = "1"
 """Bump when the way images are made changes without a change to their inputs."""
 
@@ -65,24 +64,6 @@ def cache_root() -> Path:
 def say(message: str) -> None:
     """Progress of slow first builds, on stderr (pytest shows it with -s, make demo always)."""
     print(f"realnode: {message}", file=sys.stderr, flush=True)
-
-
-def _hash(parts: Iterable[bytes]) -> str:
-    digest = hashlib.sha256(RECIPE.encode())
-    for part in parts:
-        digest.update(hashlib.sha256(part).digest())
-    return digest.hexdigest()[:16]
-
-
-def _tree_bytes(paths: Sequence[Path]) -> Iterable[bytes]:
-    """Every file under `paths` (names and contents, sorted), for a content key."""
-    for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            if "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            yield str(path.relative_to(REPO_ROOT)).encode()
-            yield path.read_bytes()
 
 
 @dataclass
@@ -123,7 +104,7 @@ def _import_rootfs(podman: Podman, rootfs: Path, image: str, changes: Sequence[s
 
 def python_base(podman: Podman) -> None:
     """`python:3.11-slim` as the Dockerfile names it: Debian bookworm's python3 (3.11)."""
-    key = _hash([b"debootstrap minbase bookworm python3 python3-venv"])
+    key = content_key(RECIPE, [b"debootstrap minbase bookworm python3 python3-venv"])
     marker = cache_root() / f"python-base-{key}"
     if marker.exists() and podman.exists(PYTHON_BASE):
         return
@@ -167,7 +148,7 @@ def python_base(podman: Podman) -> None:
 def busybox_base(podman: Podman) -> None:
     """`busybox:1.36` as plugin.Dockerfile names it: Debian's busybox-static."""
     busybox = Path("/bin/busybox")
-    key = _hash([busybox.read_bytes()])
+    key = content_key(RECIPE, [busybox.read_bytes()])
     marker = cache_root() / f"busybox-base-{key}"
     if marker.exists() and podman.exists(BUSYBOX_BASE):
         return
@@ -190,7 +171,7 @@ def busybox_base(podman: Podman) -> None:
 
 def pause_image(podman: Podman) -> None:
     source = Path(__file__).with_name("pause.c")
-    key = _hash([source.read_bytes()])
+    key = content_key(RECIPE, [source.read_bytes()])
     marker = cache_root() / f"pause-{key}"
     if marker.exists() and podman.exists(PAUSE_IMAGE):
         return
@@ -258,17 +239,8 @@ def _save(podman: Podman, name: str) -> Path:
 
 
 def turnout_image(podman: Podman) -> str:
-    inputs = [
-        REPO_ROOT / "Dockerfile",
-        REPO_ROOT / "pyproject.toml",
-        REPO_ROOT / "README.md",
-        REPO_ROOT / "operator" / "turnout_operator",
-        REPO_ROOT / "router" / "turnout_router",
-        REPO_ROOT / "plugin_host",
-        REPO_ROOT / "kubectl" / "turnout_kubectl",
-        REPO_ROOT / "packaging" / "install.sh",
-    ]
-    name = f"turnout.local/turnout:{_hash(_tree_bytes(inputs))}"
+    inputs = [REPO_ROOT / "Dockerfile", *PACKAGE_SOURCES]
+    name = f"turnout.local/turnout:{content_key(RECIPE, tree_bytes(inputs))}"
     if not podman.exists(name):
         say("building the Turnout image from Dockerfile (pip installs the wheel; about 1-2 min)")
         with tempfile.TemporaryDirectory() as scratch:
@@ -316,7 +288,7 @@ def plugin_image(podman: Podman, repository: str, plugin: Path, turing_style: bo
         (REPO_ROOT / "packaging" / "plugin-install.sh").read_bytes(),
         TURING_STYLE_DOCKERFILE.encode() if turing_style else b"",
     ]
-    name = f"turnout.local/{repository}:{_hash(recipe)}"
+    name = f"turnout.local/{repository}:{content_key(RECIPE, recipe)}"
     if not podman.exists(name):
         with _plugin_context(plugin, TURING_STYLE_DOCKERFILE if turing_style else None) as scratch:
             context = Path(scratch)
@@ -344,7 +316,7 @@ ENV ROUTER_EVENT_LOOP=no-such-loop
 def crashing_router_image(podman: Podman, turnout: str) -> str:
     """A router image that crashes at start, for rollouts of a version that cannot start."""
     dockerfile = CRASHING_ROUTER_DOCKERFILE.format(base=turnout)
-    name = f"turnout.local/crashing-router:{_hash([dockerfile.encode()])}"
+    name = f"turnout.local/crashing-router:{content_key(RECIPE, [dockerfile.encode()])}"
     if not podman.exists(name):
         with tempfile.TemporaryDirectory() as scratch:
             context = Path(scratch)

@@ -268,16 +268,18 @@ class Router:
             call_started = self._clock()
             try:
                 assigned = await engine.treatment(headers, body, request_id, budget)
-            except EngineUnavailable as exc:
-                choice = self._engine_failed(Reason.ENGINE_UNAVAILABLE, str(exc), request_id)
+            except EngineUnavailable as unavailable:
+                choice = self._engine_failed(
+                    Reason.ENGINE_UNAVAILABLE, str(unavailable), request_id
+                )
             except CallTimeoutError:
                 self.metrics.observe_engine(self._clock() - call_started)
                 choice = self._engine_failed(
                     Reason.ENGINE_TIMEOUT, f"no treatment within {budget:.3f}s", request_id
                 )
-            except PluginError as exc:
+            except PluginError as failed:
                 self.metrics.observe_engine(self._clock() - call_started)
-                choice = self._engine_failed(Reason.ENGINE_ERROR, str(exc), request_id)
+                choice = self._engine_failed(Reason.ENGINE_ERROR, str(failed), request_id)
             else:
                 self.metrics.observe_engine(self._clock() - call_started)
                 experiment, treatment = assigned.experiment_name, assigned.name
@@ -320,10 +322,10 @@ class Router:
                 else:
                     message = f"route {route.id} did not answer within its timeout of {timeout:g}s"
                 result = error_response(504, message, extra, route=route.id)
-            except UpstreamError as exc:
+            except UpstreamError as broken:
                 status = 502
                 result = error_response(
-                    502, f"route {route.id} failed: {exc}", extra, route=route.id
+                    502, f"route {route.id} failed: {broken}", extra, route=route.id
                 )
             else:
                 status = upstream.status

@@ -31,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable, Coroutine
+import socket
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, cast
 
 import httptools
@@ -486,7 +487,10 @@ class HttpServer:
             reuse_port=reuse_port or None,
         )
         self._sweeper = loop.create_task(self._sweep())
-        sockname = self._server.sockets[0].getsockname()
+        # uvloop's Server.sockets is a list where typeshed says tuple; compiled code
+        # checks declared types at run time, so read it untyped.
+        listening: Sequence[socket.socket] = cast(Any, self._server).sockets
+        sockname = listening[0].getsockname()
         return int(sockname[1])
 
     async def _sweep(self) -> None:

@@ -30,6 +30,7 @@ from typing import Final
 
 from turnout_router.config import RouterConfig
 from turnout_router.engine import Engine
+from turnout_router.hotpath import hot_path
 from turnout_router.metrics import PluginMetrics, RouterMetrics
 from turnout_router.podstate import PodState
 from turnout_router.proxy import Router
@@ -108,6 +109,7 @@ async def serve(settings: RouterSettings, config: RouterConfig) -> int:
             "port": bound,
             "path": config.server.path,
             "engine": config.experiment_engine.name if config.experiment_engine else "nop",
+            "hot_path": hot_path(),
             "worker": index,
             "pid": os.getpid(),
         },

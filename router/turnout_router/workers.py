@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from turnout_router.cpus import CgroupFormatError, limit_from_cfs, limit_from_cpu_max, workers_for
+from turnout_router.hotpath import hot_path
 from turnout_router.podstate import PodState
 
 log = logging.getLogger("turnout_router")
@@ -249,7 +250,12 @@ class WorkerParent:
         if listening.done():
             log.info(
                 "router listening",
-                extra={"host": self.host, "port": self.port, "workers": self.workers},
+                extra={
+                    "host": self.host,
+                    "port": self.port,
+                    "workers": self.workers,
+                    "hot_path": hot_path(),
+                },
             )
         else:
             listening.cancel()

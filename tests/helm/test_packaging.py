@@ -80,7 +80,7 @@ def test_install_script_installs_both_entrypoints_into_a_fresh_prefix(
     # What the Dockerfile copies into its build stage, in a fresh directory.
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO_ROOT / name, source / name)
     for name in ("operator", "router", "kubectl", "plugin_host", "packaging"):

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import turnout_router.server as router_server
 from devenv.gopeers import GoPeers
 from tests.cases.treatments import reference_variant, runner_config
 from tests.substrate.router_process import (
@@ -163,6 +164,10 @@ async def test_routes_follow_the_plugins_assignment_for_1200_units(
     assert {"control", "treatment-1"} <= set(expected.values())
     assert len(upstreams["control"].received) + len(upstreams["treatment-1"].received) == 1200
     assert upstreams["route-a"].received == []
+    # The start line says which build served: tests/compiled runs this test compiled.
+    built = "compiled" if str(router_server.__file__).endswith(".so") else "python"
+    listening = [line for line in router.lines if line.get("message") == "router listening"]
+    assert listening and listening[0]["hot_path"] == built, router.lines[:3]
 
 
 async def test_experiment_mappings_choose_the_route(

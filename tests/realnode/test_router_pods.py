@@ -387,6 +387,8 @@ def test_a_killed_plugin_means_fallback_then_treatments_again_without_a_pod_rest
     # The API server reaches the kubelet: the router's own startup line, through kubectl logs.
     listening = [r for r in startup_lines(h, name) if r.get("message") == "router listening"]
     assert listening and listening[0]["workers"] >= 1, startup_lines(h, name)
+    # The image's build: the hot path compiled (Dockerfile, TURNOUT_COMPILE=1).
+    assert listening[0]["hot_path"] == "compiled", listening[0]
     # One plugin per router worker (as many as the pod's CPUs): all of them killed, from
     # inside the pod (kubectl exec), as a user debugging it would.
     killed = plugin_pids(h, name, kill=True)

@@ -9,6 +9,7 @@ install), and the database is migrated once with `python -m turnout_operator db 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,14 @@ def migrated_database(postgres_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def python_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example hardcoded engine, packaged as one executable (zipapp)."""
+    """The example hardcoded engine, packaged as one executable (zipapp).
+
+    TURNOUT_TEST_PYTHON_PLUGIN names one built already: tests/compiled runs tests in
+    a copy of the repository without the package sources the build packs.
+    """
+    prebuilt = os.environ.get("TURNOUT_TEST_PYTHON_PLUGIN")
+    if prebuilt:
+        return Path(prebuilt)
     path = tmp_path_factory.mktemp("python-plugin") / "hardcoded"
     build_hardcoded_plugin(path)
     return path

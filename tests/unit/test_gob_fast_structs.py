@@ -40,7 +40,7 @@ def test_request_header(method: str, seq: int) -> None:
 def test_get_treatment_request(
     header: dict[str, list[str]] | None, payload: bytes, options: GetTreatmentOptions | None
 ) -> None:
-    value = GetTreatmentRequest(header, payload, options)  # type: ignore[arg-type]
+    value = GetTreatmentRequest(header, payload, options)
     assert twice(wire.GET_TREATMENT_REQUEST, value) == twice(GENERIC_GET_TREATMENT, value)
 
 
