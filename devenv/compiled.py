@@ -2,9 +2,10 @@
 
 `compiled_python()` runs `packaging/install.sh` with TURNOUT_COMPILE=1 into a
 virtualenv under $TURNOUT_CACHE/compiled/<key> (the key covers every file the
-install reads and this interpreter's version), adds the test tools at the versions
-this interpreter runs, and returns that virtualenv's python. The first build takes
-about two minutes (mypyc, then the C compiler); later calls reuse it.
+install reads and the base interpreter), adds the test tools at the versions this
+interpreter runs, and returns that virtualenv's python. The first build takes
+about two minutes (mypyc, then the C compiler); later calls reuse it. One build is
+kept per base interpreter.
 """
 
 from __future__ import annotations
@@ -41,16 +42,20 @@ def say(message: str) -> None:
     print(f"compiled: {message}", file=sys.stderr, flush=True)
 
 
-def _base_python() -> str:
-    """The interpreter this virtualenv was made from (install.sh makes a fresh venv)."""
-    return str(Path(getattr(sys, "_base_executable", sys.executable)).resolve())
+def base_python(python: str = sys.executable) -> str:
+    """The interpreter a virtualenv's `python` was made from (install.sh makes a fresh venv)."""
+    probe = "import sys; print(getattr(sys, '_base_executable', sys.executable))"
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    return str(Path(done.stdout.strip()).resolve())
 
 
-def compiled_python() -> Path:
-    """The python of a virtualenv with Turnout installed compiled (built on first use)."""
+def compiled_python(base: str | None = None) -> Path:
+    """The python of a virtualenv with Turnout installed compiled (built on first use),
+    made from `base` (default: the interpreter running this)."""
+    base = base or base_python()
     tools = [f"{name}=={importlib.metadata.version(name)}" for name in TEST_TOOLS]
     key = content_key(
-        RECIPE, [sys.version.encode(), "\n".join(tools).encode(), *tree_bytes(PACKAGE_SOURCES)]
+        RECIPE, [base.encode(), "\n".join(tools).encode(), *tree_bytes(PACKAGE_SOURCES)]
     )
     prefix = cache_root() / key
     python = prefix / "bin" / "python"
@@ -60,11 +65,12 @@ def compiled_python() -> Path:
         shutil.rmtree(prefix)  # an interrupted build
     prefix.parent.mkdir(parents=True, exist_ok=True)
     for older in prefix.parent.iterdir():
-        shutil.rmtree(older, ignore_errors=True)  # one build is kept, the current one
+        if (older / "base").is_file() and (older / "base").read_text() == base:
+            shutil.rmtree(older, ignore_errors=True)  # an older build from the same base
     say(f"building Turnout with its hot path compiled into {prefix} (about 2 min)")
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(TURNOUT_COMPILE="1", PYTHON=_base_python())
+    env.update(TURNOUT_COMPILE="1", PYTHON=base)
     done = subprocess.run(
         ["sh", str(REPO_ROOT / "packaging" / "install.sh"), str(prefix), str(REPO_ROOT)],
         env=env,
@@ -78,6 +84,7 @@ def compiled_python() -> Path:
         env=env,
         check=True,
     )
+    (prefix / "base").write_text(base)
     (prefix / "complete").write_text(done.stdout)
     say(f"built in {time.monotonic() - started:.0f} s")
     return python

@@ -10,7 +10,9 @@ CPU 1. Rows:
 * nginx: Debian's nginx as a plain keep-alive reverse proxy, one worker;
 * naive: aiohttp server + client on uvloop, no engine (tests/bench/naive_proxy.py);
 * turnout_router with the Go hardcoded plugin, the Python plugin, and nop;
-* turnout_router with the Go plugin on asyncio's own loop (the loop candidate).
+* turnout_router with the Go plugin on asyncio's own loop (the loop candidate);
+* turnout_router compiled as the image builds it (TURNOUT_COMPILE=1, devenv.compiled,
+  from the same base interpreter), with the Go plugin and with nop.
 
 Needs `wrk` and `nginx` (Debian: apt-get install wrk nginx-light); missing
 ones are named and the benchmark stops. Asserts nothing.
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devenv.compiled import base_python, compiled_python
 from devenv.gopeers import locate
 from devenv.procs import free_port
 from devenv.zipapp import build_hardcoded_plugin
@@ -318,13 +321,23 @@ def main() -> None:
                 Route(id="control", endpoint=upstream),
                 Route(id="treatment-1", endpoint=upstream),
             ]
-            cases: list[tuple[str, EngineRuntime | None, dict[str, str]]] = [
-                ("turnout_router, Go plugin", EngineRuntime(name="hardcoded", plugin_binary=str(peers.hardcoded_plugin), runner_config=runner_config()), {}),
-                ("turnout_router, Python plugin", EngineRuntime(name="hardcoded", plugin_binary=str(python_plugin), runner_config=runner_config()), {}),
-                ("turnout_router, nop", None, {}),
-                ("turnout_router, Go plugin, asyncio loop", EngineRuntime(name="hardcoded", plugin_binary=str(peers.hardcoded_plugin), runner_config=runner_config()), {"ROUTER_EVENT_LOOP": "asyncio"}),
+            go = EngineRuntime(
+                name="hardcoded",
+                plugin_binary=str(peers.hardcoded_plugin),
+                runner_config=runner_config(),
+            )
+            compiled = str(compiled_python(base_python(ROUTER_PYTHON)))
+            # The compiled build must not see the sources: no repository on its path.
+            alone = {"PYTHONPATH": ""}
+            cases: list[tuple[str, EngineRuntime | None, dict[str, str], str]] = [
+                ("turnout_router, Go plugin", go, {}, ROUTER_PYTHON),
+                ("turnout_router, Python plugin", EngineRuntime(name="hardcoded", plugin_binary=str(python_plugin), runner_config=runner_config()), {}, ROUTER_PYTHON),
+                ("turnout_router, nop", None, {}, ROUTER_PYTHON),
+                ("turnout_router, Go plugin, asyncio loop", go, {"ROUTER_EVENT_LOOP": "asyncio"}, ROUTER_PYTHON),
+                ("turnout_router compiled, Go plugin", go, alone, compiled),
+                ("turnout_router compiled, nop", None, alone, compiled),
             ]  # fmt: skip
-            for name, engine, extra_env in cases:
+            for name, engine, extra_env, python in cases:
                 config = RouterConfig(
                     routes=routes,
                     fallback_route="control",
@@ -343,11 +356,11 @@ def main() -> None:
                     "ROUTER_PORT": str(port),
                     "ROUTER_LOG_LEVEL": "WARNING",
                     "ROUTER_WORKERS": "1",  # one core; tests.bench.router_workers scales
-                    "PATH": os.pathsep.join([str(Path(ROUTER_PYTHON).parent), os.environ["PATH"]]),
+                    "PATH": os.pathsep.join([str(Path(python).parent), os.environ["PATH"]]),
                     **extra_env,
                 }
                 router = start(
-                    [ROUTER_PYTHON, "-m", "turnout_router"],
+                    [python, "-m", "turnout_router"],
                     PROXY_CPU,
                     router_env,
                     scratch / "router.log",
@@ -410,6 +423,13 @@ def print_table(rows: list[Row]) -> None:
         f"{go.runs[32].rps / naive.runs[32].rps:.2f}x measured, "
         f"{(naive.cpu_us or 0) / (go.cpu_us or 1):.2f}x per core)"
     )
+    built = by_name["turnout_router compiled, Go plugin"]
+    if built.cpu_us and go.cpu_us:
+        print(
+            f"compiled (the image's build), Go engine: {built.cpu_us:.1f} µs of CPU per request, "
+            f"router and plugin (goal <= 60), {built.cpu_us / go.cpu_us:.2f}x the same code as "
+            f"Python in this run; {built.runs[32].rps / go.runs[32].rps:.2f}x its req/s"
+        )
 
 
 if __name__ == "__main__":
