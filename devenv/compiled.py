@@ -54,9 +54,9 @@ def compiled_python(base: str | None = None) -> Path:
     made from `base` (default: the interpreter running this)."""
     base = base or base_python()
     tools = [f"{name}=={importlib.metadata.version(name)}" for name in TEST_TOOLS]
-    key = content_key(
-        RECIPE, [base.encode(), "\n".join(tools).encode(), *tree_bytes(PACKAGE_SOURCES)]
-    )
+    # The README is only the wheel's description: editing it need not rebuild.
+    sources = [path for path in PACKAGE_SOURCES if path.name != "README.md"]
+    key = content_key(RECIPE, [base.encode(), "\n".join(tools).encode(), *tree_bytes(sources)])
     prefix = cache_root() / key
     python = prefix / "bin" / "python"
     if (prefix / "complete").is_file():

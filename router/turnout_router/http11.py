@@ -13,11 +13,14 @@ Pure: no sockets, event loop or environment (held by an import contract).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
+
+import orjson
 
 Headers = list[tuple[bytes, bytes]]
 """Header (name, value) pairs in order; names as received."""
@@ -165,3 +168,24 @@ def error_response(
     return response(
         status, (JSON_CONTENT,), error_body(status, message, **details), extra, close=close
     )
+
+
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+"""Integers this long may not fit in 64 bits, where orjson reads them as floats."""
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The request body as JSON, exactly as `json.loads` reads it; ValueError if it is not.
+
+    orjson reads a small body in a sixth of the time. It refuses a few texts that
+    `json.loads` accepts (NaN and Infinity, lone surrogates, other encodings) and
+    reads integers past 64 bits as floats: a body with a run of 19 digits or more
+    anywhere, and every text orjson refuses, is read by `json` instead, so what the
+    router accepts, and the values it sees, do not depend on the parser.
+    """
+    if _LONG_DIGITS.search(body) is not None:
+        return json.loads(body)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)

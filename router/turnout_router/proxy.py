@@ -240,8 +240,8 @@ class Router:
     ) -> bytes:
         body = request.body
         try:
-            payload: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            payload: Any = http11.parse_json_body(body)
+        except ValueError:  # UnicodeDecodeError is one
             self.metrics.rejection(400)
             return error_response(400, "request body is not valid JSON", (id_header,))
 

@@ -151,10 +151,16 @@ http {{
 
 
 def start(
-    command: list[str], cpu: str, env: dict[str, str] | None = None, log: Path | None = None
+    command: list[str],
+    cpu: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
-    return subprocess.Popen(["taskset", "-c", cpu, *command], env=env, stdout=out, stderr=out)
+    return subprocess.Popen(
+        ["taskset", "-c", cpu, *command], env=env, stdout=out, stderr=out, cwd=cwd
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -364,6 +370,9 @@ def main() -> None:
                     PROXY_CPU,
                     router_env,
                     scratch / "router.log",
+                    # `-m` puts the working directory first on the path: never the checkout,
+                    # whose sources would shadow the compiled build.
+                    cwd=scratch,
                 )
                 processes.append(router)
                 wait_http(f"http://127.0.0.1:{port}/v1/internal/ready")
