@@ -28,11 +28,10 @@ from plugin_host.supervisor import PluginSupervisor, SupervisorSettings
 from plugin_host.turing import (
     ExperimentManager,
     ExperimentRunner,
-    ManagerClient,
     MetricsCollector,
     PluginMetricsCollector,
-    RunnerClient,
 )
+from plugin_host.turing_host import ManagerClient, RunnerClient
 from plugin_host.wire import (
     Client,
     CustomExperimentManagerConfig,

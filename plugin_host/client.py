@@ -20,7 +20,7 @@ from plugin_host.errors import CallTimeoutError, PluginError, TransportError
 from plugin_host.handshake import loopback_tcp_address
 from plugin_host.netrpc import RpcClient
 from plugin_host.process import PluginConfig, PluginProcess, start_process
-from plugin_host.turing import ManagerClient, RunnerClient
+from plugin_host.turing_host import ManagerClient, RunnerClient
 from plugin_host.yamux import Session, Stream, connect_tcp, connect_unix
 
 log = logging.getLogger(__name__)

@@ -1,23 +1,23 @@
 """Typed experiment engine APIs, mirroring Turing's ExperimentManager and ExperimentRunner.
 
-Host side: `ManagerClient` and `RunnerClient` call a dispensed plugin.
 Plugin side: subclass `ExperimentManager` / `ExperimentRunner` and pass the
-instances to `plugin_host.serve`. Every method is `async`; a method that raises
-answers the call with the exception's text, which the host receives as a
-`RemoteError` carrying that message.
+instances to `plugin_host.serve`. Host side: subclass `MetricsCollector` to
+receive a runner's metrics; the clients that call a plugin are in
+`plugin_host.turing_host`. Everything here may be subclassed, so this module
+stays Python when the hot path is compiled. Every method is `async`; a method
+that raises answers the call with the exception's text, which the host receives
+as a `RemoteError` carrying that message.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from typing import Any, Final
 
 from plugin_host import gob, wire
 from plugin_host.broker import MuxBroker
-from plugin_host.errors import PluginError
-from plugin_host.netrpc import Method, MethodError, RpcClient, RpcServer
+from plugin_host.netrpc import Method, MethodError, RpcClient
 from plugin_host.wire import (
     Client,
     Engine,
@@ -36,88 +36,8 @@ log = logging.getLogger(__name__)
 
 NOT_IMPLEMENTED: Final = "not implemented"
 
-JsonLike = bytes | str | dict[str, Any] | list[Any] | None
-
-
-def raw_json(value: JsonLike) -> bytes:
-    """Turn a JSON document given as bytes, text or Python data into raw JSON bytes."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
 # ---------------------------------------------------------------------------
-# Host side
-
-
-class ManagerClient:
-    """Calls an `experiment_manager` plugin."""
-
-    def __init__(self, rpc: RpcClient, *, timeout: float | None = 30.0) -> None:
-        self.rpc = rpc
-        self.timeout = timeout
-
-    async def _call(
-        self, method: str, arg_type: gob.GoType, arg: Any, reply_type: gob.GoType
-    ) -> Any:
-        return await self.rpc.call(
-            f"Plugin.{method}", arg_type, arg, reply_type, timeout=self.timeout
-        )
-
-    async def configure(self, config: JsonLike) -> None:
-        await self._call("Configure", gob.BYTES, raw_json(config), gob.INTERFACE)
-
-    async def get_engine_info(self) -> Engine:
-        result: Engine = await self._call("GetEngineInfo", gob.INTERFACE, None, wire.ENGINE)
-        return result
-
-    async def validate_experiment_config(self, config: JsonLike) -> None:
-        await self._call("ValidateExperimentConfig", gob.BYTES, raw_json(config), gob.INTERFACE)
-
-    async def get_experiment_runner_config(self, config: JsonLike) -> bytes:
-        result: bytes = await self._call(
-            "GetExperimentRunnerConfig", gob.BYTES, raw_json(config), gob.BYTES
-        )
-        return result
-
-    async def is_cache_enabled(self) -> bool:
-        result: bool = await self._call("IsCacheEnabled", gob.INTERFACE, None, gob.BOOL)
-        return result
-
-    async def list_clients(self) -> list[Client]:
-        result: list[Client] = await self._call("ListClients", gob.INTERFACE, None, wire.CLIENTS)
-        return result
-
-    async def list_experiments(self) -> list[Experiment]:
-        result: list[Experiment] = await self._call(
-            "ListExperiments", gob.INTERFACE, None, wire.EXPERIMENTS
-        )
-        return result
-
-    async def list_experiments_for_client(self, client: Client) -> list[Experiment]:
-        result: list[Experiment] = await self._call(
-            "ListExperimentsForClient", wire.CLIENT, client, wire.EXPERIMENTS
-        )
-        return result
-
-    async def list_variables_for_client(self, client: Client) -> list[Variable]:
-        result: list[Variable] = await self._call(
-            "ListVariablesForClient", wire.CLIENT, client, wire.VARIABLES
-        )
-        return result
-
-    async def list_variables_for_experiments(
-        self, experiments: list[Experiment]
-    ) -> dict[str, list[Variable]]:
-        result: dict[str, list[Variable]] = await self._call(
-            "ListVariablesForExperiments",
-            wire.EXPERIMENTS,
-            experiments,
-            wire.VARIABLES_BY_EXPERIMENT,
-        )
-        return result
+# Host side: what a host implements
 
 
 class MetricsCollector(ABC):
@@ -134,114 +54,6 @@ class MetricsCollector(ABC):
 
     @abstractmethod
     async def inc(self, request: IncRequest) -> None: ...
-
-
-def _collector_server(collector: MetricsCollector) -> RpcServer:
-    async def measure(request: Any) -> None:
-        await collector.measure_duration_ms_since(request)
-
-    async def gauge(request: Any) -> None:
-        await collector.record_gauge(request)
-
-    async def inc(request: Any) -> None:
-        await collector.inc(request)
-
-    server = RpcServer()
-    server.register(
-        "Plugin",
-        {
-            "MeasureDurationMsSince": Method(wire.MEASURE_DURATION_REQUEST, gob.INTERFACE, measure),
-            "RecordGauge": Method(wire.RECORD_GAUGE_REQUEST, gob.INTERFACE, gauge),
-            "Inc": Method(wire.INC_REQUEST, gob.INTERFACE, inc),
-        },
-    )
-    return server
-
-
-def _helper_server(collector: MetricsCollector) -> RpcServer:
-    async def register(metrics: Any) -> None:
-        await collector.register(metrics)
-
-    server = RpcServer()
-    server.register("Plugin", {"Register": Method(wire.METRICS, gob.INTERFACE, register)})
-    return server
-
-
-class RunnerClient:
-    """Calls an `experiment_runner` plugin."""
-
-    def __init__(self, rpc: RpcClient, broker: MuxBroker, *, timeout: float | None = 5.0) -> None:
-        self.rpc = rpc
-        self.timeout = timeout
-        self._broker = broker
-
-    async def configure(self, config: JsonLike) -> None:
-        await self.rpc.call(
-            "Plugin.Configure", gob.BYTES, raw_json(config), gob.INTERFACE, timeout=self.timeout
-        )
-
-    async def get_treatment_for_request(
-        self,
-        header: dict[str, list[str]],
-        payload: bytes,
-        options: GetTreatmentOptions | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> Treatment:
-        request = GetTreatmentRequest(header, payload, options or GetTreatmentOptions())
-        result: Treatment = await self.rpc.call(
-            "Plugin.GetTreatmentForRequest",
-            wire.GET_TREATMENT_REQUEST,
-            request,
-            wire.TREATMENT,
-            timeout=timeout if timeout is not None else self.timeout,
-        )
-        return result
-
-    async def register_metrics_collector(self, collector: MetricsCollector) -> None:
-        """Serve `collector` on two broker streams the plugin dials back, then register them."""
-        import asyncio  # local: only this call needs tasks
-
-        collector_id, helper_id = self._broker.next_id(), self._broker.next_id()
-
-        async def accept_and_serve(stream_id: int, server: RpcServer) -> None:
-            # These tasks have nobody to await them: every failure ends here, as a
-            # log line, or asyncio reports "Task exception was never retrieved".
-            try:
-                stream = await self._broker.accept(stream_id)
-            except PluginError as exc:
-                # A plugin may accept the collector and never use it (a Go plugin
-                # whose method returns nil without dialing): it simply has no metrics.
-                log.info(
-                    "plugin did not dial back for metrics",
-                    extra={"stream": stream_id, "error": str(exc)},
-                )
-                return
-            try:
-                await server.serve(stream)
-            except PluginError as exc:
-                log.info("metrics stream closed", extra={"stream": stream_id, "error": str(exc)})
-
-        loop = asyncio.get_running_loop()
-        tasks = [
-            loop.create_task(accept_and_serve(collector_id, _collector_server(collector))),
-            loop.create_task(accept_and_serve(helper_id, _helper_server(collector))),
-        ]
-        self._serving = tasks  # keep references: they serve for the plugin's lifetime
-        try:
-            await self.rpc.call(
-                "Plugin.RegisterMetricsCollector",
-                wire.BROKER_IDS,
-                [collector_id, helper_id],
-                gob.INTERFACE,
-                timeout=self.timeout,
-            )
-        except BaseException:
-            # A plugin without the method (Turing's own examples) never dials back:
-            # the accepting tasks would otherwise fail later, with nobody to hear it.
-            for task in tasks:
-                task.cancel()
-            raise
 
 
 # ---------------------------------------------------------------------------

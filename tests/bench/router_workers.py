@@ -16,6 +16,10 @@ instead, so each reconnects and gets a 408 (churn: about 650 connections a
 second). For these two cells the router is pinned to CPU 0 and the callers run on
 CPU 1 beside wrk, from one cheap selector loop whose own CPU time is printed: the
 comparison is then of the router's work, with and without the callers.
+
+The router runs as the image builds it, its hot path compiled (devenv.compiled,
+from the base interpreter of BENCH_ROUTER_PYTHON); `BENCH_BUILD=python` runs the
+same code as Python instead.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.compiled import base_python, compiled_python
 from devenv.gopeers import locate
 from devenv.procs import free_port
 from tests.bench.memory import rss_kib
@@ -150,16 +155,22 @@ def main() -> None:
             config_file = scratch / "router.yaml"
             config_file.write_text(json.dumps(dump_router_config(config)))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            python, router_path = ROUTER_PYTHON, str(ROOT)
+            if os.environ.get("BENCH_BUILD", "compiled") == "compiled":
+                # No checkout on the compiled build's path: its sources would shadow it.
+                python, router_path = str(compiled_python(base_python(ROUTER_PYTHON))), ""
+            print(f"router build: {os.environ.get('BENCH_BUILD', 'compiled')} ({python})")
 
             def router(
                 workers: int, cpus: str = PROXY_CPUS, **extra: str
             ) -> tuple[subprocess.Popen[bytes], str, int]:
                 port = free_port()
                 process = start(
-                    [ROUTER_PYTHON, "-m", "turnout_router"],
+                    [python, "-m", "turnout_router"],
                     cpus,
                     {
                         **env,
+                        "PYTHONPATH": router_path,
                         "ROUTER_CONFIG_FILE": str(config_file),
                         "ROUTER_HOST": "127.0.0.1",
                         "ROUTER_PORT": str(port),
@@ -168,6 +179,7 @@ def main() -> None:
                         **extra,
                     },
                     scratch / "router.log",
+                    cwd=scratch,
                 )
                 processes.append(process)
                 wait_http(f"http://127.0.0.1:{port}/v1/internal/ready")
