@@ -3,8 +3,9 @@
 `ManagerClient` calls an `experiment_manager` plugin, `RunnerClient` an
 `experiment_runner` one (the router's treatment call); `collector_server` and
 `helper_server` serve the host's `MetricsCollector` to a runner that reports
-metrics. Compiled with the router's hot path (packaging/compiled-modules.txt);
-the classes users subclass live in `plugin_host.turing`, which stays Python.
+metrics. The classes users subclass live in `plugin_host.turing`. Neither is
+compiled with the hot path: the operator replaces a ManagerClient's `rpc` with a
+measuring wrapper, which a compiled class would refuse.
 """
 
 from __future__ import annotations
