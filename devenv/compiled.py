@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from devenv.content import PACKAGE_SOURCES, REPO_ROOT, content_key, tree_bytes
+from devenv.content import PACKAGE_SOURCES, REPO_ROOT, cache_home, content_key, tree_bytes
 
 RECIPE: Final = "1"
 TEST_TOOLS: Final = (
@@ -34,8 +34,7 @@ TEST_TOOLS: Final = (
 
 
 def cache_root() -> Path:
-    root = os.environ.get("TURNOUT_CACHE") or str(Path.home() / ".cache" / "turnout")
-    return Path(root) / "compiled"
+    return cache_home() / "compiled"
 
 
 def say(message: str) -> None:

@@ -7,6 +7,7 @@ unchanged input is never rebuilt and a changed one always is.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,11 @@ PACKAGE_SOURCES: Final = tuple(
     )
 )
 """What `packaging/install.sh` reads to build and install Turnout's wheel."""
+
+
+def cache_home() -> Path:
+    """Where slow builds are kept: $TURNOUT_CACHE, default ~/.cache/turnout."""
+    return Path(os.environ.get("TURNOUT_CACHE") or Path.home() / ".cache" / "turnout")
 
 
 def content_key(recipe: str, parts: Iterable[bytes]) -> str:

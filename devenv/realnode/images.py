@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from devenv.content import PACKAGE_SOURCES, REPO_ROOT, content_key, tree_bytes
+from devenv.content import PACKAGE_SOURCES, REPO_ROOT, cache_home, content_key, tree_bytes
 from devenv.zipapp import build_hardcoded_plugin
 
 RECIPE: Final = "1"
@@ -58,7 +58,7 @@ cgroup_manager = "cgroupfs"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("TURNOUT_CACHE", Path.home() / ".cache" / "turnout")) / "realnode"
+    return cache_home() / "realnode"
 
 
 def say(message: str) -> None:

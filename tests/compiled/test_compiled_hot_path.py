@@ -83,27 +83,28 @@ def _env(checkout: Path, python: Path) -> dict[str, str]:
     return env
 
 
-def test_every_listed_module_loads_compiled(python: Path, checkout: Path) -> None:
-    done = subprocess.run(
-        [str(python), "packaging/check_compiled.py", "packaging/compiled-modules.txt"],
+def _run(python: Path, checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python args...` in the copy, with the compiled installation first."""
+    return subprocess.run(
+        [str(python), *args],
         cwd=checkout,
         env=_env(checkout, python),
         capture_output=True,
         text=True,
     )
+
+
+def test_every_listed_module_loads_compiled(python: Path, checkout: Path) -> None:
+    done = _run(python, checkout, "packaging/check_compiled.py", "packaging/compiled-modules.txt")
     assert done.returncode == 0, done.stdout + done.stderr
     listed = [line for line in done.stdout.splitlines() if ": compiled (" in line]
     assert len(listed) >= 10, done.stdout
     for line in listed:
         assert str(checkout) not in line  # from the installation, never a source copy
-    said = subprocess.run(
-        [str(python), "-c", "from turnout_router.hotpath import hot_path; print(hot_path())"],
-        cwd=checkout,
-        env=_env(checkout, python),
-        capture_output=True,
-        text=True,
-        check=True,
+    said = _run(
+        python, checkout, "-c", "from turnout_router.hotpath import hot_path; print(hot_path())"
     )
+    assert said.returncode == 0, said.stderr
     assert said.stdout.strip() == "compiled"  # what the router's start line says
 
 
